@@ -1,0 +1,176 @@
+#include "core/image.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+static const char *const always_added[] = { "cacert", "iana-etc" };
+static const char *const shell_packages[] = { "bashInteractive", "coreutils", "moreutils", "nano" };
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static int is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* One path component of the distribution spec's repository grammar:
+ * [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*  */
+static int valid_component(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		size_t start = i;
+
+		if (!is_alnum(s[i]))
+			return 0;
+		while (i < len && is_alnum(s[i]))
+			i++;
+		if (i == len)
+			return 1;
+		if (s[i] == '.')
+			i++;
+		else if (s[i] == '_')
+			i += (i + 1 < len && s[i + 1] == '_') ? 2 : 1;
+		else if (s[i] == '-')
+			while (i < len && s[i] == '-')
+				i++;
+		else
+			return 0;
+		if (i == len || i == start)
+			return 0;
+	}
+	return len > 0;
+}
+
+int image_name_valid(const char *name)
+{
+	const char *p = name, *slash;
+	size_t len = strlen(name);
+
+	if (len == 0 || len > IMAGE_NAME_MAX)
+		return 0;
+	for (;;) {
+		slash = strchr(p, '/');
+		len = slash ? (size_t)(slash - p) : strlen(p);
+		if (!valid_component(p, len))
+			return 0;
+		if (!slash)
+			return 1;
+		p = slash + 1;
+	}
+}
+
+static int add_package(struct image_request *req, const char *name, size_t len)
+{
+	char *p = strndup(name, len);
+	char **grown;
+
+	if (!p)
+		return -ENOMEM;
+	grown = realloc(req->packages, (req->npackages + 1) * sizeof *grown);
+	if (!grown) {
+		free(p);
+		return -ENOMEM;
+	}
+	req->packages = grown;
+	req->packages[req->npackages++] = p;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void sort_unique(struct image_request *req)
+{
+	size_t i, out = 0;
+
+	qsort(req->packages, req->npackages, sizeof *req->packages, cmp_str);
+	for (i = 0; i < req->npackages; i++) {
+		if (out > 0 && strcmp(req->packages[out - 1], req->packages[i]) == 0)
+			free(req->packages[i]);
+		else
+			req->packages[out++] = req->packages[i];
+	}
+	req->npackages = out;
+}
+
+int image_parse(const char *name, struct image_request *req, char *err, size_t errlen)
+{
+	const char *p = name, *slash;
+	size_t i, len = strlen(name);
+	int rc = 0;
+
+	memset(req, 0, sizeof *req);
+	req->system = "x86_64-linux";
+	req->arch = "amd64";
+	if (len == 0 || len > IMAGE_NAME_MAX) {
+		snprintf(err, errlen, "image name must have 1 to %d characters", IMAGE_NAME_MAX);
+		return -EINVAL;
+	}
+	for (;;) {
+		slash = strchr(p, '/');
+		len = slash ? (size_t)(slash - p) : strlen(p);
+		if (!valid_component(p, len)) {
+			snprintf(err, errlen, "invalid image name component '%.*s': use lowercase letters, digits and single separators (. _ -)",
+				 (int)(len > 64 ? 64 : len), p);
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (len == 5 && strncmp(p, "shell", 5) == 0) {
+			for (i = 0; i < NELEM(shell_packages) && rc == 0; i++)
+				rc = add_package(req, shell_packages[i], strlen(shell_packages[i]));
+		} else if (len == 5 && strncmp(p, "arm64", 5) == 0) {
+			req->system = "aarch64-linux";
+			req->arch = "arm64";
+		} else {
+			rc = add_package(req, p, len);
+		}
+		if (rc < 0)
+			goto fail;
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	for (i = 0; i < NELEM(always_added) && rc == 0; i++)
+		rc = add_package(req, always_added[i], strlen(always_added[i]));
+	if (rc < 0)
+		goto fail;
+	sort_unique(req);
+	for (i = 0; i < req->npackages; i++)
+		if (strcasecmp(req->packages[i], "bashInteractive") == 0)
+			req->cmd_bash = 1;
+	return 0;
+fail:
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	image_request_free(req);
+	return rc;
+}
+
+void image_request_free(struct image_request *req)
+{
+	size_t i;
+
+	for (i = 0; i < req->npackages; i++)
+		free(req->packages[i]);
+	free(req->packages);
+	req->packages = NULL;
+	req->npackages = 0;
+}
+
+char *image_packages_json(const struct image_request *req)
+{
+	cJSON *arr = cJSON_CreateStringArray((const char *const *)req->packages, (int)req->npackages);
+	char *s = arr ? cJSON_PrintUnformatted(arr) : NULL;
+
+	cJSON_Delete(arr);
+	return s;
+}

@@ -1,0 +1,33 @@
+/* An image request: what the image path names, expanded and validated.
+ * "shell/git/htop" -> packages [bashInteractive cacert coreutils git htop
+ * iana-etc moreutils nano], system x86_64-linux, Cmd ["bash"]. */
+#ifndef NIXERY_IMAGE_H
+#define NIXERY_IMAGE_H
+
+#include <stddef.h>
+
+#define IMAGE_NAME_MAX 255
+
+struct image_request {
+	char **packages;      /* attribute paths, sorted, without duplicates */
+	size_t npackages;
+	const char *system;   /* Nix system: x86_64-linux or aarch64-linux */
+	const char *arch;     /* image config architecture: amd64 or arm64 */
+	int cmd_bash;         /* the image has bash: Cmd ["bash"] */
+};
+
+/* Whether name matches the distribution spec's repository grammar:
+ * lowercase components [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)* joined by '/'. */
+int image_name_valid(const char *name);
+
+/* Checks name against the registry's repository grammar, expands the
+ * meta-packages (shell, arm64) and adds the always-present packages.
+ * Returns -EINVAL with a reason for a name that is not valid. */
+int image_parse(const char *name, struct image_request *req, char *err, size_t errlen);
+void image_request_free(struct image_request *req);
+
+/* The package list as a JSON array of strings (caller frees), the form in
+ * which names reach Nix: as data, never as source. */
+char *image_packages_json(const struct image_request *req);
+
+#endif

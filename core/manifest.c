@@ -1,0 +1,163 @@
+#include "core/manifest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+static const char *const config_env[] = {
+	"PATH=/bin:/usr/bin",
+	"SSL_CERT_FILE=/etc/ssl/certs/ca-bundle.crt",
+};
+
+static char *print_and_delete(cJSON *root)
+{
+	char *s = root ? cJSON_PrintUnformatted(root) : NULL;
+
+	cJSON_Delete(root);
+	return s;
+}
+
+static int add_digest(cJSON *obj, const char *key, const char *hex)
+{
+	char s[sizeof DIGEST_PREFIX + DIGEST_HEX_LEN];
+
+	snprintf(s, sizeof s, DIGEST_PREFIX "%s", hex);
+	return cJSON_AddStringToObject(obj, key, s) != NULL;
+}
+
+static int add_item_digest(cJSON *arr, const char *hex)
+{
+	char s[sizeof DIGEST_PREFIX + DIGEST_HEX_LEN];
+	cJSON *item;
+
+	snprintf(s, sizeof s, DIGEST_PREFIX "%s", hex);
+	item = cJSON_CreateString(s);
+	return item && cJSON_AddItemToArray(arr, item);
+}
+
+char *manifest_config_json(const struct image_config *ic,
+			   const struct manifest_layer *layers, size_t n)
+{
+	cJSON *root = cJSON_CreateObject(), *rootfs, *diff_ids, *config, *cmd;
+	size_t i;
+
+	if (!root || !cJSON_AddStringToObject(root, "architecture", ic->arch) ||
+	    !cJSON_AddStringToObject(root, "os", "linux") ||
+	    !(rootfs = cJSON_AddObjectToObject(root, "rootfs")) ||
+	    !cJSON_AddStringToObject(rootfs, "type", "layers") ||
+	    !(diff_ids = cJSON_AddArrayToObject(rootfs, "diff_ids")))
+		goto fail;
+	for (i = 0; i < n; i++)
+		if (!add_item_digest(diff_ids, layers[i].diff_id))
+			goto fail;
+	if (!(config = cJSON_AddObjectToObject(root, "config")))
+		goto fail;
+	if (ic->cmd_bash) {
+		const char *bash[] = { "bash" };
+
+		if (!(cmd = cJSON_CreateStringArray(bash, 1)) ||
+		    !cJSON_AddItemToObject(config, "Cmd", cmd))
+			goto fail;
+	}
+	if (!(cmd = cJSON_CreateStringArray(config_env, 2)) ||
+	    !cJSON_AddItemToObject(config, "Env", cmd))
+		goto fail;
+	return print_and_delete(root);
+fail:
+	cJSON_Delete(root);
+	return NULL;
+}
+
+static cJSON *descriptor(const char *media_type, const char *hex, uint64_t size)
+{
+	cJSON *d = cJSON_CreateObject();
+
+	if (!d || !cJSON_AddStringToObject(d, "mediaType", media_type) ||
+	    !cJSON_AddNumberToObject(d, "size", (double)size) || !add_digest(d, "digest", hex)) {
+		cJSON_Delete(d);
+		return NULL;
+	}
+	return d;
+}
+
+char *manifest_json(enum manifest_format f, const char *config_digest, uint64_t config_size,
+		    const struct manifest_layer *layers, size_t n)
+{
+	int oci = f == MANIFEST_OCI;
+	cJSON *root = cJSON_CreateObject(), *arr, *d;
+	size_t i;
+
+	if (!root || !cJSON_AddNumberToObject(root, "schemaVersion", 2) ||
+	    !cJSON_AddStringToObject(root, "mediaType", manifest_media_type(f)) ||
+	    !(d = descriptor(oci ? MEDIA_OCI_CONFIG : MEDIA_DOCKER_CONFIG, config_digest, config_size)) ||
+	    !cJSON_AddItemToObject(root, "config", d) ||
+	    !(arr = cJSON_AddArrayToObject(root, "layers")))
+		goto fail;
+	for (i = 0; i < n; i++)
+		if (!(d = descriptor(oci ? MEDIA_OCI_LAYER : MEDIA_DOCKER_LAYER, layers[i].digest, layers[i].size)) ||
+		    !cJSON_AddItemToArray(arr, d))
+			goto fail;
+	return print_and_delete(root);
+fail:
+	cJSON_Delete(root);
+	return NULL;
+}
+
+const char *manifest_media_type(enum manifest_format f)
+{
+	return f == MANIFEST_OCI ? MEDIA_OCI_MANIFEST : MEDIA_DOCKER_MANIFEST;
+}
+
+/* The q-value of one media range ("type;q=0.5"), 1 when absent. */
+static double range_q(const char *params, size_t len)
+{
+	const char *q = params;
+
+	while ((q = strchr(q, ';')) && q < params + len) {
+		q++;
+		while (*q == ' ')
+			q++;
+		if ((q[0] == 'q' || q[0] == 'Q') && q[1] == '=')
+			return atof(q + 2);
+	}
+	return 1.0;
+}
+
+enum manifest_format manifest_negotiate(const char *accept)
+{
+	double best_q[2] = { -1, -1 };
+	size_t best_pos[2] = { 0, 0 }, pos = 0;
+	const char *p = accept;
+
+	while (p && *p) {
+		const char *end = strchr(p, ','), *semi;
+		size_t len = end ? (size_t)(end - p) : strlen(p), tlen;
+		int which = -1;
+
+		while (len > 0 && *p == ' ')
+			p++, len--;
+		semi = memchr(p, ';', len);
+		tlen = semi ? (size_t)(semi - p) : len;
+		while (tlen > 0 && p[tlen - 1] == ' ')
+			tlen--;
+		if (tlen == strlen(MEDIA_DOCKER_MANIFEST) && strncasecmp(p, MEDIA_DOCKER_MANIFEST, tlen) == 0)
+			which = MANIFEST_DOCKER;
+		else if (tlen == strlen(MEDIA_OCI_MANIFEST) && strncasecmp(p, MEDIA_OCI_MANIFEST, tlen) == 0)
+			which = MANIFEST_OCI;
+		if (which >= 0 && best_q[which] < 0) {
+			best_q[which] = range_q(p, len);
+			best_pos[which] = pos;
+		}
+		pos++;
+		p = end ? end + 1 : NULL;
+	}
+	if (best_q[MANIFEST_OCI] > 0 &&
+	    (best_q[MANIFEST_OCI] > best_q[MANIFEST_DOCKER] ||
+	     (best_q[MANIFEST_OCI] == best_q[MANIFEST_DOCKER] &&
+	      best_pos[MANIFEST_OCI] < best_pos[MANIFEST_DOCKER])))
+		return MANIFEST_OCI;
+	return MANIFEST_DOCKER;
+}

@@ -1,0 +1,208 @@
+/* nixery-fcgi: a Docker/OCI registry that builds images from Nix packages,
+ * as a FastCGI program. Threads each accept requests on the listening socket
+ * (given by the web server as fd 0, or opened with --listen); SIGTERM or
+ * SIGINT stops accepting, lets requests in progress finish, and exits. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "fcgi/registry.h"
+#include "fcgi/router.h"
+
+struct worker {
+	pthread_t thread;
+	const struct config *cfg;
+	int listen_fd;
+};
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 414: return "URI Too Long";
+	case 504: return "Gateway Timeout";
+	default: return status >= 500 ? "Internal Server Error" : "Error";
+	}
+}
+
+static void stream_file(FCGX_Stream *out, const char *path)
+{
+	char chunk[65536];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	while ((n = read(fd, chunk, sizeof chunk)) > 0)
+		if (FCGX_PutStr(chunk, (int)n, out) < 0)
+			break;
+	close(fd);
+}
+
+/* Headers are formatted with the C library: libfcgi's own printf knows
+ * neither %zu nor %llu. */
+static void send_reply(FCGX_Request *req, const struct config *cfg, const struct reply *rep,
+		       int head)
+{
+	struct buf h = { 0 };
+	int body = 0;
+
+	buf_printf(&h, "Status: %d %s\r\n"
+		   "Docker-Distribution-API-Version: registry/2.0\r\n"
+		   "Content-Type: %s\r\n", rep->status, reason(rep->status), rep->content_type);
+	if (rep->digest[0])
+		buf_printf(&h, "Docker-Content-Digest: %s\r\n", rep->digest);
+	if (rep->allow)
+		buf_printf(&h, "Allow: %s\r\n", rep->allow);
+	if (!rep->file[0]) {
+		buf_printf(&h, "Content-Length: %zu\r\n\r\n", rep->body.len);
+		body = !head;
+	} else if (cfg->offload == OFFLOAD_SENDFILE) {
+		/* Blobs: the web server sends the file (ranges, validators,
+		 * sendfile); the worker streams only when nothing offloads. */
+		buf_printf(&h, "X-Sendfile: %s\r\n\r\n", rep->file);
+	} else if (cfg->offload == OFFLOAD_ACCEL) {
+		buf_printf(&h, "X-Accel-Redirect: %s/%s\r\n\r\n", cfg->accel_prefix, rep->file_hex);
+	} else {
+		buf_printf(&h, "Content-Length: %llu\r\n\r\n", (unsigned long long)rep->file_size);
+	}
+	if (h.data)
+		FCGX_PutStr(h.data, (int)h.len, req->out);
+	buf_free(&h);
+	if (body && rep->body.len)
+		FCGX_PutStr(rep->body.data, (int)rep->body.len, req->out);
+	else if (!head && rep->file[0] && cfg->offload == OFFLOAD_NONE)
+		stream_file(req->out, rep->file);
+}
+
+static void *serve(void *arg)
+{
+	struct worker *w = arg;
+	struct registry reg;
+	FCGX_Request req;
+	char err[512];
+
+	if (registry_open(&reg, w->cfg, err, sizeof err) < 0) {
+		log_error("%s", err);
+		return NULL;
+	}
+	FCGX_InitRequest(&req, w->listen_fd, 0);
+	while (FCGX_Accept_r(&req) >= 0) {
+		const char *method = FCGX_GetParam("REQUEST_METHOD", req.envp);
+		const char *uri = FCGX_GetParam("REQUEST_URI", req.envp);
+		const char *accept = FCGX_GetParam("HTTP_ACCEPT", req.envp);
+		struct reply rep = { 0 };
+
+		router_handle(&reg, method ? method : "", uri ? uri : "", accept, &rep);
+		send_reply(&req, w->cfg, &rep, method && strcmp(method, "HEAD") == 0);
+		reply_free(&rep);
+		FCGX_Finish_r(&req);
+	}
+	FCGX_Free(&req, 1);
+	registry_close(&reg);
+	return NULL;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: nixery-fcgi [--listen SOCKET]\n"
+		"\n"
+		"A Docker/OCI registry that builds images from the Nix packages named in\n"
+		"the image path, run as a FastCGI program by a web server (which passes\n"
+		"the listening socket as standard input) or on its own socket:\n"
+		"  -l, --listen SOCKET   a unix socket path, or :PORT for TCP\n"
+		"  -h, --help            this text\n"
+		"  -V, --version         the version\n"
+		"Settings come from the environment; see the README.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *listen_path = NULL;
+	struct worker *workers = NULL;
+	struct config cfg;
+	struct stat st;
+	sigset_t stop;
+	char err[512];
+	int opt, listen_fd = 0, i, sig, started = 0, rc = 1;
+
+	while ((opt = getopt_long(argc, argv, "l:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l': listen_path = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("nixery-fcgi %s\n", NIXERY_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (config_load(&cfg, err, sizeof err) < 0 || registry_prepare(&cfg, err, sizeof err) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (FCGX_Init() != 0) {
+		log_error("cannot initialise libfcgi");
+		goto out;
+	}
+	if (listen_path) {
+		listen_fd = FCGX_OpenSocket(listen_path, 128);
+		if (listen_fd < 0) {
+			log_error("cannot listen on %s", listen_path);
+			goto out;
+		}
+	} else if (fstat(0, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		log_error("standard input is not a socket: run nixery-fcgi from a web server's FastCGI spawner, or give --listen");
+		goto out;
+	}
+	/* Signals are taken by this thread alone, with sigwait; the workers
+	 * never see them. Writes to a client that went away must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	workers = calloc((size_t)cfg.threads, sizeof *workers);
+	if (!workers)
+		goto out;
+	for (i = 0; i < cfg.threads; i++) {
+		workers[i].cfg = &cfg;
+		workers[i].listen_fd = listen_fd;
+		if (pthread_create(&workers[i].thread, NULL, serve, &workers[i]) != 0)
+			break;
+		started++;
+	}
+	log_info("serving with %d threads", started);
+	sigwait(&stop, &sig);
+	log_info("stopping on signal %d: finishing requests in progress", sig);
+	FCGX_ShutdownPending();
+	/* Wakes every thread blocked in accept(). */
+	shutdown(listen_fd, SHUT_RDWR);
+	for (i = 0; i < started; i++)
+		pthread_join(workers[i].thread, NULL);
+	rc = 0;
+out:
+	free(workers);
+	config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,436 @@
+# The demo package set: a tiny, offline stand-in for nixpkgs used by the
+# nixery-fcgi tests.  Its only binary input is the host's static busybox
+# (/bin/busybox from Debian's busybox-static); everything else is written by
+# shell scripts run with that busybox.  See ./README.
+#
+# Called like nixpkgs: `import ./nix/demo { inherit system; }`.  For a foreign
+# `system` the derivations evaluate (that is all the tests need) but cannot be
+# built here, since the builder is the host's busybox.
+{ system ? builtins.currentSystem, ... }:
+
+let
+  # The static busybox binary, imported as a store directory holding just
+  # `busybox`.  A directory rather than the bare file because busybox picks
+  # the applet from basename(argv[0]), and Nix passes the builder's basename
+  # as argv[0]; a store file would be called "<hash>-busybox-static".
+  # On Debian 12 /bin is a symlink to usr/bin, and builtins.path would store
+  # the symlink itself, so import the real directory.
+  busyboxStatic = builtins.path {
+    name = "busybox-static";
+    path = if builtins.pathExists /usr/bin/busybox then /usr/bin else /bin;
+    filter = path: type: baseNameOf path == "busybox";
+  };
+
+  # Shell snippet prepended to every mkDemo build script.
+  prelude = ''
+    set -e
+    # writeScript FILE: write stdin to FILE (creating parent dirs), executable.
+    writeScript() { mkdir -p "$(dirname "$1")"; cat > "$1"; chmod 0555 "$1"; }
+    # substOut FILE: replace @out@ by $out (for files that name themselves).
+    substOut() { sed -i "s|@out@|$out|g" "$1"; }
+  '';
+
+  # Helper for every package but busybox itself.  The builder is the busybox
+  # package's ash with only busybox on PATH.  `deps` are build inputs, exposed
+  # to the script as the space-separated `$deps`; they become runtime
+  # references only if the script writes their paths into $out.
+  mkDemo = { name, script, deps ? [ ], env ? { } }:
+    derivation ({
+      inherit name system deps;
+      builder = "${busybox}/bin/sh";
+      args = [ "-c" (prelude + script) ];
+      PATH = "${busybox}/bin";
+      # Everything here is cheap and local; never ask a binary cache.
+      preferLocalBuild = true;
+      allowSubstitutes = false;
+    } // env);
+
+  # A package with a single data file, $out/share/demo/NAME, that names its
+  # deps (making them runtime references).  Used for graph-shape fixtures.
+  mkData = { name, deps ? [ ] }: mkDemo {
+    inherit name deps;
+    script = ''
+      mkdir -p $out/share/demo
+      { echo ${name}; for d in $deps; do echo "$d"; done; } > $out/share/demo/${name}
+    '';
+  };
+
+  # A package whose only content is $out/bin/BIN, printing its own name.
+  mkTool = { name, bin ? name }: mkDemo {
+    inherit name;
+    script = ''
+      writeScript $out/bin/${bin} <<'EOF'
+      #!${busybox}/bin/sh
+      echo ${bin}
+      EOF
+    '';
+  };
+
+  # MIB MiB of incompressible (random, hence not reproducible) data in
+  # $out/share/bulk/part-NNN, at most 64 MiB per file, plus $out/bin/NAME.
+  # Deps are listed in $out/share/bulk/deps so they are runtime references.
+  mkBulk = { name, mib, deps ? [ ] }: mkDemo {
+    inherit name deps;
+    script = ''
+      mkdir -p $out/share/bulk
+      i=0
+      left=${toString mib}
+      while [ $left -gt 0 ]; do
+        n=$left; [ $n -le 64 ] || n=64
+        dd if=/dev/urandom of=$out/share/bulk/part-$(printf %03d $i) \
+          bs=1M count=$n iflag=fullblock 2>/dev/null
+        left=$((left - n)); i=$((i + 1))
+      done
+      for d in $deps; do echo "$d"; done > $out/share/bulk/deps
+      writeScript $out/bin/${name} <<'EOF'
+      #!${busybox}/bin/sh
+      echo ${name}
+      EOF
+    '';
+  };
+
+  # Zero-padded three-digit decimal, for dep-NNN names.
+  pad3 = i: let s = toString i; in
+    builtins.substring 0 (3 - builtins.stringLength s) "000" + s;
+
+  # ------------------------------------------------------------------
+  # Packages
+  # ------------------------------------------------------------------
+
+  # busybox itself: the binary plus a symlink per applet.  Built directly
+  # with the imported binary since nothing else exists yet.
+  busybox = derivation {
+    name = "busybox";
+    inherit system;
+    builder = "${busyboxStatic}/busybox";
+    args = [ "sh" "-c" ''
+      set -e
+      bb=${busyboxStatic}/busybox
+      $bb mkdir -p $out/bin
+      $bb cp $bb $out/bin/busybox
+      for a in $($bb --list); do
+        [ "$a" = busybox ] || $bb ln -s busybox "$out/bin/$a"
+      done
+    '' ];
+    preferLocalBuild = true;
+    allowSubstitutes = false;
+  };
+
+  # GNU hello stand-in.  Runtime scripts use absolute busybox paths (or
+  # ash builtins) so they work in images without a PATH set up.
+  hello = mkDemo {
+    name = "hello";
+    script = ''
+      writeScript $out/bin/hello <<'EOF'
+      #!${busybox}/bin/sh
+      # Same default greeting and -g/--greeting option as GNU hello.
+      greeting='Hello, world!'
+      while [ $# -gt 0 ]; do
+        case $1 in
+          -g|--greeting) greeting=$2; shift 2 ;;
+          --greeting=*) greeting=''${1#--greeting=}; shift ;;
+          -v|--version) echo 'hello (nixery demo) 2.12'; exit 0 ;;
+          *) echo "hello: unrecognized argument: $1" >&2; exit 1 ;;
+        esac
+      done
+      echo "$greeting"
+      EOF
+    '';
+  };
+
+  # bash stand-in: busybox ash.  sh is a symlink (argv[0] "sh" is an applet);
+  # bash must be a wrapper since busybox has no "bash" applet.
+  bashInteractive = mkDemo {
+    name = "bash-interactive";
+    script = ''
+      mkdir -p $out/bin
+      ln -s ${busybox}/bin/busybox $out/bin/sh
+      writeScript $out/bin/bash <<'EOF'
+      #!${busybox}/bin/sh
+      exec ${busybox}/bin/sh "$@"
+      EOF
+    '';
+  };
+
+  # coreutils stand-in: busybox applet symlinks for the usual tools.
+  coreutils = mkDemo {
+    name = "coreutils";
+    script = ''
+      mkdir -p $out/bin
+      for a in basename cat chgrp chmod chown cp cut date dd df dirname du \
+               echo env expand expr false fold head id ln ls md5sum mkdir \
+               mkfifo mknod mktemp mv nl nproc od paste printf pwd readlink \
+               realpath rm rmdir seq sha1sum sha256sum sha512sum shuf sleep \
+               sort stat sync tac tail tee test timeout touch tr true truncate \
+               tty uname uniq unlink wc whoami yes; do
+        # Fail loudly rather than ship a dangling applet link.
+        busybox --list | grep -qx "$a" || { echo "no busybox applet: $a" >&2; exit 1; }
+        ln -s ${busybox}/bin/busybox $out/bin/$a
+      done
+      ln -s ${busybox}/bin/busybox "$out/bin/["
+    '';
+  };
+
+  # moreutils stand-in: sponge, ts and chronic as small sh scripts.
+  moreutils = mkDemo {
+    name = "moreutils";
+    script = ''
+      writeScript $out/bin/sponge <<'EOF'
+      #!${busybox}/bin/sh
+      # sponge [-a] [FILE]: soak up all of stdin, then write it to FILE (or
+      # stdout).  Kept in memory (no /tmp needed); NUL bytes are not kept.
+      append=
+      if [ "$1" = -a ]; then append=1; shift; fi
+      data=$(${busybox}/bin/cat; echo x) || exit 1
+      data=''${data%x}
+      if [ $# -eq 0 ]; then printf '%s' "$data"
+      elif [ -n "$append" ]; then printf '%s' "$data" >> "$1"
+      else printf '%s' "$data" > "$1"
+      fi
+      EOF
+
+      writeScript $out/bin/ts <<'EOF'
+      #!${busybox}/bin/sh
+      # ts [-i|-s] [FORMAT]: timestamp each line of stdin (busybox ts).
+      exec ${busybox}/bin/ts "$@"
+      EOF
+
+      writeScript $out/bin/chronic <<'EOF'
+      #!${busybox}/bin/sh
+      # chronic COMMAND...: run COMMAND quietly; show its (combined) output
+      # only if it fails.  Exits with COMMAND's status.
+      if [ $# -eq 0 ]; then echo "usage: chronic COMMAND [ARG]..." >&2; exit 1; fi
+      out=$("$@" 2>&1)
+      rc=$?
+      if [ $rc -ne 0 ] && [ -n "$out" ]; then printf '%s\n' "$out"; fi
+      exit $rc
+      EOF
+    '';
+  };
+
+  # nano stand-in: busybox vi.
+  nano = mkDemo {
+    name = "nano";
+    script = ''
+      writeScript $out/bin/nano <<'EOF'
+      #!${busybox}/bin/sh
+      exec ${busybox}/bin/vi "$@"
+      EOF
+    '';
+  };
+
+  # cacert stand-in: a fixed PEM-looking file at the nixpkgs location.  Not a
+  # real certificate; it only has to exist.
+  cacert = mkDemo {
+    name = "nss-cacert";
+    script = ''
+      mkdir -p $out/etc/ssl/certs
+      cat > $out/etc/ssl/certs/ca-bundle.crt <<'EOF'
+      ##
+      ## Demo CA bundle for nixery-fcgi tests (NOT a real certificate).
+      ##
+
+      Nixery Demo Root CA
+      ===================
+      -----BEGIN CERTIFICATE-----
+      TklYRVJZIERFTU8gQ0VSVElGSUNBVEUgLSBOT1QgQSBSRUFMIENFUlRJRklDQVRF
+      IC0gVEhJUyBGSUxFIE9OTFkgU1RBTkRTIElOIEZPUiBUSEUgTklYUEtHUyBDQUNF
+      UlQgUEFDS0FHRSBJTiBPRkZMSU5FIFRFU1RTIE9GIE5JWEVSWS1GQ0dJLiBERU1P
+      -----END CERTIFICATE-----
+      EOF
+    '';
+  };
+
+  # iana-etc stand-in: a few real lines of /etc/protocols and /etc/services.
+  iana-etc = mkDemo {
+    name = "iana-etc";
+    script = ''
+      mkdir -p $out/etc
+      cat > $out/etc/protocols <<'EOF'
+      ip      0   IP       # internet protocol, pseudo protocol number
+      icmp    1   ICMP     # internet control message protocol
+      igmp    2   IGMP     # Internet Group Management
+      tcp     6   TCP      # transmission control protocol
+      udp     17  UDP      # user datagram protocol
+      ipv6    41  IPv6     # Internet Protocol, version 6
+      ipv6-icmp 58 IPv6-ICMP # ICMP for IPv6
+      EOF
+      cat > $out/etc/services <<'EOF'
+      ftp        21/tcp
+      ssh        22/tcp          # SSH Remote Login Protocol
+      telnet     23/tcp
+      smtp       25/tcp   mail
+      domain     53/tcp          # Domain Name Server
+      domain     53/udp
+      http       80/tcp   www    # WorldWideWeb HTTP
+      ntp        123/udp         # Network Time Protocol
+      https      443/tcp         # http protocol over TLS/SSL
+      https      443/udp         # HTTP/3
+      EOF
+    '';
+  };
+
+  # A shared runtime dependency of cowsay and figlet: data plus a sourced
+  # shell library (stands in for a shared C library).
+  libgreet = mkDemo {
+    name = "libgreet";
+    script = ''
+      mkdir -p $out/share/greet $out/lib
+      echo 'Greetings from libgreet!' > $out/share/greet/greeting.txt
+      cat > $out/lib/libgreet.sh <<'EOF'
+      # libgreet.sh: sourced by cowsay and figlet.
+      GREET_DATA=@out@/share/greet
+
+      # greet_default: print the default message.
+      greet_default() { ${busybox}/bin/cat "$GREET_DATA/greeting.txt"; }
+
+      # greet_rule N STR: print STR repeated N times (no newline).
+      greet_rule() {
+        _n=$1 _s=
+        while [ "$_n" -gt 0 ]; do _s="$_s$2"; _n=$((_n - 1)); done
+        printf '%s' "$_s"
+      }
+      EOF
+      substOut $out/lib/libgreet.sh
+    '';
+  };
+
+  cowsay = mkDemo {
+    name = "cowsay";
+    script = ''
+      writeScript $out/bin/cowsay <<'EOF'
+      #!${busybox}/bin/sh
+      # cowsay [MSG...]: a cow saying MSG (default: libgreet's greeting).
+      . ${libgreet}/lib/libgreet.sh
+      msg="$*"
+      [ -n "$msg" ] || msg=$(greet_default)
+      w=$((''${#msg} + 2))
+      echo " $(greet_rule $w _)"
+      echo "< $msg >"
+      echo " $(greet_rule $w -)"
+      echo '        \   ^__^'
+      echo '         \  (oo)\_______'
+      echo '            (__)\       )\/\'
+      echo '                ||----w |'
+      echo '                ||     ||'
+      EOF
+    '';
+  };
+
+  figlet = mkDemo {
+    name = "figlet";
+    script = ''
+      writeScript $out/bin/figlet <<'EOF'
+      #!${busybox}/bin/sh
+      # figlet [MSG...]: MSG in capitals, letter-spaced, in a box of #
+      # (default: libgreet's greeting).
+      . ${libgreet}/lib/libgreet.sh
+      msg="$*"
+      [ -n "$msg" ] || msg=$(greet_default)
+      big=$(printf '%s' "$msg" | ${busybox}/bin/tr a-z A-Z | ${busybox}/bin/sed 's/./& /g; s/ $//')
+      w=$((''${#big} + 6))
+      line="#$(greet_rule $((w - 2)) ' ')#"
+      greet_rule $w '#'; echo
+      echo "$line"
+      echo "#  $big  #"
+      echo "$line"
+      greet_rule $w '#'; echo
+      EOF
+    '';
+  };
+
+  # Attribute-path fixtures: a nested set (like python3Packages) and a
+  # package whose attribute needs a leading underscore (like _1password).
+  demoPackages = {
+    Alpha = mkTool { name = "alpha"; };
+    beta = mkTool { name = "beta"; };
+  };
+  _1password = mkTool { name = "1password-demo"; };
+
+  # Never finishes: for build-timeout tests.  The word nixery-sleeper is in
+  # the builder's command line (the script below) and, after the exec, in
+  # the sleeping process's argv[0] (a busybox symlink named sleep inside a
+  # nixery-sleeper directory), so `pgrep -f nixery-sleeper` finds it.
+  # NIXERY_TEST_NONCE lets a test force a fresh, never-built derivation.
+  sleeper = mkDemo {
+    name = "sleeper";
+    env.NIXERY_TEST_NONCE = builtins.getEnv "NIXERY_TEST_NONCE";
+    script = ''
+      # nixery-sleeper
+      mkdir nixery-sleeper
+      ln -s ${busybox}/bin/busybox nixery-sleeper/sleep
+      exec "$PWD/nixery-sleeper/sleep" 86400
+    '';
+  };
+
+  broken = mkDemo {
+    name = "broken";
+    script = ''
+      echo 'demo: this package fails to build on purpose' >&2
+      exit 1
+    '';
+  };
+
+  # manydeps: 120 small packages dep-000..dep-119 in groups of four, each
+  # group a chain (a->b->c->d) or a diamond (a->b, a->c, b->d, c->d); every
+  # fifth group's tail also depends on the next group's head.  Edges only go
+  # to higher indices, so the graph is acyclic.  manydeps references the
+  # heads nobody else references; the closure is all 120 plus itself.
+  manydepsEdges = i:
+    let
+      g = i / 4;
+      k = i - g * 4; # position in group: 0=a 1=b 2=c 3=d
+      diamond = g - (g / 2) * 2 == 1;
+    in
+    if k == 0 then (if diamond then [ (i + 1) (i + 2) ] else [ (i + 1) ])
+    else if k == 1 then (if diamond then [ (i + 2) ] else [ (i + 1) ])
+    else if k == 2 then [ (i + 1) ]
+    else (if g - (g / 5) * 5 == 4 && i + 1 < 120 then [ (i + 1) ] else [ ]);
+
+  manydepsParts = builtins.genList
+    (i: mkData {
+      name = "dep-${pad3 i}";
+      deps = map (builtins.elemAt manydepsParts) (manydepsEdges i);
+    })
+    120;
+
+  manydeps =
+    let
+      referenced = builtins.listToAttrs (map
+        (j: { name = toString j; value = true; })
+        (builtins.concatMap manydepsEdges (builtins.genList (i: i) 120)));
+      roots = builtins.filter (i: !(referenced ? ${toString i}))
+        (builtins.genList (i: i) 120);
+    in
+    mkData {
+      name = "manydeps";
+      deps = map (builtins.elemAt manydepsParts) roots;
+    };
+
+  # diamond -> {diamond-left, diamond-right} -> diamond-base.
+  diamondBase = mkData { name = "diamond-base"; };
+  diamondLeft = mkData { name = "diamond-left"; deps = [ diamondBase ]; };
+  diamondRight = mkData { name = "diamond-right"; deps = [ diamondBase ]; };
+  diamond = mkData { name = "diamond"; deps = [ diamondLeft diamondRight ]; };
+
+  bulk500m = mkBulk { name = "bulk500m"; mib = 500; };
+
+in
+{
+  inherit
+    busybox hello bashInteractive coreutils moreutils nano cacert iana-etc
+    libgreet cowsay figlet
+    demoPackages _1password
+    sleeper broken
+    manydeps manydepsParts
+    diamond diamondLeft diamondRight diamondBase
+    bulk500m
+    # Builders, for tests that need a package of their own (like nixpkgs'
+    # trivial builders).
+    mkDemo mkBulk;
+
+  bulk1g = mkBulk { name = "bulk1g"; mib = 1024; };
+  bulka = mkBulk { name = "bulka"; mib = 1; deps = [ bulk500m ]; };
+  bulkb = mkBulk { name = "bulkb"; mib = 1; deps = [ bulk500m ]; };
+  bulksmall = mkBulk { name = "bulksmall"; mib = 2; };
+}

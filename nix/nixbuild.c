@@ -1,0 +1,264 @@
+#include "nix/nixbuild.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/log.h"
+#include "nix/spawn.h"
+
+#define MAX_EVAL_OUTPUT (16u << 20)
+#define MAX_CLOSURE_OUTPUT (256u << 20)
+
+/* The arguments every Nix call on image.nix shares. */
+struct image_args {
+	char expr[4096];
+	char *packages;
+};
+
+static int image_args_init(const struct nix_job *job, struct image_args *a)
+{
+	snprintf(a->expr, sizeof a->expr, "%s/image.nix", job->cfg->nix_dir);
+	a->packages = image_packages_json(job->req);
+	return a->packages ? 0 : -ENOMEM;
+}
+
+/* The last line of Nix's standard error that says "error:", or the last
+ * line at all: the sentence worth showing a user. */
+static void nix_error_line(const char *tail, char *out, size_t outlen)
+{
+	const char *best = NULL, *p = tail;
+	size_t len;
+
+	while ((p = strstr(p, "error:"))) {
+		best = p;
+		p += 6;
+	}
+	if (!best) {
+		best = tail;
+		for (p = tail; *p; p++)
+			if (p[0] == '\n' && p[1])
+				best = p + 1;
+	}
+	len = strcspn(best, "\n");
+	snprintf(out, outlen, "%.*s", (int)(len > 400 ? 400 : len), best);
+}
+
+static int run_nix(const struct nix_job *job, char *const argv[], size_t max_out,
+		   struct spawn_result *res, char *err, size_t errlen)
+{
+	char line[512];
+	int rc = spawn_run(argv, job->deadline, max_out, res, err, errlen);
+
+	if (rc == -ETIMEDOUT) {
+		snprintf(err, errlen, "the Nix build timed out after %d seconds (NIX_TIMEOUT)",
+			 job->cfg->nix_timeout);
+		return rc;
+	}
+	if (rc < 0)
+		return rc;
+	if (res->status != 0) {
+		nix_error_line(res->err_tail, line, sizeof line);
+		log_warn("%s failed (status %d): %s", argv[0], res->status, res->err_tail);
+		if (strstr(res->err_tail, "is required to build") && strstr(res->err_tail, "but I am a"))
+			snprintf(err, errlen, "this host cannot build for %s: configure a remote builder or emulation for %s in nix.conf (%s)",
+				 job->req->system, job->req->system, line);
+		else
+			snprintf(err, errlen, "%s failed: %s", argv[0], line);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int string_array(cJSON *arr, char ***out, size_t *n)
+{
+	cJSON *item;
+	size_t i = 0;
+
+	*n = 0;
+	*out = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof **out);
+	if (!*out)
+		return -ENOMEM;
+	cJSON_ArrayForEach(item, arr) {
+		if (!cJSON_IsString(item) || !((*out)[i] = strdup(item->valuestring)))
+			return -EINVAL;
+		*n = ++i;
+	}
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Different names can land on one package (shell and bashinteractive). */
+static void sort_unique(char **v, size_t *n)
+{
+	size_t i, out = 0;
+
+	qsort(v, *n, sizeof *v, cmp_str);
+	for (i = 0; i < *n; i++) {
+		if (out > 0 && strcmp(v[out - 1], v[i]) == 0)
+			free(v[i]);
+		else
+			v[out++] = v[i];
+	}
+	*n = out;
+}
+
+int nix_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen)
+{
+	struct spawn_result res;
+	struct image_args a;
+	cJSON *root = NULL, *outputs, *unknown;
+	int rc;
+
+	memset(ev, 0, sizeof *ev);
+	if ((rc = image_args_init(job, &a)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return rc;
+	}
+	char *argv[] = {
+		"nix-instantiate", "--eval", "--strict", "--json", a.expr, "-A", "resolve",
+		"--argstr", "packages", a.packages,
+		"--argstr", "srcType", (char *)job->src->type,
+		"--argstr", "srcArgs", job->src->args,
+		"--argstr", "system", (char *)job->req->system,
+		NULL,
+	};
+	rc = run_nix(job, argv, MAX_EVAL_OUTPUT, &res, err, errlen);
+	free(a.packages);
+	if (rc < 0)
+		goto out;
+	rc = -EIO;
+	root = cJSON_Parse(res.out.data ? res.out.data : "");
+	outputs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
+	unknown = cJSON_GetObjectItemCaseSensitive(root, "unknown");
+	if (cJSON_IsArray(unknown)) {
+		if (string_array(unknown, &ev->unknown, &ev->nunknown) < 0)
+			goto bad;
+	} else if (cJSON_IsArray(outputs)) {
+		if (string_array(outputs, &ev->outputs, &ev->noutputs) < 0)
+			goto bad;
+		sort_unique(ev->outputs, &ev->noutputs);
+	} else {
+		goto bad;
+	}
+	rc = 0;
+	goto out;
+bad:
+	snprintf(err, errlen, "unexpected answer from %s: %.200s", a.expr, res.out.data ? res.out.data : "");
+	nix_eval_free(ev);
+out:
+	cJSON_Delete(root);
+	spawn_result_free(&res);
+	return rc;
+}
+
+static void free_strings(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void nix_eval_free(struct nix_eval *ev)
+{
+	free_strings(ev->outputs, ev->noutputs);
+	free_strings(ev->unknown, ev->nunknown);
+	memset(ev, 0, sizeof *ev);
+}
+
+int nix_realise(const struct nix_job *job, const char *gcroot, char *err, size_t errlen)
+{
+	struct spawn_result res;
+	struct image_args a;
+	int rc;
+
+	if ((rc = image_args_init(job, &a)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return rc;
+	}
+	char *argv[] = {
+		"nix-build", a.expr, "-A", "contents", "--out-link", (char *)gcroot,
+		"--argstr", "packages", a.packages,
+		"--argstr", "srcType", (char *)job->src->type,
+		"--argstr", "srcArgs", job->src->args,
+		"--argstr", "system", (char *)job->req->system,
+		NULL,
+	};
+	rc = run_nix(job, argv, MAX_EVAL_OUTPUT, &res, err, errlen);
+	free(a.packages);
+	spawn_result_free(&res);
+	return rc;
+}
+
+void nix_release(const char *gcroot, size_t noutputs)
+{
+	char path[4096];
+	size_t i;
+
+	/* nix-build names the roots of a list ROOT, ROOT-2, ROOT-3, ... */
+	unlink(gcroot);
+	for (i = 2; i <= noutputs + 1; i++) {
+		snprintf(path, sizeof path, "%s-%zu", gcroot, i);
+		unlink(path);
+	}
+}
+
+/* argv = prefix + the given paths + NULL */
+static char **path_argv(const char *const *prefix, size_t nprefix, char *const *paths, size_t n)
+{
+	char **argv = calloc(nprefix + n + 1, sizeof *argv);
+	size_t i;
+
+	if (!argv)
+		return NULL;
+	for (i = 0; i < nprefix; i++)
+		argv[i] = (char *)prefix[i];
+	for (i = 0; i < n; i++)
+		argv[nprefix + i] = paths[i];
+	return argv;
+}
+
+int nix_closure(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,
+		char *err, size_t errlen)
+{
+	static const char *const requisites[] = { "nix-store", "--query", "--requisites" };
+	static const char *const dump[] = { "nix-store", "--dump-db" };
+	struct spawn_result req = { 0 }, db = { 0 };
+	char **argv = NULL, **paths = NULL, *line, *save = NULL;
+	size_t npaths = 0;
+	int rc = -ENOMEM;
+
+	if (!(argv = path_argv(requisites, 3, ev->outputs, ev->noutputs)))
+		goto out;
+	if ((rc = run_nix(job, argv, MAX_CLOSURE_OUTPUT, &req, err, errlen)) < 0)
+		goto out;
+	rc = -ENOMEM;
+	if (!req.out.data || !(paths = calloc(req.out.len / 2 + 1, sizeof *paths)))
+		goto out;
+	for (line = strtok_r(req.out.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		paths[npaths++] = line;
+	free(argv);
+	if (!(argv = path_argv(dump, 2, paths, npaths)))
+		goto out;
+	if ((rc = run_nix(job, argv, MAX_CLOSURE_OUTPUT, &db, err, errlen)) < 0)
+		goto out;
+	rc = closure_parse(db.out.data ? db.out.data : "", ev->outputs, ev->noutputs, c, err, errlen);
+out:
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory reading the closure");
+	free(argv);
+	free(paths);
+	spawn_result_free(&req);
+	spawn_result_free(&db);
+	return rc;
+}

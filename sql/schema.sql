@@ -1,0 +1,45 @@
+-- The build cache. Rows are only ever inserted after the blobs they name are
+-- on disk, in one transaction, so a worker killed at any moment leaves no row
+-- pointing at a missing or partial blob.
+
+-- Every blob in storage: layers, configs and manifests.
+CREATE TABLE IF NOT EXISTS blobs (
+	digest     TEXT PRIMARY KEY,        -- sha256 hex
+	size       INTEGER NOT NULL,
+	media_type TEXT NOT NULL
+);
+
+-- Packed layers by the store paths they hold: a group of paths is packed once.
+CREATE TABLE IF NOT EXISTS layers (
+	layer_key  TEXT PRIMARY KEY,        -- sha256 of the sorted store paths
+	digest     TEXT NOT NULL REFERENCES blobs (digest),
+	diff_id    TEXT NOT NULL,           -- sha256 of the uncompressed tar
+	size       INTEGER NOT NULL
+);
+
+-- Built images by their package-set hash (output paths, system, format).
+CREATE TABLE IF NOT EXISTS images (
+	image_key       TEXT PRIMARY KEY,
+	docker_manifest TEXT NOT NULL REFERENCES blobs (digest),
+	oci_manifest    TEXT NOT NULL REFERENCES blobs (digest),
+	created         INTEGER NOT NULL
+);
+
+-- What an image request (source, tag, system, packages) last evaluated to.
+CREATE TABLE IF NOT EXISTS requests (
+	request_key TEXT PRIMARY KEY,
+	image_key   TEXT NOT NULL REFERENCES images (image_key),
+	evaluated   INTEGER NOT NULL        -- unix time of the evaluation
+);
+
+-- Every Nix build run, for operators and for waiters on a failed build.
+CREATE TABLE IF NOT EXISTS builds (
+	id        INTEGER PRIMARY KEY,
+	image_key TEXT NOT NULL,
+	packages  TEXT NOT NULL,
+	started   INTEGER NOT NULL,
+	seconds   REAL,
+	status    TEXT NOT NULL,            -- running, ok, failed
+	message   TEXT
+);
+CREATE INDEX IF NOT EXISTS builds_by_image ON builds (image_key, started);
