@@ -27,31 +27,55 @@ static int image_args_init(const struct nix_job *job, struct image_args *a)
 	return a->packages ? 0 : -ENOMEM;
 }
 
-/* The last line of Nix's standard error that says "error:", or the last
- * line at all: the sentence worth showing a user. */
-static void nix_error_line(const char *tail, char *out, size_t outlen)
+/* Copies text with its whitespace folded to single spaces. */
+static size_t fold(const char *from, const char *to, char *out, size_t n, size_t outlen)
 {
-	const char *best = NULL, *p = tail;
-	size_t len;
+	int space = 0;
+
+	for (; from < to && *from && n + 1 < outlen; from++) {
+		if (*from == ' ' || *from == '\n' || *from == '\t' || *from == '\r') {
+			space = n > 0;
+			continue;
+		}
+		if (space && n + 2 < outlen)
+			out[n++] = ' ';
+		space = 0;
+		out[n++] = *from;
+	}
+	out[n] = '\0';
+	return n;
+}
+
+/* Nix's last "error:" and what follows, and for a failed builder the last
+ * line it printed before (the build log's last word): what a user needs. */
+static void nix_error_text(const char *tail, char *out, size_t outlen)
+{
+	const char *best = NULL, *p = tail, *end = tail + strlen(tail);
+	size_t n;
 
 	while ((p = strstr(p, "error:"))) {
 		best = p;
 		p += 6;
 	}
-	if (!best) {
-		best = tail;
-		for (p = tail; *p; p++)
-			if (p[0] == '\n' && p[1])
-				best = p + 1;
+	n = fold(best ? best : tail, end, out, 0, outlen);
+	if (best && best > tail && strstr(best, "failed with exit code")) {
+		const char *line_end = best - 1, *line;
+
+		while (line_end > tail && line_end[-1] == '\n')
+			line_end--;
+		for (line = line_end; line > tail && line[-1] != '\n'; line--)
+			;
+		if (line < line_end && n + 40 < outlen) {
+			n += (size_t)snprintf(out + n, outlen - n, "; its log ends: ");
+			fold(line, line_end, out, n, outlen);
+		}
 	}
-	len = strcspn(best, "\n");
-	snprintf(out, outlen, "%.*s", (int)(len > 400 ? 400 : len), best);
 }
 
 static int run_nix(const struct nix_job *job, char *const argv[], size_t max_out,
 		   struct spawn_result *res, char *err, size_t errlen)
 {
-	char line[512];
+	char line[700];
 	int rc = spawn_run(argv, job->deadline, max_out, res, err, errlen);
 
 	if (rc == -ETIMEDOUT) {
@@ -62,7 +86,7 @@ static int run_nix(const struct nix_job *job, char *const argv[], size_t max_out
 	if (rc < 0)
 		return rc;
 	if (res->status != 0) {
-		nix_error_line(res->err_tail, line, sizeof line);
+		nix_error_text(res->err_tail, line, sizeof line);
 		log_warn("%s failed (status %d): %s", argv[0], res->status, res->err_tail);
 		if (strstr(res->err_tail, "is required to build") && strstr(res->err_tail, "but I am a"))
 			snprintf(err, errlen, "this host cannot build for %s: configure a remote builder or emulation for %s in nix.conf (%s)",

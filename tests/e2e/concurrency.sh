@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Eight clients ask at once for an image nobody built yet: one Nix build,
+# one answer for all.
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/lib.sh"
+work=$(mktemp -d /tmp/nixery-e2e-conc.XXXXXX)
+trap 'server_stop; rm -rf "$work"' EXIT
+server_start "$work/srv" || { fail "concurrency: server starts"; exit 1; }
+
+for i in $(seq 8); do
+	curl -s -D "$work/h$i" -o "$work/b$i" -w '%{http_code}\n' \
+		-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+		"$URL/v2/cowsay/figlet/manifests/latest" >"$work/code$i" &
+done
+wait
+codes=$(cat "$work"/code* | sort -u | tr '\n' ' ')
+digests=$(grep -hi '^docker-content-digest' "$work"/h* | tr -d '\r' | sort -u | wc -l)
+check "concurrency: all 8 concurrent cold requests succeed (codes: $codes)" [ "$codes" = "200 " ]
+check "concurrency: all 8 get the same manifest digest" [ "$digests" = 1 ]
+check "concurrency: exactly one Nix build ran ($(builds_count))" [ "$(builds_count)" = 1 ]

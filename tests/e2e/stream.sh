@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# With offload switched off the worker streams blobs itself; a worker stops
+# cleanly on SIGTERM.
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/lib.sh"
+work=$(mktemp -d /tmp/nixery-e2e-stream.XXXXXX)
+trap 'server_stop; rm -rf "$work"' EXIT
+server_start "$work/srv" NIXERY_BLOB_OFFLOAD=none || { fail "stream: server starts"; exit 1; }
+
+curl -s -o "$work/m" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+	"$URL/v2/bulksmall/manifests/latest"
+ok=1
+for d in $(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); [print(l["digest"]) for l in m["layers"]]' "$work/m"); do
+	curl -s -D "$work/h" -o "$work/blob" "$URL/v2/bulksmall/blobs/$d"
+	[ "sha256:$(sha256sum <"$work/blob" | cut -d' ' -f1)" = "$d" ] || ok=0
+	grep -qi '^x-sendfile' "$work/h" && ok=0
+	[ "$(grep -i '^content-length:' "$work/h" | tr -d '\r' | awk '{print $2}')" = "$(stat -c %s "$work/blob")" ] || ok=0
+done
+check "stream: with NIXERY_BLOB_OFFLOAD=none layers stream through FastCGI, exact and complete" [ $ok = 1 ]
+server_stop
+
+# SIGTERM: a worker on its own socket exits 0, promptly.
+mkdir -p "$work/alone/storage" "$work/alone/state"
+STORAGE_PATH=$work/alone/storage NIXERY_STATE_DIR=$work/alone/state NIXERY_PKGS_PATH=$TOP/nix/demo \
+	"$TOP/nixery-fcgi" --listen "$work/alone/sock" 2>"$work/alone/log" &
+pid=$!
+for _ in $(seq 50); do [ -S "$work/alone/sock" ] && break; sleep 0.1; done
+kill -TERM $pid
+status=timeout
+for _ in $(seq 50); do
+	if ! kill -0 $pid 2>/dev/null; then wait $pid; status=$?; break; fi
+	sleep 0.1
+done
+check "stream: a worker exits with status 0 within 5 s of SIGTERM (got $status)" [ "$status" = 0 ]

@@ -1,0 +1,60 @@
+# Shared by ./run, the end-to-end tests and the benchmarks: start and stop a
+# real lighttpd with nixery-fcgi workers on a loopback port, and report
+# results as PASS:/FAIL: lines that ./run counts.
+#
+# Needs TOP (the source tree) set by the caller.
+
+: "${TOP:?TOP must name the source tree}"
+
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; }
+
+# check NAME COMMAND...: PASS when the command succeeds.
+check() {
+	local name=$1; shift
+	if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+# A free loopback port, asked of the kernel.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# server_start DIR [VAR=VALUE...]: lighttpd + nixery-fcgi with all state in
+# DIR, extra settings from the arguments; sets SERVER_DIR, PORT and URL.
+server_start() {
+	local dir=$1 i; shift
+	SERVER_DIR=$dir
+	PORT=$(free_port)
+	URL=http://127.0.0.1:$PORT
+	mkdir -p "$dir/storage/empty" "$dir/state" "$dir/run"
+	(
+		export NIXERY_PORT=$PORT NIXERY_BIN="$TOP/nixery-fcgi" \
+			STORAGE_PATH="$dir/storage" NIXERY_STATE_DIR="$dir/state" \
+			NIXERY_RUN_DIR="$dir/run" NIXERY_NIX_DIR="$TOP/nix" \
+			NIXERY_PKGS_PATH="${NIXERY_PKGS_PATH:-$TOP/nix/demo}"
+		for kv in "$@"; do export "${kv?}"; done
+		exec lighttpd -f "$TOP/etc/lighttpd.conf"
+	) || return 1
+	for i in $(seq 50); do
+		curl -sf "$URL/v2/" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "lighttpd did not come up on $PORT:" >&2
+	cat "$dir/run/lighttpd-error.log" >&2
+	return 1
+}
+
+server_stop() {
+	local pid
+	[ -f "$SERVER_DIR/run/lighttpd.pid" ] || return 0
+	pid=$(cat "$SERVER_DIR/run/lighttpd.pid")
+	kill "$pid" 2>/dev/null
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	rm -f "$SERVER_DIR/run/lighttpd.pid"
+}
+
+# Nix builds the registry ran for an image so far (the builds table).
+builds_count() {
+	sqlite3 "$SERVER_DIR/state/cache.db" "SELECT count(*) FROM builds" 2>/dev/null || echo 0
+}
