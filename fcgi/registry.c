@@ -428,10 +428,13 @@ void registry_manifest(struct registry *reg, const char *name, const char *ref,
 		goto out;
 	}
 	request_key(req_key, &src, &req);
-	/* A pinned source never changes; a moving one is trusted for a TTL. */
+	/* A pinned source never changes; a moving one is trusted for a TTL.
+	 * When the TTL runs out, one request re-evaluates; the others are
+	 * answered with the image already built meanwhile. */
 	if (cache_request_get(reg->cache, req_key, key, &evaluated) == 0 &&
-	    (src.pinned || now - evaluated < reg->cfg->eval_ttl) &&
-	    cache_image_get(reg->cache, key, &img) == 0) {
+	    cache_image_get(reg->cache, key, &img) == 0 &&
+	    (src.pinned || now - evaluated < reg->cfg->eval_ttl ||
+	     cache_request_claim(reg->cache, req_key, evaluated, now) == -EBUSY)) {
 		serve_image(reg, &img, fmt, rep);
 		goto out;
 	}

@@ -14,13 +14,14 @@
 #define BUSY_TIMEOUT_MS 10000
 
 enum stmt_id {
-	REQUEST_GET, REQUEST_PUT, IMAGE_GET, IMAGE_PUT, LAYER_GET, LAYER_PUT,
+	REQUEST_GET, REQUEST_PUT, REQUEST_CLAIM, IMAGE_GET, IMAGE_PUT, LAYER_GET, LAYER_PUT,
 	BLOB_GET, BLOB_PUT, BUILD_BEGIN, BUILD_END, BUILD_FAILED, STMT_COUNT
 };
 
 static const char *const sql_text[STMT_COUNT] = {
 	[REQUEST_GET] = "SELECT image_key, evaluated FROM requests WHERE request_key = ?1",
 	[REQUEST_PUT] = "INSERT OR REPLACE INTO requests (request_key, image_key, evaluated) VALUES (?1, ?2, ?3)",
+	[REQUEST_CLAIM] = "UPDATE requests SET evaluated = ?3 WHERE request_key = ?1 AND evaluated = ?2",
 	[IMAGE_GET] = "SELECT docker_manifest, oci_manifest FROM images WHERE image_key = ?1",
 	[IMAGE_PUT] = "INSERT OR IGNORE INTO images (image_key, docker_manifest, oci_manifest, created) VALUES (?1, ?2, ?3, ?4)",
 	[LAYER_GET] = "SELECT l.digest, l.diff_id, l.size FROM layers l JOIN blobs b ON b.digest = l.digest WHERE l.layer_key = ?1",
@@ -186,6 +187,13 @@ int cache_request_put(struct cache *c, const char *request_key, const char *imag
 		      int64_t evaluated)
 {
 	return step_done(bind(c, REQUEST_PUT, "ssi", request_key, image_key, evaluated));
+}
+
+int cache_request_claim(struct cache *c, const char *request_key, int64_t seen, int64_t now)
+{
+	if (step_done(bind(c, REQUEST_CLAIM, "sii", request_key, seen, now)) < 0)
+		return -EIO;
+	return sqlite3_changes(c->db) == 1 ? 0 : -EBUSY;
 }
 
 int cache_image_get(struct cache *c, const char *image_key, struct cache_image *img)

@@ -32,6 +32,9 @@ int cache_request_get(struct cache *c, const char *request_key,
 		      char image_key[CACHE_KEY_LEN + 1], int64_t *evaluated);
 int cache_request_put(struct cache *c, const char *request_key, const char *image_key,
 		      int64_t evaluated);
+/* Claims the re-evaluation of an expired request: 0 for exactly one of the
+ * callers that saw evaluation time `seen`, -EBUSY for the others. */
+int cache_request_claim(struct cache *c, const char *request_key, int64_t seen, int64_t now);
 int cache_image_get(struct cache *c, const char *image_key, struct cache_image *img);
 /* Records an image and the request that named it, in one transaction. */
 int cache_image_put(struct cache *c, const char *image_key, const struct cache_image *img,

@@ -2,9 +2,10 @@
 # real lighttpd with nixery-fcgi workers on a loopback port, and report
 # results as PASS:/FAIL: lines that ./run counts.
 #
-# Needs TOP (the source tree) set by the caller.
+# Needs TOP (the source tree) set by the caller; BUILD is where ./run built.
 
 : "${TOP:?TOP must name the source tree}"
+: "${BUILD:=$TOP/var/build}"
 
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; }
@@ -29,7 +30,7 @@ server_start() {
 	URL=http://127.0.0.1:$PORT
 	mkdir -p "$dir/storage/empty" "$dir/state" "$dir/run"
 	(
-		export NIXERY_PORT=$PORT NIXERY_BIN="$TOP/nixery-fcgi" \
+		export NIXERY_PORT=$PORT NIXERY_BIN="$BUILD/nixery-fcgi" \
 			STORAGE_PATH="$dir/storage" NIXERY_STATE_DIR="$dir/state" \
 			NIXERY_RUN_DIR="$dir/run" NIXERY_NIX_DIR="$TOP/nix" \
 			NIXERY_PKGS_PATH="${NIXERY_PKGS_PATH:-$TOP/nix/demo}"

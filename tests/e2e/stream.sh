@@ -23,7 +23,7 @@ server_stop
 # SIGTERM: a worker on its own socket exits 0, promptly.
 mkdir -p "$work/alone/storage" "$work/alone/state"
 STORAGE_PATH=$work/alone/storage NIXERY_STATE_DIR=$work/alone/state NIXERY_PKGS_PATH=$TOP/nix/demo \
-	"$TOP/nixery-fcgi" --listen "$work/alone/sock" 2>"$work/alone/log" &
+	"$BUILD/nixery-fcgi" --listen "$work/alone/sock" 2>"$work/alone/log" &
 pid=$!
 for _ in $(seq 50); do [ -S "$work/alone/sock" ] && break; sleep 0.1; done
 kill -TERM $pid

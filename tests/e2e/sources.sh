@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# NIXERY_PKGS_REPO: the tag picks the git ref ("latest" the default branch,
+# 40 hex a commit, anything else a branch), and no tag becomes a git option.
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/lib.sh"
+work=$(mktemp -d /tmp/nixery-e2e-src.XXXXXX)
+trap 'server_stop; rm -rf "$work"' EXIT
+
+repo=$work/repo
+mkdir -p "$repo" && cp "$TOP/nix/demo/default.nix" "$repo/"
+git -C "$repo" init -q -b main
+git -C "$repo" -c user.name=t -c user.email=t@t add -A
+git -C "$repo" -c user.name=t -c user.email=t@t commit -qm one
+first=$(git -C "$repo" rev-parse HEAD)
+git -C "$repo" checkout -q -b other
+sed -i 's/Hello, world!/Hello from a branch!/' "$repo/default.nix"
+git -C "$repo" -c user.name=t -c user.email=t@t commit -qam two
+git -C "$repo" checkout -q main
+
+server_start "$work/srv" NIXERY_PKGS_REPO="$repo" || { fail "sources: server starts"; exit 1; }
+
+# greeting TAG: the greeting of hello as the image for TAG has it.
+greeting() {
+	local dir=$work/img-$1
+	skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/hello:$1" "oci:$dir:x" >/dev/null 2>&1 &&
+		umoci unpack --image "$dir:x" "$dir.b" >/dev/null 2>&1 &&
+		chroot "$dir.b/rootfs" hello 2>&1
+}
+check "sources: tag latest builds the default branch" [ "$(greeting latest)" = "Hello, world!" ]
+check "sources: a branch name as tag builds that branch" [ "$(greeting other)" = "Hello from a branch!" ]
+check "sources: a commit as tag builds that commit" [ "$(greeting "$first")" = "Hello, world!" ]
+code=$(curl -s -o "$work/b" -w '%{http_code}' "$URL/v2/hello/manifests/nosuchbranch")
+check "sources: an unknown branch is an error, not an image ($code)" [ "${code:0:1}" = 5 ]
+code=$(curl -s -o "$work/b" -w '%{http_code}' "$URL/v2/hello/manifests/--upload-pack=touch")
+check "sources: a tag that looks like a git option is refused ($code)" [ "$code" = 400 ]
