@@ -20,6 +20,14 @@
 set -eu
 
 TOP=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+# The binary: $BUILD when given, else where ./run builds (var/build), else an
+# in-tree build.
+if [ -z "${BUILD:-}" ]; then
+	BUILD=$TOP/var/build
+	[ -x "$BUILD/nixery-fcgi" ] || BUILD=$TOP
+fi
+[ -x "$BUILD/nixery-fcgi" ] || { echo "manifest-latency: no $BUILD/nixery-fcgi: build first" >&2; exit 1; }
+export BUILD
 # shellcheck source=../tests/lib.sh
 . "$TOP/tests/lib.sh"
 
@@ -30,6 +38,7 @@ TARGET_MEDIAN_MS=5
 TARGET_RPS=2000
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/nixery-bench-manifest.XXXXXX")
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	if [ -n "${SERVER_DIR:-}" ]; then server_stop || true; fi
 	rm -rf "$DIR"
@@ -58,10 +67,12 @@ run_wrk() {
 	BAD=$(awk '/Non-2xx or 3xx responses:/ { n += $NF }
 		/Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
 		END { print n + 0 }' "$out")
-	[ -n "$RPS" ] && [ -n "$P50_MS" ] || die "cannot read wrk output: $(cat "$out")"
+	if [ -z "$RPS" ] || [ -z "$P50_MS" ]; then die "cannot read wrk output: $(cat "$out")"; fi
 }
 
-server_start "$DIR" || die "server did not start"
+# A long evaluation TTL: a slow first build must not let the cached
+# evaluation expire during the run (re-evaluation is not what is measured).
+server_start "$DIR" NIXERY_EVAL_TTL=3600 || die "server did not start"
 manifest_url=$URL/v2/$IMAGE/manifests/latest
 
 # Warm: the first request evaluates, builds and packs; later ones are cached.
@@ -77,6 +88,7 @@ one_ms=$(curl -s -o /dev/null -w '%{time_total}' -H "$ACCEPT" "$manifest_url" | 
 cp "$DIR/manifest.json" "$SERVER_DIR/storage/empty/static-manifest.json"
 size=$(wc -c <"$DIR/manifest.json")
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 builds_before=$(builds_count)
 run_wrk fcgi "$manifest_url"
 builds_after=$(builds_count)
@@ -92,7 +104,9 @@ verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo MISSED; fi; 
 
 cat <<EOF
 == manifest-latency: cached GET /v2/$IMAGE/manifests/latest ($size bytes)
+binary:       $(readlink -f "$BUILD/nixery-fcgi")
 machine:      $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+settings:     NIXERY_EVAL_TTL=3600, otherwise defaults; load before: ${load_before}
 wrk:          wrk ${WRK_ARGS[*]} -H '$ACCEPT'
 warm-up:      first GET ${warm_s} s (build + pack), one cached GET ${one_ms} ms (curl)
 nixery-fcgi:  ${fcgi_rps} req/s, median ${fcgi_p50} ms, p99 ${fcgi_p99} ms, errors/non-2xx ${fcgi_bad}

@@ -21,6 +21,14 @@
 set -eu
 
 TOP=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+# The binary: $BUILD when given, else where ./run builds (var/build), else an
+# in-tree build.
+if [ -z "${BUILD:-}" ]; then
+	BUILD=$TOP/var/build
+	[ -x "$BUILD/nixery-fcgi" ] || BUILD=$TOP
+fi
+[ -x "$BUILD/nixery-fcgi" ] || { echo "pack-memory: no $BUILD/nixery-fcgi: build first" >&2; exit 1; }
+export BUILD
 # shellcheck source=../tests/lib.sh
 . "$TOP/tests/lib.sh"
 
@@ -31,6 +39,7 @@ MAX_REQUEST_S=240    # keeps the whole script under 5 minutes
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/nixery-bench-pack.XXXXXX")
 SAMPLER=
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	if [ -n "$SAMPLER" ]; then kill "$SAMPLER" 2>/dev/null || true; fi
 	if [ -n "${SERVER_DIR:-}" ]; then server_stop || true; fi
@@ -90,6 +99,7 @@ idle_detail=$(for p in $pids_before; do printf '%s=%s KiB ' "$p" "$(status_kib "
 ) >"$DIR/rss.samples" &
 SAMPLER=$!
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start=$(date +%s.%N)
 code=$(curl -s -o "$DIR/manifest.json" -w '%{http_code}' --max-time "$MAX_REQUEST_S" \
 	-H "$ACCEPT" "$URL/v2/$IMAGE/manifests/latest") || true
@@ -99,7 +109,7 @@ wait "$SAMPLER" 2>/dev/null || true
 SAMPLER=
 
 pids_after=$(workers)
-peak=0 busy= busy_ticks=-1
+peak=0 busy='' busy_ticks=-1
 for p in $pids_before; do
 	[ -r "/proc/$p/status" ] || continue
 	h=$(status_kib "$p" VmHWM)
@@ -130,7 +140,9 @@ if [ "$pids_before" = "$pids_after" ]; then respawned=no; else respawned="YES ($
 
 cat <<EOF
 == pack-memory: cold GET /v2/$IMAGE/manifests/latest, packing ~1 GiB
+binary:       $(readlink -f "$BUILD/nixery-fcgi")
 machine:      $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+settings:     NIX_TIMEOUT=900, otherwise defaults; load before: ${load_before}
 request:      $status; ${elapsed} s wall (build row: ${build:-none})
 layer:        ${layer_bytes} bytes ($(mib $((layer_bytes / 1024))) MiB) largest of ${nlayers} layers, ${total_bytes} bytes total; ${mbps} MiB/s
 idle workers: VmHWM ${idle_detail}
