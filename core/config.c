@@ -109,6 +109,9 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	int rc;
 
 	memset(cfg, 0, sizeof *cfg);
+	if (env_or("NIX_POPULARITY_URL", NULL) &&
+	    !(cfg->popularity_url = strdup(env_or("NIX_POPULARITY_URL", NULL))))
+		return -ENOMEM;
 	if ((rc = load_source(cfg, err, errlen)) < 0 ||
 	    (rc = load_dir("STORAGE_PATH", "/var/lib/nixery/storage", &cfg->storage_path, err, errlen)) < 0 ||
 	    (rc = load_dir("NIXERY_STATE_DIR", "/var/lib/nixery/state", &cfg->state_dir, err, errlen)) < 0 ||
@@ -118,6 +121,7 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	    (rc = parse_int("NIXERY_EVAL_TTL", "60", 0, INT_MAX, &cfg->eval_ttl, err, errlen)) < 0 ||
 	    (rc = parse_int("NIXERY_MAX_LAYERS", "94", 1, 120, &cfg->max_layers, err, errlen)) < 0 ||
 	    (rc = parse_int("NIXERY_THREADS", "16", 1, 1024, &cfg->threads, err, errlen)) < 0 ||
+	    (rc = parse_int("NIXERY_POPULARITY_TTL", "86400", 1, INT_MAX, &cfg->popularity_ttl, err, errlen)) < 0 ||
 	    (rc = load_offload(cfg, err, errlen)) < 0) {
 		config_free(cfg);
 		return rc;
@@ -132,5 +136,6 @@ void config_free(struct config *cfg)
 	free(cfg->state_dir);
 	free(cfg->nix_dir);
 	free(cfg->accel_prefix);
+	free(cfg->popularity_url);
 	memset(cfg, 0, sizeof *cfg);
 }

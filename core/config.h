@@ -29,6 +29,8 @@ struct config {
 	int threads;          /* NIXERY_THREADS, requests served at once per process */
 	enum offload offload; /* NIXERY_BLOB_OFFLOAD */
 	char *accel_prefix;   /* NIXERY_ACCEL_PREFIX, nginx internal location */
+	char *popularity_url; /* NIX_POPULARITY_URL, or NULL */
+	int popularity_ttl;   /* NIXERY_POPULARITY_TTL, seconds between downloads */
 };
 
 /* Reads the environment. On a bad value returns -EINVAL and says which

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <fcgiapp.h>
 
 #include "core/config.h"
@@ -24,6 +25,7 @@
 struct worker {
 	pthread_t thread;
 	const struct config *cfg;
+	struct popularity_source *popularity;
 	int listen_fd;
 };
 
@@ -97,7 +99,7 @@ static void *serve(void *arg)
 	FCGX_Request req;
 	char err[512];
 
-	if (registry_open(&reg, w->cfg, err, sizeof err) < 0) {
+	if (registry_open(&reg, w->cfg, w->popularity, err, sizeof err) < 0) {
 		log_error("%s", err);
 		return NULL;
 	}
@@ -142,6 +144,7 @@ int main(int argc, char **argv)
 	};
 	const char *listen_path = NULL;
 	struct worker *workers = NULL;
+	struct popularity_source *popularity = NULL;
 	struct config cfg;
 	struct stat st;
 	sigset_t stop;
@@ -159,6 +162,11 @@ int main(int argc, char **argv)
 	if (config_load(&cfg, err, sizeof err) < 0 || registry_prepare(&cfg, err, sizeof err) < 0) {
 		log_error("%s", err);
 		return 1;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    popularity_source_new(cfg.popularity_url, cfg.popularity_ttl, &popularity) < 0) {
+		log_error("cannot initialise libcurl");
+		goto out;
 	}
 	if (FCGX_Init() != 0) {
 		log_error("cannot initialise libfcgi");
@@ -187,6 +195,7 @@ int main(int argc, char **argv)
 		goto out;
 	for (i = 0; i < cfg.threads; i++) {
 		workers[i].cfg = &cfg;
+		workers[i].popularity = popularity;
 		workers[i].listen_fd = listen_fd;
 		if (pthread_create(&workers[i].thread, NULL, serve, &workers[i]) != 0)
 			break;
@@ -203,6 +212,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	free(workers);
+	popularity_source_free(popularity);
 	config_free(&cfg);
 	return rc;
 }

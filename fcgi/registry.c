@@ -47,9 +47,11 @@ int registry_prepare(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-int registry_open(struct registry *reg, const struct config *cfg, char *err, size_t errlen)
+int registry_open(struct registry *reg, const struct config *cfg,
+		  struct popularity_source *popularity, char *err, size_t errlen)
 {
 	reg->cfg = cfg;
+	reg->popularity = popularity;
 	return cache_open(cfg->state_dir, &reg->cache, err, errlen);
 }
 
@@ -280,6 +282,7 @@ out:
 static int build_image(struct registry *reg, const struct nix_job *job, const struct nix_eval *ev,
 		       const char *key, struct cache_image *img, char *err, size_t errlen)
 {
+	struct popularity *pop = popularity_acquire(reg->popularity);
 	struct closure c = { 0 };
 	struct layer_plan plan = { 0 };
 	struct manifest_layer *layers = NULL;
@@ -290,7 +293,8 @@ static int build_image(struct registry *reg, const struct nix_job *job, const st
 	snprintf(gcroot, sizeof gcroot, "%s/gcroots/%s", reg->cfg->state_dir, key);
 	if ((rc = nix_realise(job, gcroot, err, errlen)) < 0 ||
 	    (rc = nix_closure(job, ev, &c, err, errlen)) < 0 ||
-	    (rc = layers_group(&c, (size_t)reg->cfg->max_layers, NULL, NULL, &plan, err, errlen)) < 0)
+	    (rc = layers_group(&c, (size_t)reg->cfg->max_layers, popularity_lookup, pop,
+				&plan, err, errlen)) < 0)
 		goto out;
 	rc = -ENOMEM;
 	if (!(layers = calloc(plan.n + 1, sizeof *layers)))
@@ -304,6 +308,7 @@ static int build_image(struct registry *reg, const struct nix_job *job, const st
 	log_info("built image %s: %zu store paths in %zu layers", key, c.n, plan.n + 1);
 out:
 	nix_release(gcroot, ev->noutputs);
+	popularity_release(reg->popularity, pop);
 	free(layers);
 	layers_plan_free(&plan);
 	closure_free(&c);

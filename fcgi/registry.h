@@ -5,18 +5,21 @@
 #define NIXERY_REGISTRY_H
 
 #include "core/config.h"
+#include "core/popularity.h"
 #include "fcgi/reply.h"
 #include "sql/cache.h"
 
 struct registry {
 	const struct config *cfg;
+	struct popularity_source *popularity;   /* shared by the process */
 	struct cache *cache;
 };
 
 /* Creates storage and state folders; run once per process. */
 int registry_prepare(const struct config *cfg, char *err, size_t errlen);
 
-int registry_open(struct registry *reg, const struct config *cfg, char *err, size_t errlen);
+int registry_open(struct registry *reg, const struct config *cfg,
+		  struct popularity_source *popularity, char *err, size_t errlen);
 void registry_close(struct registry *reg);
 
 /* name and ref must already be validated (router_parse). */
