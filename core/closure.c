@@ -40,7 +40,8 @@ static int parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
 
-	if (!s || !*s)
+	/* strtoull would take "-1" and wrap it around. */
+	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
 	errno = 0;
 	*out = strtoull(s, &end, 10);
@@ -168,7 +169,8 @@ int closure_parse(const char *dump, char *const *tops, size_t ntops,
 	memset(c, 0, sizeof *c);
 	if (!text || (rc = parse_entries(text, &entries, &n, err, errlen)) < 0)
 		goto out;
-	qsort(entries, n, sizeof *entries, cmp_entry);
+	if (n > 0)
+		qsort(entries, n, sizeof *entries, cmp_entry);
 	rc = -ENOMEM;
 	if (!(c->paths = calloc(n + 1, sizeof *c->paths)))
 		goto out;

@@ -130,6 +130,8 @@ int image_parse(const char *name, struct image_request *req, char *err, size_t e
 		} else if (len == 5 && strncmp(p, "arm64", 5) == 0) {
 			req->system = "aarch64-linux";
 			req->arch = "arm64";
+		} else if (len == 7 && strncmp(p, "nonroot", 7) == 0) {
+			req->nonroot = 1;
 		} else {
 			rc = add_package(req, p, len);
 		}

@@ -14,14 +14,20 @@ struct image_request {
 	const char *system;   /* Nix system: x86_64-linux or aarch64-linux */
 	const char *arch;     /* image config architecture: amd64 or arm64 */
 	int cmd_bash;         /* the image has bash: Cmd ["bash"] */
+	int nonroot;          /* runs as the unprivileged user IMAGE_USER */
 };
+
+/* The user of nonroot images: uid and gid 1000, with a home directory. */
+#define IMAGE_USER "user"
+#define IMAGE_USER_ID 1000
+#define IMAGE_USER_HOME "/home/user"
 
 /* Whether name matches the distribution spec's repository grammar:
  * lowercase components [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)* joined by '/'. */
 int image_name_valid(const char *name);
 
 /* Checks name against the registry's repository grammar, expands the
- * meta-packages (shell, arm64) and adds the always-present packages.
+ * meta-packages (shell, arm64, nonroot) and adds the always-present packages.
  * Returns -EINVAL with a reason for a name that is not valid. */
 int image_parse(const char *name, struct image_request *req, char *err, size_t errlen);
 void image_request_free(struct image_request *req);

@@ -25,7 +25,8 @@ struct layer_group {
 };
 
 struct layer_plan {
-	struct layer_group *groups;  /* in image order, highest rating first */
+	struct layer_group *groups;  /* in image order: highest rating first, then
+	                              * the merged remainder (if the budget forced one) */
 	size_t n;
 };
 

@@ -7,10 +7,16 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/image.h"
+
 static const char *const config_env[] = {
 	"PATH=/bin:/usr/bin",
 	"SSL_CERT_FILE=/etc/ssl/certs/ca-bundle.crt",
+	"HOME=" IMAGE_USER_HOME,   /* nonroot images only */
 };
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
 static char *print_and_delete(cJSON *root)
 {
@@ -62,8 +68,12 @@ char *manifest_config_json(const struct image_config *ic,
 		    !cJSON_AddItemToObject(config, "Cmd", cmd))
 			goto fail;
 	}
-	if (!(cmd = cJSON_CreateStringArray(config_env, 2)) ||
+	if (!(cmd = cJSON_CreateStringArray(config_env, ic->nonroot ? 3 : 2)) ||
 	    !cJSON_AddItemToObject(config, "Env", cmd))
+		goto fail;
+	if (ic->nonroot &&
+	    (!cJSON_AddStringToObject(config, "User", XSTR(IMAGE_USER_ID) ":" XSTR(IMAGE_USER_ID)) ||
+	     !cJSON_AddStringToObject(config, "WorkingDir", IMAGE_USER_HOME)))
 		goto fail;
 	return print_and_delete(root);
 fail:

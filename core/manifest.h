@@ -26,6 +26,7 @@ struct manifest_layer {
 struct image_config {
 	const char *arch;     /* amd64 or arm64 */
 	int cmd_bash;         /* Cmd ["bash"] */
+	int nonroot;          /* User IMAGE_USER_ID, its home as HOME and WorkingDir */
 };
 
 /* Both return compact JSON the caller frees, or NULL when out of memory. */

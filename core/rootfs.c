@@ -16,6 +16,7 @@ struct node {
 	char *path;          /* relative: "bin/hello" */
 	enum kind kind;
 	mode_t mode;
+	unsigned owner;      /* uid and gid; 0 but for a home directory */
 	char *target;        /* links: absolute target; data: contents */
 };
 
@@ -26,12 +27,24 @@ struct tree {
 	int failed;
 };
 
-static const char passwd[] =
-	"root:x:0:0:root:/root:/bin/sh\n"
-	"nobody:x:65534:65534:nobody:/var/empty:/bin/false\n";
-static const char group[] =
-	"root:x:0:\n"
-	"nobody:x:65534:\n";
+#define STR(x) #x
+#define XSTR(x) STR(x)
+#define PASSWD \
+	"root:x:0:0:root:/root:/bin/sh\n" \
+	"nobody:x:65534:65534:nobody:/var/empty:/bin/false\n"
+#define GROUP \
+	"root:x:0:\n" \
+	"nobody:x:65534:\n"
+#define USER_ID XSTR(IMAGE_USER_ID)
+
+static const char *const passwd[2] = {
+	PASSWD,
+	PASSWD IMAGE_USER ":x:" USER_ID ":" USER_ID ":" IMAGE_USER ":" IMAGE_USER_HOME ":/bin/sh\n",
+};
+static const char *const group[2] = {
+	GROUP,
+	GROUP IMAGE_USER ":x:" USER_ID ":\n",
+};
 
 static int cmp_node(const void *a, const void *b)
 {
@@ -154,7 +167,7 @@ static int merge(struct tree *tr, const char *src, const char *rel, char *err, s
 	return rc;
 }
 
-static void add_system_files(struct tree *tr)
+static void add_system_files(struct tree *tr, int nonroot)
 {
 	struct node *env = find(tr, "bin/env");
 	struct node *ca = find(tr, "etc/ssl/certs/ca-bundle.crt");
@@ -173,8 +186,16 @@ static void add_system_files(struct tree *tr)
 		add(tr, "etc/ssl/certs/ca-certificates.crt", LINK_ENTRY, 0777, ca->target);
 	etc = add(tr, "etc", DIR_ENTRY, 0755, NULL);
 	if (etc && etc->kind == DIR_ENTRY) {
-		add(tr, "etc/passwd", DATA_ENTRY, 0644, passwd);
-		add(tr, "etc/group", DATA_ENTRY, 0644, group);
+		add(tr, "etc/passwd", DATA_ENTRY, 0644, passwd[nonroot]);
+		add(tr, "etc/group", DATA_ENTRY, 0644, group[nonroot]);
+	}
+	if (nonroot) {
+		struct node *home;
+
+		add_parents(tr, IMAGE_USER_HOME + 1);
+		home = add(tr, IMAGE_USER_HOME + 1, DIR_ENTRY, 0755, NULL);
+		if (home && home->kind == DIR_ENTRY)
+			home->owner = IMAGE_USER_ID;
 	}
 }
 
@@ -189,7 +210,7 @@ static int write_tree(struct tarball *t, struct tree *tr)
 		struct node *e = tr->all[i];
 
 		if (e->kind == DIR_ENTRY)
-			rc = tarball_add_dir(t, e->path, e->mode);
+			rc = tarball_add_dir_owned(t, e->path, e->mode, e->owner, e->owner);
 		else if (e->kind == LINK_ENTRY)
 			rc = tarball_add_symlink(t, e->path, e->target);
 		else
@@ -198,7 +219,7 @@ static int write_tree(struct tarball *t, struct tree *tr)
 	return rc;
 }
 
-int rootfs_pack(struct tarball *t, char *const *outputs, size_t noutputs,
+int rootfs_pack(struct tarball *t, char *const *outputs, size_t noutputs, int nonroot,
 		char *err, size_t errlen)
 {
 	struct tree tr = { 0 };
@@ -213,7 +234,7 @@ int rootfs_pack(struct tarball *t, char *const *outputs, size_t noutputs,
 			rc = merge(&tr, outputs[i], "", err, errlen);
 	}
 	if (rc == 0) {
-		add_system_files(&tr);
+		add_system_files(&tr, nonroot != 0);
 		if (tr.failed)
 			rc = -ENOMEM;
 	}

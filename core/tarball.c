@@ -128,8 +128,8 @@ nomem:
 	return -ENOMEM;
 }
 
-static int write_header(struct tarball *t, const char *name, mode_t type, mode_t mode,
-			int64_t size, const char *target)
+static int write_header_owned(struct tarball *t, const char *name, mode_t type, mode_t mode,
+			      int64_t size, const char *target, unsigned uid, unsigned gid)
 {
 	struct archive_entry *e = archive_entry_new();
 	int rc = 0;
@@ -141,8 +141,8 @@ static int write_header(struct tarball *t, const char *name, mode_t type, mode_t
 	archive_entry_set_perm(e, mode & 07777);
 	archive_entry_set_size(e, size);
 	archive_entry_set_mtime(e, TARBALL_MTIME, 0);
-	archive_entry_set_uid(e, 0);
-	archive_entry_set_gid(e, 0);
+	archive_entry_set_uid(e, uid);
+	archive_entry_set_gid(e, gid);
 	if (target)
 		archive_entry_set_symlink(e, target);
 	if (archive_write_header(t->a, e) != ARCHIVE_OK)
@@ -151,9 +151,21 @@ static int write_header(struct tarball *t, const char *name, mode_t type, mode_t
 	return rc;
 }
 
+static int write_header(struct tarball *t, const char *name, mode_t type, mode_t mode,
+			int64_t size, const char *target)
+{
+	return write_header_owned(t, name, type, mode, size, target, 0, 0);
+}
+
 int tarball_add_dir(struct tarball *t, const char *name, mode_t mode)
 {
 	return write_header(t, name, AE_IFDIR, mode, 0, NULL);
+}
+
+int tarball_add_dir_owned(struct tarball *t, const char *name, mode_t mode,
+			  unsigned uid, unsigned gid)
+{
+	return write_header_owned(t, name, AE_IFDIR, mode, 0, NULL, uid, gid);
 }
 
 int tarball_add_symlink(struct tarball *t, const char *name, const char *target)
@@ -263,7 +275,7 @@ int tarball_add_tree(struct tarball *t, const char *path)
 	return add_path(t, path);
 }
 
-int tarball_close(struct tarball *t, struct tarball_result *res)
+int tarball_close(struct tarball *t, struct tarball_result *res, char *err, size_t errlen)
 {
 	int rc = -EIO;
 
@@ -280,6 +292,8 @@ int tarball_close(struct tarball *t, struct tarball_result *res)
 	res->size = t->size;
 	rc = t->err[0] ? -EIO : 0;
 out:
+	if (rc < 0)
+		snprintf(err, errlen, "%s", tarball_error(t));
 	tarball_abort(t);
 	return rc;
 }

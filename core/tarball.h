@@ -26,6 +26,9 @@ struct tarball_result {
 int tarball_open(struct tarball **t, int fd, char *err, size_t errlen);
 
 int tarball_add_dir(struct tarball *t, const char *name, mode_t mode);
+/* A directory owned by someone other than root (a home directory). */
+int tarball_add_dir_owned(struct tarball *t, const char *name, mode_t mode,
+			  unsigned uid, unsigned gid);
 int tarball_add_symlink(struct tarball *t, const char *name, const char *target);
 int tarball_add_data(struct tarball *t, const char *name, mode_t mode,
 		     const void *data, size_t len);
@@ -33,8 +36,9 @@ int tarball_add_data(struct tarball *t, const char *name, mode_t mode,
  * '/'), walking directories in byte order. Files are read, never mapped. */
 int tarball_add_tree(struct tarball *t, const char *path);
 
-/* Finishes the stream; the result is valid only when 0 is returned. */
-int tarball_close(struct tarball *t, struct tarball_result *res);
+/* Finishes the stream and frees t; the result is valid only when 0 is
+ * returned, and otherwise err says why. */
+int tarball_close(struct tarball *t, struct tarball_result *res, char *err, size_t errlen);
 /* Frees without finishing (after an error). */
 void tarball_abort(struct tarball *t);
 

@@ -85,9 +85,10 @@ static void key_of(char key[DIGEST_HEX_LEN + 1], const char *const *fields, size
 static void request_key(char key[DIGEST_HEX_LEN + 1], const struct source *src,
 			const struct image_request *req)
 {
-	const char *fields[] = { FORMAT_VERSION, "request", src->type, src->args, req->system };
+	const char *fields[] = { FORMAT_VERSION, "request", src->type, src->args, req->system,
+				 req->nonroot ? "nonroot" : "root" };
 
-	key_of(key, fields, 5, req->packages, req->npackages);
+	key_of(key, fields, 6, req->packages, req->npackages);
 }
 
 /* The package-set hash: what the request evaluated to, and everything else
@@ -97,10 +98,11 @@ static void image_key(char key[DIGEST_HEX_LEN + 1], const struct registry *reg,
 {
 	char budget[16];
 	const char *fields[] = { FORMAT_VERSION, "image", req->system, req->arch,
-				 req->cmd_bash ? "cmd-bash" : "no-cmd", budget };
+				 req->cmd_bash ? "cmd-bash" : "no-cmd",
+				 req->nonroot ? "nonroot" : "root", budget };
 
 	snprintf(budget, sizeof budget, "%d", reg->cfg->max_layers);
-	key_of(key, fields, 6, ev->outputs, ev->noutputs);
+	key_of(key, fields, 7, ev->outputs, ev->noutputs);
 }
 
 /* Answers with a stored manifest blob. */
@@ -183,11 +185,8 @@ static int pack_store_layer(struct registry *reg, const struct closure *c,
 		tarball_abort(t);
 		goto out;
 	}
-	rc = tarball_close(t, &res);
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot finish a layer");
+	if ((rc = tarball_close(t, &res, err, errlen)) < 0)
 		goto out;
-	}
 	memcpy(out->digest, res.digest, sizeof out->digest);
 	memcpy(out->diff_id, res.diff_id, sizeof out->diff_id);
 	out->size = res.size;
@@ -204,8 +203,9 @@ out:
 	return rc;
 }
 
-static int pack_symlink_layer(struct registry *reg, const struct nix_eval *ev,
-			      struct manifest_layer *out, char *err, size_t errlen)
+static int pack_symlink_layer(struct registry *reg, const struct nix_job *job,
+			      const struct nix_eval *ev, struct manifest_layer *out,
+			      char *err, size_t errlen)
 {
 	struct tarball_result res;
 	struct tarball *t = NULL;
@@ -215,14 +215,12 @@ static int pack_symlink_layer(struct registry *reg, const struct nix_eval *ev,
 	if ((rc = blobstore_begin(reg->cfg->storage_path, tmp, sizeof tmp, &fd, err, errlen)) < 0 ||
 	    (rc = tarball_open(&t, fd, err, errlen)) < 0)
 		goto out;
-	if ((rc = rootfs_pack(t, ev->outputs, ev->noutputs, err, errlen)) < 0) {
+	if ((rc = rootfs_pack(t, ev->outputs, ev->noutputs, job->req->nonroot, err, errlen)) < 0) {
 		tarball_abort(t);
 		goto out;
 	}
-	if ((rc = tarball_close(t, &res)) < 0) {
-		snprintf(err, errlen, "cannot finish the symlink layer");
+	if ((rc = tarball_close(t, &res, err, errlen)) < 0)
 		goto out;
-	}
 	memcpy(out->digest, res.digest, sizeof out->digest);
 	memcpy(out->diff_id, res.diff_id, sizeof out->diff_id);
 	out->size = res.size;
@@ -259,7 +257,7 @@ static int write_manifests(struct registry *reg, const struct image_request *req
 			   const struct manifest_layer *layers, size_t n,
 			   struct cache_image *img, char *err, size_t errlen)
 {
-	struct image_config ic = { .arch = req->arch, .cmd_bash = req->cmd_bash };
+	struct image_config ic = { .arch = req->arch, .cmd_bash = req->cmd_bash, .nonroot = req->nonroot };
 	char config_hex[DIGEST_HEX_LEN + 1];
 	char *config = manifest_config_json(&ic, layers, n), *docker = NULL, *oci = NULL;
 	int rc;
@@ -302,7 +300,7 @@ static int build_image(struct registry *reg, const struct nix_job *job, const st
 	for (i = 0; i < plan.n; i++)
 		if ((rc = pack_store_layer(reg, &c, &plan.groups[i], &layers[i], err, errlen)) < 0)
 			goto out;
-	if ((rc = pack_symlink_layer(reg, ev, &layers[plan.n], err, errlen)) < 0 ||
+	if ((rc = pack_symlink_layer(reg, job, ev, &layers[plan.n], err, errlen)) < 0 ||
 	    (rc = write_manifests(reg, job->req, layers, plan.n + 1, img, err, errlen)) < 0)
 		goto out;
 	log_info("built image %s: %zu store paths in %zu layers", key, c.n, plan.n + 1);

@@ -13,6 +13,22 @@ static int invalid(struct reply *rep, const char *code, const char *message)
 	return -EINVAL;
 }
 
+/* "." and ".." have no place in a registry path; the web server should
+ * have resolved them, but the registry does not rely on it. */
+static int has_dot_segment(const char *path)
+{
+	const char *seg = path;
+
+	while (seg) {
+		size_t len = strcspn(seg, "/");
+
+		if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+			return 1;
+		seg = seg[len] ? seg + len + 1 : NULL;
+	}
+	return 0;
+}
+
 /* The last "/manifests/" or "/blobs/" splits name from reference: names
  * may themselves contain those words as components. */
 static const char *split_endpoint(const char *path, enum route_kind *kind, size_t *name_len)
@@ -57,6 +73,8 @@ int router_parse(const char *method, const char *uri, struct route *rt, struct r
 	 * than decode them into something that was never checked. */
 	if (strchr(path, '%'))
 		return invalid(rep, "NAME_INVALID", "percent-encoded characters are not allowed in image paths");
+	if (has_dot_segment(path))
+		return invalid(rep, "NAME_INVALID", "'.' and '..' segments are not allowed in image paths");
 	if (strncmp(path, "/v2/", 4) != 0 ||
 	    !(ref = split_endpoint(path + 4, &rt->kind, &name_len))) {
 		reply_error(rep, 404, "UNSUPPORTED", "unknown endpoint: this registry serves /v2/<name>/manifests/<reference> and /v2/<name>/blobs/<digest>", NULL);

@@ -56,6 +56,17 @@ static int check_report(int ok, const char *what, const char *detail_fmt, ...)
 	check_report(check_ok_, check_name_, "%s is false", #cond);            \
 })
 
+/* CHECK_WHY(cond, why, fmt, ...): as CHECK, with the string why (an error
+ * message, say) as the detail of a failure. */
+#define CHECK_WHY(cond, why, ...) ({                                           \
+	char check_name_[CHECK_NAME_MAX];                                      \
+	int check_ok_ = !!(cond);                                              \
+	const char *check_why_ = (why);                                        \
+	snprintf(check_name_, sizeof check_name_, __VA_ARGS__);                \
+	check_report(check_ok_, check_name_, "%s is false: %s", #cond,         \
+		     check_why_ ? check_why_ : "");                            \
+})
+
 /* CHECK_STR_EQ(got, want, fmt, ...): shows both strings on failure. A NULL
  * got fails (and is shown as NULL); want must not be NULL. */
 #define CHECK_STR_EQ(got, want, ...) ({                                        \

@@ -1,0 +1,218 @@
+/* From method and URI to a registry call, and the errors a client gets for
+ * everything else (fcgi/router.h, fcgi/reply.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fcgi/reply.h"
+#include "fcgi/router.h"
+#include "tests/unit/check.h"
+
+#define HEX "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define HEX_UPPER "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
+
+static const char *kind_name(enum route_kind k)
+{
+	return k == ROUTE_BASE ? "base" : k == ROUTE_MANIFEST ? "manifest" : k == ROUTE_BLOB ? "blob" : "?";
+}
+
+/* The route must parse to kind, name and ref; the reply stays untouched. */
+static void check_route(const char *method, const char *uri, enum route_kind kind,
+			const char *name, const char *ref, const char *what)
+{
+	struct reply rep = { 0 };
+	struct route rt;
+	int rc;
+
+	memset(&rt, 0x5a, sizeof rt);
+	rc = router_parse(method, uri, &rt, &rep);
+	if (!CHECK_WHY(rc == 0, rep.body.data, "%s %s is routed (%s)", method, uri, what)) {
+		reply_free(&rep);
+		return;
+	}
+	CHECK_STR_EQ(kind_name(rt.kind), kind_name(kind), "%s %s goes to the %s endpoint", method, uri, kind_name(kind));
+	if (kind != ROUTE_BASE) {
+		CHECK_STR_EQ(rt.name, name, "%s %s names the image %s", method, uri, name);
+		CHECK_STR_EQ(rt.ref, ref, "%s %s asks for the reference %s", method, uri,
+			     strncmp(ref, "sha256:", 7) == 0 ? "sha256:<64 hex>" : ref);
+	}
+	CHECK(rep.status == 0 && rep.body.len == 0, "%s %s leaves the reply for the registry to fill", method, uri);
+	reply_free(&rep);
+}
+
+/* The route must be refused with the status, and the error code in the
+ * JSON body (when code is given). */
+static void check_refused(const char *method, const char *uri, int status, const char *code,
+			  const char *what)
+{
+	struct reply rep = { 0 };
+	struct route rt;
+	char quoted[64];
+	int rc = router_parse(method, uri, &rt, &rep);
+
+	if (!CHECK(rc < 0, "%s is refused", what)) {
+		reply_free(&rep);
+		return;
+	}
+	CHECK_INT_EQ(rep.status, status, "%s is refused with %d", what, status);
+	CHECK_STR_EQ(rep.content_type, "application/json", "the refusal of %s is JSON", what);
+	CHECK_WHY(rep.body.data && strncmp(rep.body.data, "{\"errors\":[{\"code\":\"", 20) == 0,
+		  rep.body.data, "the refusal of %s has a registry error body {\"errors\":[{\"code\":...", what);
+	if (code) {
+		snprintf(quoted, sizeof quoted, "\"code\":\"%s\"", code);
+		CHECK_WHY(rep.body.data && strstr(rep.body.data, quoted), rep.body.data,
+			  "the refusal of %s has the code %s", what, code);
+	}
+	reply_free(&rep);
+}
+
+static void test_routes(void)
+{
+	check_route("GET", "/v2/", ROUTE_BASE, NULL, NULL, "the API base");
+	check_route("GET", "/v2", ROUTE_BASE, NULL, NULL, "the API base without the slash");
+	check_route("HEAD", "/v2/", ROUTE_BASE, NULL, NULL, "the API base by HEAD");
+	check_route("GET", "/v2/shell/hello/manifests/latest", ROUTE_MANIFEST, "shell/hello", "latest",
+		    "a manifest by tag");
+	check_route("HEAD", "/v2/shell/hello/manifests/latest", ROUTE_MANIFEST, "shell/hello", "latest",
+		    "a manifest by tag, by HEAD");
+	check_route("GET", "/v2/hello/manifests/sha256:" HEX, ROUTE_MANIFEST, "hello", "sha256:" HEX,
+		    "a manifest by digest");
+	check_route("GET", "/v2/hello/blobs/sha256:" HEX, ROUTE_BLOB, "hello", "sha256:" HEX, "a blob");
+	check_route("GET", "/v2/manifests/manifests/latest", ROUTE_MANIFEST, "manifests", "latest",
+		    "an image named manifests");
+	check_route("GET", "/v2/blobs/blobs/sha256:" HEX, ROUTE_BLOB, "blobs", "sha256:" HEX,
+		    "an image named blobs");
+	check_route("GET", "/v2/a/manifests/b/manifests/v1", ROUTE_MANIFEST, "a/manifests/b", "v1",
+		    "a name with manifests inside");
+	check_route("GET", "/v2/hello/manifests/latest?x=1", ROUTE_MANIFEST, "hello", "latest",
+		    "a query string is ignored");
+	check_route("GET", "/v2/hello/manifests/latest?ns=docker.io&x=/../..", ROUTE_MANIFEST, "hello", "latest",
+		    "a query string with slashes and dots is ignored");
+	check_route("GET", "/v2/?x", ROUTE_BASE, NULL, NULL, "the API base with a query string");
+	check_route("GET", "/v2/arm64/shell/python3packages.numpy/manifests/v1.2-3_x", ROUTE_MANIFEST,
+		    "arm64/shell/python3packages.numpy", "v1.2-3_x", "a long name with a dotted package and a tag");
+	check_route("GET", "/v2/0123456789abcdef0123456789abcdef01234567/manifests/0123456789abcdef0123456789abcdef01234567",
+		    ROUTE_MANIFEST, "0123456789abcdef0123456789abcdef01234567",
+		    "0123456789abcdef0123456789abcdef01234567", "a commit as the tag");
+}
+
+static void test_methods(void)
+{
+	static const char *const methods[] = { "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "get", "" };
+	size_t i;
+
+	for (i = 0; i < sizeof methods / sizeof *methods; i++) {
+		struct reply rep = { 0 };
+		struct route rt;
+		char what[128];
+
+		snprintf(what, sizeof what, "the method \"%s\"", methods[i]);
+		check_refused(methods[i], "/v2/hello/manifests/latest", 405, "UNSUPPORTED", what);
+		router_parse(methods[i], "/v2/hello/manifests/latest", &rt, &rep);
+		CHECK_STR_EQ(rep.allow, "GET, HEAD", "the refusal of %s says Allow: GET, HEAD", what);
+		reply_free(&rep);
+	}
+}
+
+static void test_refusals(void)
+{
+	char uri[512], tag[200];
+
+	check_refused("GET", "/v2/../etc/passwd", 400, NULL, "/v2/../etc/passwd");
+	check_refused("GET", "/v2/../manifests/latest", 400, "NAME_INVALID", "the image name ..");
+	check_refused("GET", "/v2/a/../b/manifests/latest", 400, "NAME_INVALID", "a .. component in the name");
+	check_refused("GET", "/v2/%2e%2e/manifests/latest", 400, NULL, "a percent-encoded .. as the name");
+	check_refused("GET", "/v2/hello/blobs/sha256:..%2f..", 400, NULL, "a percent-encoded ../.. as the digest");
+	check_refused("GET", "/v2/a%2fb/manifests/latest", 400, NULL, "a percent-encoded slash in the name");
+	check_refused("GET", "/v2/hello/manifests/lat%65st", 400, NULL, "a percent-encoded letter in the tag");
+
+	check_refused("GET", "/v2/hello/blobs/sha256:abc", 400, "DIGEST_INVALID", "a blob digest of 3 hex digits");
+	check_refused("GET", "/v2/hello/blobs/sha256:" HEX_UPPER, 400, "DIGEST_INVALID", "a blob digest in uppercase hex");
+	check_refused("GET", "/v2/hello/blobs/sha256:" HEX "/x", 400, "DIGEST_INVALID",
+		      "a blob digest followed by /x");
+	check_refused("GET", "/v2/hello/blobs/sha512:" HEX HEX, 400, "DIGEST_INVALID", "a sha512 blob digest");
+	check_refused("GET", "/v2/hello/blobs/latest", 400, "DIGEST_INVALID", "a blob asked for by tag");
+	check_refused("GET", "/v2/hello/blobs/", 400, "DIGEST_INVALID", "a blob without a digest");
+	check_refused("GET", "/v2/hello/manifests/sha256:abc", 400, "DIGEST_INVALID", "a manifest digest of 3 hex digits");
+	check_refused("GET", "/v2/hello/manifests/sha256:" HEX "/x", 400, "DIGEST_INVALID",
+		      "a manifest digest followed by /x");
+	check_refused("GET", "/v2/hello/manifests/sha512:" HEX HEX, 400, "DIGEST_INVALID", "a sha512 manifest digest");
+
+	check_refused("GET", "/v2/Hello/manifests/latest", 400, "NAME_INVALID", "an uppercase image name");
+	check_refused("GET", "/v2//manifests/latest", 400, "NAME_INVALID", "an empty image name");
+	check_refused("GET", "/v2/hello//manifests/latest", 400, "NAME_INVALID", "an image name ending in /");
+	check_refused("GET", "/v2/a;rm/manifests/latest", 400, "NAME_INVALID", "an image name with a semicolon");
+	check_refused("GET", "/v2/hello/manifests/-bad", 400, NULL, "the tag -bad");
+	check_refused("GET", "/v2/hello/manifests/.bad", 400, NULL, "the tag .bad");
+	check_refused("GET", "/v2/hello/manifests/", 400, NULL, "an empty tag");
+	check_refused("GET", "/v2/hello/manifests/a/b", 400, NULL, "a tag with a slash");
+	memset(tag, 'a', 129);
+	tag[129] = '\0';
+	snprintf(uri, sizeof uri, "/v2/hello/manifests/%s", tag);
+	check_refused("GET", uri, 400, NULL, "a tag of 129 characters");
+	tag[128] = '\0';
+	snprintf(uri, sizeof uri, "/v2/hello/manifests/%s", tag);
+	{
+		struct reply rep = { 0 };
+		struct route rt;
+
+		CHECK(router_parse("GET", uri, &rt, &rep) == 0 && strlen(rt.ref) == 128,
+		      "a tag of 128 characters is routed whole");
+		reply_free(&rep);
+	}
+	{
+		char name[300];
+
+		memset(name, 'n', 256);
+		name[256] = '\0';
+		snprintf(uri, sizeof uri, "/v2/%s/manifests/latest", name);
+		check_refused("GET", uri, 400, "NAME_INVALID", "an image name of 256 characters");
+	}
+
+	check_refused("GET", "/v2/_catalog", 404, NULL, "/v2/_catalog");
+	check_refused("GET", "/v2/hello/tags/list", 404, NULL, "/v2/hello/tags/list");
+	check_refused("GET", "/etc/passwd", 404, NULL, "/etc/passwd");
+	check_refused("GET", "/", 404, NULL, "/");
+	check_refused("GET", "", 404, NULL, "the empty URI");
+	check_refused("GET", "/v2x/hello/manifests/latest", 404, NULL, "a path under /v2x");
+	check_refused("GET", "/V2/hello/manifests/latest", 404, NULL, "a path under /V2");
+	{
+		char *huge = malloc(5000);
+
+		memcpy(huge, "/v2/", 4);
+		memset(huge + 4, 'a', 4995);
+		huge[4999] = '\0';
+		check_refused("GET", huge, 414, NULL, "a request path of 5000 characters");
+		free(huge);
+	}
+}
+
+static void test_reply(void)
+{
+	struct reply rep = { 0 };
+
+	reply_error(&rep, 404, "MANIFEST_UNKNOWN", "no \"such\" image", NULL);
+	CHECK_INT_EQ(rep.status, 404, "a registry error sets the status");
+	CHECK_STR_EQ(rep.body.data,
+		     "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"no \\\"such\\\" image\"}]}",
+		     "a registry error body is {\"errors\":[{code, message}]} with the message escaped");
+	reply_error(&rep, 400, "NAME_INVALID", "second", NULL);
+	CHECK_STR_EQ(rep.body.data, "{\"errors\":[{\"code\":\"NAME_INVALID\",\"message\":\"second\"}]}",
+		     "a second error replaces the first body rather than appending to it");
+	reply_json(&rep, 200, "{}");
+	CHECK(rep.status == 200 && rep.body.len == 2 && strcmp(rep.body.data, "{}") == 0 &&
+	      strcmp(rep.content_type, "application/json") == 0,
+	      "a JSON reply sets status, body and Content-Type application/json");
+	reply_free(&rep);
+	CHECK(rep.body.data == NULL && rep.body.len == 0, "freeing a reply frees its body");
+}
+
+int main(void)
+{
+	test_routes();
+	test_methods();
+	test_refusals();
+	test_reply();
+	return check_exit();
+}
