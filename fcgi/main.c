@@ -25,7 +25,7 @@
 struct worker {
 	pthread_t thread;
 	const struct config *cfg;
-	struct popularity_source *popularity;
+	struct registry reg;
 	int listen_fd;
 };
 
@@ -95,14 +95,8 @@ static void send_reply(FCGX_Request *req, const struct config *cfg, const struct
 static void *serve(void *arg)
 {
 	struct worker *w = arg;
-	struct registry reg;
 	FCGX_Request req;
-	char err[512];
 
-	if (registry_open(&reg, w->cfg, w->popularity, err, sizeof err) < 0) {
-		log_error("%s", err);
-		return NULL;
-	}
 	FCGX_InitRequest(&req, w->listen_fd, 0);
 	while (FCGX_Accept_r(&req) >= 0) {
 		const char *method = FCGX_GetParam("REQUEST_METHOD", req.envp);
@@ -110,13 +104,12 @@ static void *serve(void *arg)
 		const char *accept = FCGX_GetParam("HTTP_ACCEPT", req.envp);
 		struct reply rep = { 0 };
 
-		router_handle(&reg, method ? method : "", uri ? uri : "", accept, &rep);
+		router_handle(&w->reg, method ? method : "", uri ? uri : "", accept, &rep);
 		send_reply(&req, w->cfg, &rep, method && strcmp(method, "HEAD") == 0);
 		reply_free(&rep);
 		FCGX_Finish_r(&req);
 	}
 	FCGX_Free(&req, 1);
-	registry_close(&reg);
 	return NULL;
 }
 
@@ -149,7 +142,7 @@ int main(int argc, char **argv)
 	struct stat st;
 	sigset_t stop;
 	char err[512];
-	int opt, listen_fd = 0, i, sig, started = 0, rc = 1;
+	int opt, listen_fd = 0, i, sig, started = 0, opened = 0, rc = 1;
 
 	while ((opt = getopt_long(argc, argv, "l:hV", opts, NULL)) != -1) {
 		switch (opt) {
@@ -193,13 +186,26 @@ int main(int argc, char **argv)
 	workers = calloc((size_t)cfg.threads, sizeof *workers);
 	if (!workers)
 		goto out;
+	/* Every thread's cache handle opens before any thread serves: a
+	 * process that cannot serve exits (and is restarted) rather than hold
+	 * the socket. */
 	for (i = 0; i < cfg.threads; i++) {
 		workers[i].cfg = &cfg;
-		workers[i].popularity = popularity;
 		workers[i].listen_fd = listen_fd;
+		if (registry_open(&workers[i].reg, &cfg, popularity, err, sizeof err) < 0) {
+			log_error("%s", err);
+			goto out;
+		}
+		opened++;
+	}
+	for (i = 0; i < cfg.threads; i++) {
 		if (pthread_create(&workers[i].thread, NULL, serve, &workers[i]) != 0)
 			break;
 		started++;
+	}
+	if (started == 0) {
+		log_error("cannot start any thread");
+		goto out;
 	}
 	log_info("serving with %d threads", started);
 	sigwait(&stop, &sig);
@@ -211,6 +217,8 @@ int main(int argc, char **argv)
 		pthread_join(workers[i].thread, NULL);
 	rc = 0;
 out:
+	for (i = 0; i < opened; i++)
+		registry_close(&workers[i].reg);
 	free(workers);
 	popularity_source_free(popularity);
 	config_free(&cfg);

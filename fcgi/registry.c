@@ -44,7 +44,7 @@ int registry_prepare(const struct config *cfg, char *err, size_t errlen)
 			return -errno;
 		}
 	}
-	return 0;
+	return cache_init(cfg->state_dir, err, errlen);
 }
 
 int registry_open(struct registry *reg, const struct config *cfg,
@@ -152,10 +152,10 @@ static void serve_image(struct registry *reg, const struct cache_image *img,
 }
 
 /* Packs paths (closure indexes) into one layer, unless that group was
- * packed before for any image. */
+ * packed before for any image; adds what it packed to *packed. */
 static int pack_store_layer(struct registry *reg, const struct closure *c,
 			    const struct layer_group *g, struct manifest_layer *out,
-			    char *err, size_t errlen)
+			    uint64_t *packed, char *err, size_t errlen)
 {
 	struct tarball_result res;
 	struct tarball *t = NULL;
@@ -190,6 +190,7 @@ static int pack_store_layer(struct registry *reg, const struct closure *c,
 	memcpy(out->digest, res.digest, sizeof out->digest);
 	memcpy(out->diff_id, res.diff_id, sizeof out->diff_id);
 	out->size = res.size;
+	*packed += res.size;
 	rc = blobstore_commit(reg->cfg->storage_path, fd, tmp, res.digest, err, errlen);
 	fd = -1;
 	if (rc == 0 && (rc = cache_layer_put(reg->cache, key, out)) < 0)
@@ -278,7 +279,8 @@ out:
 
 /* Builds, lays out and packs one image; the caller holds its lock. */
 static int build_image(struct registry *reg, const struct nix_job *job, const struct nix_eval *ev,
-		       const char *key, struct cache_image *img, char *err, size_t errlen)
+		       const char *key, struct cache_image *img, uint64_t *packed,
+		       char *err, size_t errlen)
 {
 	struct popularity *pop = popularity_acquire(reg->popularity);
 	struct closure c = { 0 };
@@ -298,12 +300,13 @@ static int build_image(struct registry *reg, const struct nix_job *job, const st
 	if (!(layers = calloc(plan.n + 1, sizeof *layers)))
 		goto out;
 	for (i = 0; i < plan.n; i++)
-		if ((rc = pack_store_layer(reg, &c, &plan.groups[i], &layers[i], err, errlen)) < 0)
+		if ((rc = pack_store_layer(reg, &c, &plan.groups[i], &layers[i], packed, err, errlen)) < 0)
 			goto out;
 	if ((rc = pack_symlink_layer(reg, job, ev, &layers[plan.n], err, errlen)) < 0 ||
 	    (rc = write_manifests(reg, job->req, layers, plan.n + 1, img, err, errlen)) < 0)
 		goto out;
-	log_info("built image %s: %zu store paths in %zu layers", key, c.n, plan.n + 1);
+	log_info("built image %s: %zu store paths in %zu layers, %llu bytes newly packed",
+		 key, c.n, plan.n + 1, (unsigned long long)*packed);
 out:
 	nix_release(gcroot, ev->noutputs);
 	popularity_release(reg->popularity, pop);
@@ -366,6 +369,7 @@ static void build_and_serve(struct registry *reg, const struct nix_job *job,
 	struct timespec started;
 	char err[1024] = "", *packages = image_packages_json(job->req);
 	int64_t waited_from = (int64_t)time(NULL), build_id = 0;
+	uint64_t packed = 0;
 	int lock, rc;
 
 	if ((lock = lock_image(reg, key)) < 0) {
@@ -385,12 +389,13 @@ static void build_and_serve(struct registry *reg, const struct nix_job *job,
 	clock_gettime(CLOCK_MONOTONIC, &started);
 	log_info("building image %s: %s", key, packages ? packages : "");
 	cache_build_begin(reg->cache, key, packages ? packages : "", (int64_t)time(NULL), &build_id);
-	rc = build_image(reg, job, ev, key, &img, err, sizeof err);
+	rc = build_image(reg, job, ev, key, &img, &packed, err, sizeof err);
 	if (rc == 0 && cache_image_put(reg->cache, key, &img, req_key, (int64_t)time(NULL)) < 0) {
 		snprintf(err, sizeof err, "cannot record the image: %s", cache_error(reg->cache));
 		rc = -EIO;
 	}
-	cache_build_end(reg->cache, build_id, rc == 0, rc == 0 ? NULL : err, seconds_since(started));
+	cache_build_end(reg->cache, build_id, rc == 0, rc == 0 ? NULL : err, seconds_since(started),
+			packed);
 	if (rc == -ETIMEDOUT) {
 		log_warn("image %s: %s", key, err);
 		reply_error(rep, 504, "UNKNOWN", err, NULL);

@@ -15,7 +15,7 @@ struct registry {
 	struct cache *cache;
 };
 
-/* Creates storage and state folders; run once per process. */
+/* Creates storage, state folders and the cache; run once per process. */
 int registry_prepare(const struct config *cfg, char *err, size_t errlen);
 
 int registry_open(struct registry *reg, const struct config *cfg,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -29,7 +30,7 @@ static const char *const sql_text[STMT_COUNT] = {
 	[BLOB_GET] = "SELECT size, media_type FROM blobs WHERE digest = ?1",
 	[BLOB_PUT] = "INSERT OR IGNORE INTO blobs (digest, size, media_type) VALUES (?1, ?2, ?3)",
 	[BUILD_BEGIN] = "INSERT INTO builds (image_key, packages, started, status) VALUES (?1, ?2, ?3, 'running')",
-	[BUILD_END] = "UPDATE builds SET status = ?2, message = ?3, seconds = ?4 WHERE id = ?1",
+	[BUILD_END] = "UPDATE builds SET status = ?2, message = ?3, seconds = ?4, packed = ?5 WHERE id = ?1",
 	[BUILD_FAILED] = "SELECT message FROM builds WHERE image_key = ?1 AND started >= ?2 AND status = 'failed' ORDER BY started DESC LIMIT 1",
 };
 
@@ -72,10 +73,52 @@ fail:
 	return -EIO;
 }
 
+static int open_db(const char *state_dir, struct cache *c, char *err, size_t errlen)
+{
+	char path[4096];
+
+	snprintf(path, sizeof path, "%s/cache.db", state_dir);
+	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+			 c->db ? sqlite3_errmsg(c->db) : "out of memory");
+		return -EIO;
+	}
+	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	/* NORMAL keeps every commit atomic and consistent in WAL mode, losing
+	 * at most the last one on power loss. */
+	if (exec(c, "PRAGMA synchronous = NORMAL") < 0) {
+		snprintf(err, errlen, "cannot set up %s: %s", path, sqlite3_errmsg(c->db));
+		return -EIO;
+	}
+	return 0;
+}
+
+int cache_init(const char *state_dir, char *err, size_t errlen)
+{
+	struct cache c = { 0 };
+	int attempt, rc = open_db(state_dir, &c, err, errlen);
+
+	/* Switching to WAL needs the database to itself and does not wait for
+	 * the busy timeout: worker processes starting together take turns. */
+	for (attempt = 0; rc == 0; attempt++) {
+		if (exec(&c, "PRAGMA journal_mode = WAL") == 0 && migrate(&c) == 0)
+			break;
+		if (sqlite3_errcode(c.db) != SQLITE_BUSY || attempt == 100) {
+			snprintf(err, errlen, "cannot set up %s/cache.db: %s", state_dir,
+				 sqlite3_errmsg(c.db));
+			rc = -EIO;
+			break;
+		}
+		usleep(100000);
+	}
+	sqlite3_close(c.db);
+	return rc;
+}
+
 int cache_open(const char *state_dir, struct cache **out, char *err, size_t errlen)
 {
 	struct cache *c = calloc(1, sizeof *c);
-	char path[4096];
 	int i;
 
 	*out = NULL;
@@ -83,21 +126,8 @@ int cache_open(const char *state_dir, struct cache **out, char *err, size_t errl
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	snprintf(path, sizeof path, "%s/cache.db", state_dir);
-	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open %s: %s", path,
-			 c->db ? sqlite3_errmsg(c->db) : "out of memory");
+	if (open_db(state_dir, c, err, errlen) < 0)
 		goto fail;
-	}
-	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
-	/* WAL lets readers go on while a build writes; NORMAL keeps every
-	 * commit atomic and consistent, losing at most the last on power loss. */
-	if (exec(c, "PRAGMA journal_mode = WAL") < 0 || exec(c, "PRAGMA synchronous = NORMAL") < 0 ||
-	    migrate(c) < 0) {
-		snprintf(err, errlen, "cannot set up %s: %s", path, sqlite3_errmsg(c->db));
-		goto fail;
-	}
 	for (i = 0; i < STMT_COUNT; i++)
 		if (sqlite3_prepare_v3(c->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT,
 				       &c->stmt[i], NULL) != SQLITE_OK) {
@@ -279,10 +309,11 @@ int cache_build_begin(struct cache *c, const char *image_key, const char *packag
 	return rc;
 }
 
-int cache_build_end(struct cache *c, int64_t id, int ok, const char *message, double seconds)
+int cache_build_end(struct cache *c, int64_t id, int ok, const char *message, double seconds,
+		    uint64_t packed)
 {
-	return step_done(bind(c, BUILD_END, "issd", id, ok ? "ok" : "failed",
-			      message ? message : "", seconds));
+	return step_done(bind(c, BUILD_END, "issdi", id, ok ? "ok" : "failed",
+			      message ? message : "", seconds, (int64_t)packed));
 }
 
 int cache_build_failed_since(struct cache *c, const char *image_key, int64_t since,

@@ -23,6 +23,9 @@ struct cache_blob {
 	char media_type[128];
 };
 
+/* Creates or upgrades the database and puts it in WAL mode; once per
+ * process, before any cache_open. */
+int cache_init(const char *state_dir, char *err, size_t errlen);
 int cache_open(const char *state_dir, struct cache **c, char *err, size_t errlen);
 void cache_close(struct cache *c);
 
@@ -46,7 +49,8 @@ int cache_blob_put(struct cache *c, const char *digest, uint64_t size, const cha
 
 int cache_build_begin(struct cache *c, const char *image_key, const char *packages,
 		      int64_t now, int64_t *id);
-int cache_build_end(struct cache *c, int64_t id, int ok, const char *message, double seconds);
+int cache_build_end(struct cache *c, int64_t id, int ok, const char *message, double seconds,
+		    uint64_t packed);
 /* The message of a build of image_key that failed after `since`. */
 int cache_build_failed_since(struct cache *c, const char *image_key, int64_t since,
 			     char *message, size_t len);

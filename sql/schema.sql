@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS builds (
 	packages  TEXT NOT NULL,
 	started   INTEGER NOT NULL,
 	seconds   REAL,
+	packed    INTEGER,                  -- compressed bytes of layers newly packed
 	status    TEXT NOT NULL,            -- running, ok, failed
 	message   TEXT
 );

@@ -7,6 +7,9 @@
 : "${TOP:?TOP must name the source tree}"
 : "${BUILD:=$TOP/var/build}"
 
+# A hung request must fail its test, not stall the suite.
+curl() { command curl --max-time 300 "$@"; }
+
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; }
 
