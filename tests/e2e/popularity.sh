@@ -31,6 +31,24 @@ server_start "$work/srv1" NIX_POPULARITY_URL="$work/popular.json" || { fail "pop
 layers_of cowsay >"$work/layers1"
 check "popularity: a path with popularity >= 100 gets a layer of its own" grep -qx 'libgreet ' "$work/layers1"
 check "popularity: the data was loaded" grep -q "popularity data from $work/popular.json: 1 paths" "$SERVER_DIR/run/nixery-fcgi.log"
+# figlet shares libgreet with cowsay: the same layer, packed once, stored once.
+layers_of figlet >"$work/layers-figlet"
+check "popularity: figlet's image has the libgreet layer too" grep -qx 'libgreet ' "$work/layers-figlet"
+shared=$(sqlite3 "$SERVER_DIR/state/cache.db" "select digest from layers" | while read -r d; do
+	curl -s "$URL/v2/figlet/blobs/sha256:$d" | tar -tzf - | grep -q -- '-libgreet/$' && echo "$d"; done)
+check "popularity: one layer row holds libgreet" [ "$(echo "$shared" | grep -c .)" = 1 ]
+curl -s -H "Accept: $DOCKER" "$URL/v2/cowsay/manifests/latest" >"$work/m-cowsay"
+curl -s -H "Accept: $DOCKER" "$URL/v2/figlet/manifests/latest" >"$work/m-figlet"
+check "popularity: both manifests name that one blob" grep -q "$shared" "$work/m-cowsay" "$work/m-figlet"
+# Store-path layers (all but the last, the symlink layer) of figlet that
+# cowsay's image did not have: exactly what figlet's build packed.
+new_bytes=$(python3 -c '
+import json, sys
+cow = {l["digest"] for l in json.load(open(sys.argv[1]))["layers"]}
+fig = json.load(open(sys.argv[2]))["layers"][:-1]
+print(sum(l["size"] for l in fig if l["digest"] not in cow))' "$work/m-cowsay" "$work/m-figlet")
+packed=$(sqlite3 "$SERVER_DIR/state/cache.db" "select packed from builds where packages like '%figlet%'")
+check "popularity: the second image packed only what the first did not have ($packed = $new_bytes bytes)" [ "$packed" = "$new_bytes" ]
 server_stop
 
 echo '{"libgreet": "many"' >"$work/broken.json"

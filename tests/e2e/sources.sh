@@ -18,7 +18,7 @@ sed -i 's/Hello, world!/Hello from a branch!/' "$repo/default.nix"
 git -C "$repo" -c user.name=t -c user.email=t@t commit -qam two
 git -C "$repo" checkout -q main
 
-server_start "$work/srv" NIXERY_PKGS_REPO="$repo" || { fail "sources: server starts"; exit 1; }
+server_start "$work/srv" NIXERY_PKGS_REPO="$repo" NIXERY_EVAL_TTL=0 || { fail "sources: server starts"; exit 1; }
 
 # greeting TAG: the greeting of hello as the image for TAG has it.
 greeting() {
@@ -34,3 +34,12 @@ code=$(curl -s -o "$work/b" -w '%{http_code}' "$URL/v2/hello/manifests/nosuchbra
 check "sources: an unknown branch is an error, not an image ($code)" [ "${code:0:1}" = 5 ]
 code=$(curl -s -o "$work/b" -w '%{http_code}' "$URL/v2/hello/manifests/--upload-pack=touch")
 check "sources: a tag that looks like a git option is refused ($code)" [ "$code" = 400 ]
+
+# A commit never changes: once built it is answered without evaluating at
+# all, even with the repository gone; a branch is evaluated every time
+# (the TTL is 0 here) and now fails.
+mv "$repo" "$repo.gone"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/hello/manifests/$first")
+check "sources: a cached commit is served without evaluating ($code with the repository gone)" [ "$code" = 200 ]
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/hello/manifests/latest")
+check "sources: a branch is evaluated again after its TTL ($code with the repository gone)" [ "${code:0:1}" = 5 ]
