@@ -2,36 +2,180 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-static const char *env_or(const char *name, const char *fallback)
+#ifndef NIXERY_SYSCONFDIR
+#define NIXERY_SYSCONFDIR "/etc"
+#endif
+const char config_default_file[] = NIXERY_SYSCONFDIR "/nixery-fcgi.conf";
+#define MAX_FILE (64u << 10)
+
+enum kind {
+	TEXT,        /* a word (channel, URL) */
+	PATH,        /* an absolute path */
+	NUMBER,      /* a whole number between min and max */
+	OFFLOAD,     /* x-sendfile | x-accel-redirect | none */
+};
+
+struct setting {
+	const char *name;
+	const char *fallback;   /* NULL: unset unless given */
+	enum kind kind;
+	size_t offset;          /* of a char *, an int or an enum offload */
+	int min, max;
+};
+
+#define AT(field) offsetof(struct config, field)
+
+static const struct setting settings[] = {
+	{ "NIXERY_CHANNEL", NULL, TEXT, AT(channel), 0, 0 },
+	{ "NIXERY_PKGS_REPO", NULL, TEXT, AT(pkgs_repo), 0, 0 },
+	{ "NIXERY_PKGS_PATH", NULL, PATH, AT(pkgs_path), 0, 0 },
+	{ "STORAGE_PATH", "/var/lib/nixery/storage", PATH, AT(storage_path), 0, 0 },
+	{ "NIXERY_STATE_DIR", "/var/lib/nixery/state", PATH, AT(state_dir), 0, 0 },
+	{ "NIXERY_NIX_DIR", NIXERY_NIXDIR, PATH, AT(nix_dir), 0, 0 },
+	{ "NIX_TIMEOUT", "60", NUMBER, AT(nix_timeout), 1, 86400 },
+	{ "NIXERY_EVAL_TTL", "60", NUMBER, AT(eval_ttl), 0, INT_MAX },
+	{ "NIXERY_MAX_LAYERS", "94", NUMBER, AT(max_layers), 1, 120 },
+	{ "NIX_POPULARITY_URL", NULL, TEXT, AT(popularity_url), 0, 0 },
+	{ "NIXERY_POPULARITY_TTL", "86400", NUMBER, AT(popularity_ttl), 1, INT_MAX },
+	{ "NIXERY_BLOB_OFFLOAD", "x-sendfile", OFFLOAD, AT(offload), 0, 0 },
+	{ "NIXERY_ACCEL_PREFIX", "/_nixery_blobs", PATH, AT(accel_prefix), 0, 0 },
+	{ "NIXERY_THREADS", "16", NUMBER, AT(threads), 1, 1024 },
+};
+
+#define NSETTINGS (sizeof settings / sizeof *settings)
+_Static_assert(NSETTINGS <= CONFIG_SETTINGS, "struct config has room for every origin");
+
+/* The parsed file: values by setting index. */
+struct file_values {
+	char *value[NSETTINGS];
+};
+
+static void problem(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void problem(char *err, size_t errlen, const char *fmt, ...)
 {
-	const char *v = getenv(name);
+	size_t used = strlen(err);
+	va_list ap;
 
-	return v && *v ? v : fallback;
+	if (used + 2 >= errlen)
+		return;
+	if (used)
+		err[used++] = '\n';
+	va_start(ap, fmt);
+	vsnprintf(err + used, errlen - used, fmt, ap);
+	va_end(ap);
 }
 
-static int parse_int(const char *name, const char *fallback, int min, int max,
-		     int *out, char *err, size_t errlen)
+static long find_setting(const char *name, size_t len)
 {
-	const char *s = env_or(name, fallback);
-	char *end;
-	long v;
+	size_t i;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || end == s || v < min || v > max) {
-		snprintf(err, errlen, "%s=%s is not valid: give a whole number from %d to %d",
-			 name, s, min, max);
+	for (i = 0; i < NSETTINGS; i++)
+		if (strlen(settings[i].name) == len && strncmp(settings[i].name, name, len) == 0)
+			return (long)i;
+	return -1;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+/* "NAME = value" lines; '#' starts a comment line; a value may be quoted. */
+static int parse_file(const char *path, char *text, struct file_values *fv,
+		      char *err, size_t errlen)
+{
+	char *line, *next;
+	int lineno = 0, bad = 0;
+
+	for (line = text; line; line = next) {
+		char *eq, *name, *value;
+		long idx;
+		size_t vlen;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		line = trim(line);
+		if (!*line || *line == '#')
+			continue;
+		eq = strchr(line, '=');
+		if (!eq) {
+			problem(err, errlen, "%s:%d: expected NAME = value", path, lineno);
+			bad = 1;
+			continue;
+		}
+		*eq = '\0';
+		name = trim(line);
+		value = trim(eq + 1);
+		vlen = strlen(value);
+		if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
+			value[vlen - 1] = '\0';
+			value++;
+		}
+		idx = find_setting(name, strlen(name));
+		if (idx < 0) {
+			problem(err, errlen, "%s:%d: unknown setting %s (see nixery-fcgi(8))", path, lineno, name);
+			bad = 1;
+			continue;
+		}
+		free(fv->value[idx]);
+		fv->value[idx] = strdup(value);
+	}
+	return bad ? -EINVAL : 0;
+}
+
+static int read_file(struct config *cfg, const char *path, int explicit,
+		     struct file_values *fv, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char *text;
+	size_t n;
+	int rc;
+
+	if (!f) {
+		if (!explicit && errno == ENOENT)
+			return 0;
+		problem(err, errlen, "cannot read the configuration file %s: %s", path, strerror(errno));
 		return -EINVAL;
 	}
-	*out = (int)v;
-	return 0;
+	text = malloc(MAX_FILE + 1);
+	if (!text) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	n = fread(text, 1, MAX_FILE + 1, f);
+	fclose(f);
+	if (n > MAX_FILE) {
+		problem(err, errlen, "%s is larger than %u bytes", path, MAX_FILE);
+		free(text);
+		return -EINVAL;
+	}
+	text[n] = '\0';
+	rc = parse_file(path, text, fv, err, errlen);
+	free(text);
+	cfg->file = strdup(path);
+	return rc;
 }
 
-/* Channel names and refs reach Nix and git: keep them to a safe alphabet. */
+/* Channel names reach a URL: keep them to a safe alphabet. */
 static int is_safe_word(const char *s)
 {
 	if (!*s || *s == '-' || *s == '.')
@@ -44,98 +188,192 @@ static int is_safe_word(const char *s)
 	return 1;
 }
 
-static int load_source(struct config *cfg, char *err, size_t errlen)
+static int set_value(struct config *cfg, const struct setting *s, const char *v,
+		     char *err, size_t errlen)
 {
-	const char *v;
+	void *field = (char *)cfg + s->offset;
+	char *end;
+	long n;
 
-	if ((v = env_or("NIXERY_CHANNEL", NULL))) {
-		if (!is_safe_word(v)) {
-			snprintf(err, errlen, "NIXERY_CHANNEL=%s is not a channel name or commit", v);
+	switch (s->kind) {
+	case PATH:
+		if (*v != '/') {
+			problem(err, errlen, "%s=%s must be an absolute path", s->name, v);
+			return -EINVAL;
+		}
+		/* fall through */
+	case TEXT:
+		return (*(char **)field = strdup(v)) ? 0 : -ENOMEM;
+	case NUMBER:
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno || *end || end == v || n < s->min || n > s->max) {
+			problem(err, errlen, "%s=%s is not valid: give a whole number from %d to %d",
+				s->name, v, s->min, s->max);
+			return -EINVAL;
+		}
+		*(int *)field = (int)n;
+		return 0;
+	case OFFLOAD:
+		if (strcasecmp(v, "x-sendfile") == 0)
+			*(enum offload *)field = OFFLOAD_SENDFILE;
+		else if (strcasecmp(v, "x-accel-redirect") == 0)
+			*(enum offload *)field = OFFLOAD_ACCEL;
+		else if (strcasecmp(v, "none") == 0)
+			*(enum offload *)field = OFFLOAD_NONE;
+		else {
+			problem(err, errlen, "%s=%s is not valid: use x-sendfile, x-accel-redirect or none",
+				s->name, v);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Nixery's order: a channel, else a repository, else a path. */
+static int pick_source(struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->channel) {
+		if (!is_safe_word(cfg->channel)) {
+			problem(err, errlen, "NIXERY_CHANNEL=%s is not a channel name or commit", cfg->channel);
 			return -EINVAL;
 		}
 		cfg->source = SOURCE_CHANNEL;
-	} else if ((v = env_or("NIXERY_PKGS_REPO", NULL))) {
-		if (*v == '-') {
-			snprintf(err, errlen, "NIXERY_PKGS_REPO must be a repository URL or path");
+		cfg->source_arg = cfg->channel;
+	} else if (cfg->pkgs_repo) {
+		if (*cfg->pkgs_repo == '-') {
+			problem(err, errlen, "NIXERY_PKGS_REPO must be a repository URL or path");
 			return -EINVAL;
 		}
 		cfg->source = SOURCE_GIT;
-	} else if ((v = env_or("NIXERY_PKGS_PATH", NULL))) {
-		if (*v != '/') {
-			snprintf(err, errlen, "NIXERY_PKGS_PATH=%s must be an absolute path", v);
-			return -EINVAL;
-		}
+		cfg->source_arg = cfg->pkgs_repo;
+	} else if (cfg->pkgs_path) {
 		cfg->source = SOURCE_PATH;
+		cfg->source_arg = cfg->pkgs_path;
 	} else {
-		snprintf(err, errlen, "no package source: set NIXERY_CHANNEL, NIXERY_PKGS_REPO or NIXERY_PKGS_PATH");
-		return -EINVAL;
-	}
-	cfg->source_arg = strdup(v);
-	return cfg->source_arg ? 0 : -ENOMEM;
-}
-
-static int load_offload(struct config *cfg, char *err, size_t errlen)
-{
-	const char *v = env_or("NIXERY_BLOB_OFFLOAD", "x-sendfile");
-
-	if (strcasecmp(v, "x-sendfile") == 0)
-		cfg->offload = OFFLOAD_SENDFILE;
-	else if (strcasecmp(v, "x-accel-redirect") == 0)
-		cfg->offload = OFFLOAD_ACCEL;
-	else if (strcasecmp(v, "none") == 0)
-		cfg->offload = OFFLOAD_NONE;
-	else {
-		snprintf(err, errlen, "NIXERY_BLOB_OFFLOAD=%s is not valid: use x-sendfile, x-accel-redirect or none", v);
+		problem(err, errlen, "no package source: set NIXERY_CHANNEL, NIXERY_PKGS_REPO or NIXERY_PKGS_PATH");
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static int load_dir(const char *name, const char *fallback, char **out,
-		    char *err, size_t errlen)
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-	const char *v = env_or(name, fallback);
-
-	if (*v != '/') {
-		snprintf(err, errlen, "%s=%s must be an absolute path", name, v);
-		return -EINVAL;
-	}
-	*out = strdup(v);
-	return *out ? 0 : -ENOMEM;
-}
-
-int config_load(struct config *cfg, char *err, size_t errlen)
-{
-	int rc;
+	struct file_values fv = { { 0 } };
+	const char *env_path = getenv("NIXERY_CONFIG");
+	size_t i;
+	int rc = 0;
 
 	memset(cfg, 0, sizeof *cfg);
-	if (env_or("NIX_POPULARITY_URL", NULL) &&
-	    !(cfg->popularity_url = strdup(env_or("NIX_POPULARITY_URL", NULL))))
-		return -ENOMEM;
-	if ((rc = load_source(cfg, err, errlen)) < 0 ||
-	    (rc = load_dir("STORAGE_PATH", "/var/lib/nixery/storage", &cfg->storage_path, err, errlen)) < 0 ||
-	    (rc = load_dir("NIXERY_STATE_DIR", "/var/lib/nixery/state", &cfg->state_dir, err, errlen)) < 0 ||
-	    (rc = load_dir("NIXERY_NIX_DIR", NIXERY_NIXDIR, &cfg->nix_dir, err, errlen)) < 0 ||
-	    (rc = load_dir("NIXERY_ACCEL_PREFIX", "/_nixery_blobs", &cfg->accel_prefix, err, errlen)) < 0 ||
-	    (rc = parse_int("NIX_TIMEOUT", "60", 1, 86400, &cfg->nix_timeout, err, errlen)) < 0 ||
-	    (rc = parse_int("NIXERY_EVAL_TTL", "60", 0, INT_MAX, &cfg->eval_ttl, err, errlen)) < 0 ||
-	    (rc = parse_int("NIXERY_MAX_LAYERS", "94", 1, 120, &cfg->max_layers, err, errlen)) < 0 ||
-	    (rc = parse_int("NIXERY_THREADS", "16", 1, 1024, &cfg->threads, err, errlen)) < 0 ||
-	    (rc = parse_int("NIXERY_POPULARITY_TTL", "86400", 1, INT_MAX, &cfg->popularity_ttl, err, errlen)) < 0 ||
-	    (rc = load_offload(cfg, err, errlen)) < 0) {
-		config_free(cfg);
-		return rc;
+	err[0] = '\0';
+	if (!path && env_path && *env_path)
+		path = env_path;
+	if (read_file(cfg, path ? path : config_default_file, path != NULL, &fv, err, errlen) < 0)
+		rc = -EINVAL;
+	for (i = 0; i < NSETTINGS; i++) {
+		const char *env = getenv(settings[i].name), *v;
+
+		if (env && *env) {
+			v = env;
+			cfg->origin[i] = "environment";
+		} else if (fv.value[i]) {
+			v = fv.value[i];
+			cfg->origin[i] = "file";
+		} else {
+			v = settings[i].fallback;
+			cfg->origin[i] = "default";
+		}
+		if (v && set_value(cfg, &settings[i], v, err, errlen) < 0)
+			rc = -EINVAL;
 	}
-	return 0;
+	if (pick_source(cfg, err, errlen) < 0)
+		rc = -EINVAL;
+	for (i = 0; i < NSETTINGS; i++)
+		free(fv.value[i]);
+	if (rc < 0)
+		config_free(cfg);
+	return rc;
 }
 
 void config_free(struct config *cfg)
 {
-	free(cfg->source_arg);
-	free(cfg->storage_path);
-	free(cfg->state_dir);
-	free(cfg->nix_dir);
-	free(cfg->accel_prefix);
-	free(cfg->popularity_url);
+	size_t i;
+
+	for (i = 0; i < NSETTINGS; i++)
+		if (settings[i].kind == TEXT || settings[i].kind == PATH)
+			free(*(char **)((char *)cfg + settings[i].offset));
+	free(cfg->file);
 	memset(cfg, 0, sizeof *cfg);
+}
+
+static const char *offload_name(enum offload o)
+{
+	return o == OFFLOAD_SENDFILE ? "x-sendfile" : o == OFFLOAD_ACCEL ? "x-accel-redirect" : "none";
+}
+
+void config_print(const struct config *cfg, struct buf *out)
+{
+	size_t i;
+
+	buf_printf(out, "configuration file: %s\n", cfg->file ? cfg->file : "none (defaults and environment)");
+	for (i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		const void *field = (const char *)cfg + s->offset;
+		char number[32];
+		const char *v = NULL;
+
+		if (s->kind == NUMBER) {
+			snprintf(number, sizeof number, "%d", *(const int *)field);
+			v = number;
+		} else if (s->kind == OFFLOAD) {
+			v = offload_name(*(const enum offload *)field);
+		} else {
+			v = *(char *const *)field;
+		}
+		buf_printf(out, "  %-22s %-40s (%s)\n", s->name, v ? v : "-", v ? cfg->origin[i] : "unset");
+	}
+}
+
+/* A folder the workers must write: it exists, and this user may write it. */
+static int check_writable(const char *name, const char *dir, struct buf *out)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		buf_printf(out, "%s %s does not exist: create it (mkdir -p %s) and give it to the user the workers run as\n",
+			   name, dir, dir);
+		return 1;
+	}
+	if (access(dir, W_OK | X_OK) < 0) {
+		buf_printf(out, "%s %s is not writable by this user (uid %d): chown it to the user the workers run as\n",
+			   name, dir, (int)geteuid());
+		return 1;
+	}
+	return 0;
+}
+
+int config_check(const struct config *cfg, struct buf *out)
+{
+	char path[4096];
+	int problems = 0;
+
+	problems += check_writable("STORAGE_PATH", cfg->storage_path, out);
+	problems += check_writable("NIXERY_STATE_DIR", cfg->state_dir, out);
+	snprintf(path, sizeof path, "%s/image.nix", cfg->nix_dir);
+	if (access(path, R_OK) < 0) {
+		buf_printf(out, "NIXERY_NIX_DIR %s has no readable image.nix: point it at the installed share/nixery-fcgi/nix folder\n",
+			   cfg->nix_dir);
+		problems++;
+	}
+	if (cfg->source == SOURCE_PATH && access(cfg->pkgs_path, R_OK) < 0) {
+		buf_printf(out, "NIXERY_PKGS_PATH %s cannot be read: %s\n", cfg->pkgs_path, strerror(errno));
+		problems++;
+	}
+	if (cfg->popularity_url && cfg->popularity_url[0] == '/' && access(cfg->popularity_url, R_OK) < 0) {
+		buf_printf(out, "NIX_POPULARITY_URL %s cannot be read (%s): images are layered as if every path had popularity 1\n",
+			   cfg->popularity_url, strerror(errno));
+		problems++;
+	}
+	return problems;
 }

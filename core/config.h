@@ -1,9 +1,16 @@
 /* Settings, read once at start-up and never changed afterwards: the only
- * state a worker shares between requests besides the cache and storage. */
+ * state a worker shares between requests besides the cache and storage.
+ *
+ * They come from a file of "NAME = value" lines (--config, NIXERY_CONFIG,
+ * or SYSCONFDIR/nixery-fcgi.conf) and from environment variables of the
+ * same names, which win: shared hosting can often not set the environment
+ * of a FastCGI program, and containers can rarely edit files. */
 #ifndef NIXERY_CONFIG_H
 #define NIXERY_CONFIG_H
 
 #include <stddef.h>
+
+#include "core/buf.h"
 
 enum offload {
 	OFFLOAD_NONE,        /* the worker streams blobs itself */
@@ -17,25 +24,42 @@ enum source_kind {
 	SOURCE_PATH,         /* NIXERY_PKGS_PATH: a local package set */
 };
 
+#define CONFIG_SETTINGS 16
+
 struct config {
 	enum source_kind source;
-	char *source_arg;     /* channel name, repository URL or absolute path */
-	char *storage_path;   /* STORAGE_PATH */
-	char *state_dir;      /* NIXERY_STATE_DIR */
-	char *nix_dir;        /* NIXERY_NIX_DIR: where image.nix lives */
-	int nix_timeout;      /* NIX_TIMEOUT, seconds for a whole build */
-	int eval_ttl;         /* NIXERY_EVAL_TTL, seconds a moving source stays evaluated */
-	int max_layers;       /* NIXERY_MAX_LAYERS, store-path layers per image */
-	int threads;          /* NIXERY_THREADS, requests served at once per process */
-	enum offload offload; /* NIXERY_BLOB_OFFLOAD */
-	char *accel_prefix;   /* NIXERY_ACCEL_PREFIX, nginx internal location */
-	char *popularity_url; /* NIX_POPULARITY_URL, or NULL */
-	int popularity_ttl;   /* NIXERY_POPULARITY_TTL, seconds between downloads */
+	const char *source_arg;  /* the one of the three below in use */
+	char *channel;           /* NIXERY_CHANNEL */
+	char *pkgs_repo;         /* NIXERY_PKGS_REPO */
+	char *pkgs_path;         /* NIXERY_PKGS_PATH */
+	char *storage_path;      /* STORAGE_PATH */
+	char *state_dir;         /* NIXERY_STATE_DIR */
+	char *nix_dir;           /* NIXERY_NIX_DIR: where image.nix lives */
+	int nix_timeout;         /* NIX_TIMEOUT, seconds for a whole build */
+	int eval_ttl;            /* NIXERY_EVAL_TTL, seconds a moving source stays evaluated */
+	int max_layers;          /* NIXERY_MAX_LAYERS, store-path layers per image */
+	int threads;             /* NIXERY_THREADS, requests served at once per process */
+	enum offload offload;    /* NIXERY_BLOB_OFFLOAD */
+	char *accel_prefix;      /* NIXERY_ACCEL_PREFIX, nginx internal location */
+	char *popularity_url;    /* NIX_POPULARITY_URL, or NULL */
+	int popularity_ttl;      /* NIXERY_POPULARITY_TTL, seconds between downloads */
+	char *file;              /* the configuration file read, or NULL */
+	const char *origin[CONFIG_SETTINGS];  /* where each setting came from */
 };
 
-/* Reads the environment. On a bad value returns -EINVAL and says which
- * setting is wrong and what it accepts. */
-int config_load(struct config *cfg, char *err, size_t errlen);
+/* SYSCONFDIR/nixery-fcgi.conf */
+extern const char config_default_file[];
+
+/* Reads the file at path (NULL: NIXERY_CONFIG or the default, which may
+ * be missing) and the environment. On bad values returns -EINVAL, with one
+ * line in err for every setting that is wrong and what it accepts. */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 void config_free(struct config *cfg);
+
+/* Every setting with its value and where it came from, one per line. */
+void config_print(const struct config *cfg, struct buf *out);
+/* Checks the folders and files the settings name; appends one line per
+ * problem, with advice, and returns how many there are. */
+int config_check(const struct config *cfg, struct buf *out);
 
 #endif

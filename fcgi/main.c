@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "fcgi/registry.h"
 #include "fcgi/router.h"
+#include "nix/nixbuild.h"
 
 struct worker {
 	pthread_t thread;
@@ -116,44 +117,92 @@ static void *serve(void *arg)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: nixery-fcgi [--listen SOCKET]\n"
+		"usage: nixery-fcgi [--config FILE] [--listen SOCKET] [--check-config]\n"
 		"\n"
 		"A Docker/OCI registry that builds images from the Nix packages named in\n"
 		"the image path, run as a FastCGI program by a web server (which passes\n"
 		"the listening socket as standard input) or on its own socket:\n"
+		"  -c, --config FILE     settings file (default: $NIXERY_CONFIG, else\n"
+		"                        %s)\n"
 		"  -l, --listen SOCKET   a unix socket path, or :PORT for TCP\n"
+		"      --check-config    print the settings and every problem found\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         the version\n"
-		"Settings come from the environment; see the README.\n");
+		"Environment variables of the same names override the file; see\n"
+		"nixery-fcgi(8).\n", config_default_file);
+}
+
+/* --check-config: the effective settings, then every problem with advice;
+ * the exit status says whether there was any. */
+static int check_config(const char *config_path)
+{
+	struct buf out = { 0 }, problems = { 0 };
+	struct config cfg;
+	char err[4096];
+	int n = 0;
+
+	if (config_load(&cfg, config_path, err, sizeof err) < 0) {
+		printf("problems:\n");
+		for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"), n++)
+			printf("  %s\n", line);
+		printf("%d problem%s: fix the settings above\n", n, n == 1 ? "" : "s");
+		return 1;
+	}
+	config_print(&cfg, &out);
+	n = config_check(&cfg, &problems) + nix_check(&problems);
+	printf("%s", out.data ? out.data : "");
+	if (n) {
+		printf("problems:\n");
+		for (char *line = strtok(problems.data, "\n"); line; line = strtok(NULL, "\n"))
+			printf("  %s\n", line);
+		printf("%d problem%s found\n", n, n == 1 ? "" : "s");
+	} else {
+		printf("no problems found\n");
+	}
+	buf_free(&out);
+	buf_free(&problems);
+	config_free(&cfg);
+	return n ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *listen_path = NULL;
+	const char *listen_path = NULL, *config_path = NULL;
 	struct worker *workers = NULL;
 	struct popularity_source *popularity = NULL;
 	struct config cfg;
 	struct stat st;
 	sigset_t stop;
-	char err[512];
-	int opt, listen_fd = 0, i, sig, started = 0, opened = 0, rc = 1;
+	char err[4096];
+	int opt, listen_fd = 0, i, sig, started = 0, opened = 0, check = 0, rc = 1;
 
-	while ((opt = getopt_long(argc, argv, "l:hV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:l:hV", opts, NULL)) != -1) {
 		switch (opt) {
+		case 'c': config_path = optarg; break;
+		case 'C': check = 1; break;
 		case 'l': listen_path = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("nixery-fcgi %s\n", NIXERY_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (config_load(&cfg, err, sizeof err) < 0 || registry_prepare(&cfg, err, sizeof err) < 0) {
+	if (check)
+		return check_config(config_path);
+	if (config_load(&cfg, config_path, err, sizeof err) < 0) {
 		log_error("%s", err);
+		return 1;
+	}
+	if (registry_prepare(&cfg, err, sizeof err) < 0) {
+		log_error("%s", err);
+		config_free(&cfg);
 		return 1;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||

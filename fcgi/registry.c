@@ -151,6 +151,29 @@ static void serve_image(struct registry *reg, const struct cache_image *img,
 	serve_manifest(reg, fmt == MANIFEST_OCI ? img->oci_manifest : img->docker_manifest, rep);
 }
 
+/* Waits for the flock of one build (an image, or a layer that images
+ * share): a lock dies with its holder, so a killed worker never leaves one
+ * behind. Returns the descriptor holding it. */
+static int take_lock(struct registry *reg, const char *kind, const char *key)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/locks/%s-%s.lock", reg->cfg->state_dir, kind, key);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int rc = -errno;
+
+			close(fd);
+			return rc;
+		}
+	}
+	return fd;
+}
+
 /* Packs paths (closure indexes) into one layer, unless that group was
  * packed before for any image; adds what it packed to *packed. */
 static int pack_store_layer(struct registry *reg, const struct closure *c,
@@ -163,13 +186,21 @@ static int pack_store_layer(struct registry *reg, const struct closure *c,
 	char **paths = calloc(g->npaths + 1, sizeof *paths);
 	const char *fields[] = { FORMAT_VERSION, "layer" };
 	size_t i;
-	int fd = -1, rc = -ENOMEM;
+	int fd = -1, lock = -1, rc = -ENOMEM;
 
 	if (!paths)
 		goto out;
 	for (i = 0; i < g->npaths; i++)
 		paths[i] = c->paths[g->paths[i]].path;
 	key_of(key, fields, 2, paths, g->npaths);
+	if ((rc = cache_layer_get(reg->cache, key, out)) == 0)
+		goto out;
+	/* Two images sharing a layer nobody packed yet: one packs it. */
+	if ((lock = take_lock(reg, "layer", key)) < 0) {
+		rc = lock;
+		snprintf(err, errlen, "cannot take a layer lock: check NIXERY_STATE_DIR permissions");
+		goto out;
+	}
 	if ((rc = cache_layer_get(reg->cache, key, out)) == 0)
 		goto out;
 	if ((rc = blobstore_begin(reg->cfg->storage_path, tmp, sizeof tmp, &fd, err, errlen)) < 0 ||
@@ -198,6 +229,8 @@ static int pack_store_layer(struct registry *reg, const struct closure *c,
 out:
 	if (fd >= 0)
 		blobstore_discard(fd, tmp);
+	if (lock >= 0)
+		close(lock);
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "out of memory packing a layer");
 	free(paths);
@@ -206,7 +239,7 @@ out:
 
 static int pack_symlink_layer(struct registry *reg, const struct nix_job *job,
 			      const struct nix_eval *ev, struct manifest_layer *out,
-			      char *err, size_t errlen)
+			      uint64_t *packed, char *err, size_t errlen)
 {
 	struct tarball_result res;
 	struct tarball *t = NULL;
@@ -225,6 +258,7 @@ static int pack_symlink_layer(struct registry *reg, const struct nix_job *job,
 	memcpy(out->digest, res.digest, sizeof out->digest);
 	memcpy(out->diff_id, res.diff_id, sizeof out->diff_id);
 	out->size = res.size;
+	*packed += res.size;
 	rc = blobstore_commit(reg->cfg->storage_path, fd, tmp, res.digest, err, errlen);
 	fd = -1;
 	if (rc == 0 && cache_blob_put(reg->cache, res.digest, res.size, "application/octet-stream") < 0)
@@ -302,7 +336,7 @@ static int build_image(struct registry *reg, const struct nix_job *job, const st
 	for (i = 0; i < plan.n; i++)
 		if ((rc = pack_store_layer(reg, &c, &plan.groups[i], &layers[i], packed, err, errlen)) < 0)
 			goto out;
-	if ((rc = pack_symlink_layer(reg, job, ev, &layers[plan.n], err, errlen)) < 0 ||
+	if ((rc = pack_symlink_layer(reg, job, ev, &layers[plan.n], packed, err, errlen)) < 0 ||
 	    (rc = write_manifests(reg, job->req, layers, plan.n + 1, img, err, errlen)) < 0)
 		goto out;
 	log_info("built image %s: %zu store paths in %zu layers, %llu bytes newly packed",
@@ -314,26 +348,6 @@ out:
 	layers_plan_free(&plan);
 	closure_free(&c);
 	return rc;
-}
-
-static int lock_image(struct registry *reg, const char *key)
-{
-	char path[4096];
-	int fd;
-
-	snprintf(path, sizeof path, "%s/locks/%s.lock", reg->cfg->state_dir, key);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			int rc = -errno;
-
-			close(fd);
-			return rc;
-		}
-	}
-	return fd;
 }
 
 static double seconds_since(struct timespec start)
@@ -372,7 +386,7 @@ static void build_and_serve(struct registry *reg, const struct nix_job *job,
 	uint64_t packed = 0;
 	int lock, rc;
 
-	if ((lock = lock_image(reg, key)) < 0) {
+	if ((lock = take_lock(reg, "image", key)) < 0) {
 		internal_error(rep, "cannot take the build lock: check NIXERY_STATE_DIR permissions");
 		goto out;
 	}

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -285,4 +287,63 @@ out:
 	spawn_result_free(&req);
 	spawn_result_free(&db);
 	return rc;
+}
+
+static int on_path(const char *tool)
+{
+	const char *path = getenv("PATH"), *p;
+	char file[4096];
+
+	for (p = path ? path : "/usr/bin:/bin"; *p; p += *p == ':') {
+		size_t len = strcspn(p, ":");
+
+		snprintf(file, sizeof file, "%.*s/%s", (int)len, p, tool);
+		if (access(file, X_OK) == 0)
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+/* Connects to the daemon's socket: enough to know it listens. */
+static int daemon_reachable(const char *path, char *why, size_t len)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), rc;
+
+	snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+	rc = fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+	if (!rc)
+		snprintf(why, len, "%s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int nix_check(struct buf *out)
+{
+	static const char *const tools[] = { "nix-instantiate", "nix-build", "nix-store" };
+	const char *remote = getenv("NIX_REMOTE"), *socket_path = getenv("NIX_DAEMON_SOCKET_PATH");
+	char why[256];
+	size_t i;
+	int problems = 0;
+
+	for (i = 0; i < sizeof tools / sizeof *tools; i++)
+		if (!on_path(tools[i])) {
+			buf_printf(out, "%s is not on PATH: install Nix (apt-get install nix-bin) or add its folder to the workers' PATH\n",
+				   tools[i]);
+			problems++;
+		}
+	/* Only root can open the store itself; everyone else goes through
+	 * the daemon. */
+	if (geteuid() != 0 || (remote && strcmp(remote, "daemon") == 0)) {
+		if (!socket_path || !*socket_path)
+			socket_path = "/nix/var/nix/daemon-socket/socket";
+		if (!daemon_reachable(socket_path, why, sizeof why)) {
+			buf_printf(out, "nix-daemon is not reachable at %s (%s): start it (systemctl enable --now nix-daemon.socket) and put this user in the nix-users group\n",
+				   socket_path, why);
+			problems++;
+		}
+	}
+	return problems;
 }

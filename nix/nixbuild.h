@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/closure.h"
 #include "core/config.h"
 #include "core/image.h"
@@ -40,5 +41,9 @@ void nix_release(const char *gcroot, size_t noutputs);
 
 int nix_closure(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,
 		char *err, size_t errlen);
+
+/* Whether the Nix tools are on PATH and, for a user that needs it, the
+ * daemon answers; appends one line per problem and returns their number. */
+int nix_check(struct buf *out);
 
 #endif

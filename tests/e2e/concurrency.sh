@@ -23,3 +23,13 @@ digests=$(grep -hi '^docker-content-digest' "$work"/h* | tr -d '\r' | sort -u | 
 check "concurrency: all 8 concurrent cold requests succeed (codes: $codes)" [ "$codes" = "200 " ]
 check "concurrency: all 8 get the same manifest digest" [ "$digests" = 1 ]
 check "concurrency: exactly one Nix build ran ($(builds_count))" [ "$(builds_count)" = 1 ]
+
+# Two different images sharing a big dependency nobody packed yet, asked for
+# at once: the shared 500 MB layer is packed by one build only.
+curl -s -o /dev/null "$URL/v2/bulka/manifests/latest" &
+curl -s -o /dev/null "$URL/v2/bulkb/manifests/latest" &
+wait
+packed=$(sqlite3 "$SERVER_DIR/state/cache.db" "select sum(packed) from builds where packages like '%bulk%'")
+big=$(sqlite3 "$SERVER_DIR/state/cache.db" "select max(size) from layers")
+check "concurrency: a layer two cold images share is packed once ($packed bytes packed, layer $big)" \
+	[ "$big" -gt 500000000 -a "$packed" -lt $((big + 20000000)) ]

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The configuration file: a worker configured by the file alone serves
+# images; environment variables win over the file; --check-config shows the
+# effective settings and every problem with advice, and fails on any.
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/lib.sh"
+work=$(mktemp -d /tmp/nixery-e2e-config.XXXXXX)
+chmod 755 "$work"
+trap '[ -n "${pid:-}" ] && kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+BIN=$BUILD/nixery-fcgi
+mkdir -p "$work/storage" "$work/state"
+cat >"$work/nixery.conf" <<CONF
+# a comment, then settings with and without quotes and spaces
+NIXERY_PKGS_PATH = $TOP/nix/demo
+STORAGE_PATH=$work/storage
+NIXERY_STATE_DIR = "$work/state"
+NIXERY_NIX_DIR = $TOP/nix
+NIX_TIMEOUT = 45
+NIXERY_BLOB_OFFLOAD = none
+CONF
+
+# A worker with an empty environment but PATH, on its own socket, asked
+# through FastCGI by cgi-fcgi.
+env -i PATH="$PATH" "$BIN" --config "$work/nixery.conf" --listen "$work/sock" 2>"$work/log" &
+pid=$!
+for _ in $(seq 50); do [ -S "$work/sock" ] && break; sleep 0.1; done
+fcgi_get() {
+	env -i REQUEST_METHOD=GET REQUEST_URI="$1" HTTP_ACCEPT="application/vnd.docker.distribution.manifest.v2+json" \
+		cgi-fcgi -bind -connect "$work/sock"
+}
+fcgi_get /v2/hello/manifests/latest >"$work/reply"
+check "config: a worker configured only by its file serves an image" grep -q '^Status: 200' "$work/reply"
+check "config: the file's storage folder holds the blobs" test -n "$(ls "$work/storage/blobs/sha256")"
+digest=$(python3 -c 'import json,sys; t=open(sys.argv[1]).read(); print(json.loads(t[t.index("{"):])["layers"][0]["digest"])' "$work/reply")
+fcgi_get "/v2/hello/blobs/$digest" >"$work/blob"
+check "config: NIXERY_BLOB_OFFLOAD = none from the file makes the worker stream blobs" \
+	sh -c "grep -q '^Content-Length:' '$work/blob' && ! grep -qi '^X-Sendfile' '$work/blob'"
+kill $pid; wait $pid 2>/dev/null; pid=
+
+out=$(NIX_TIMEOUT=7 "$BIN" --config "$work/nixery.conf" --check-config)
+check "config: --check-config passes on a good configuration (exit $?)" [ $? = 0 ]
+check "config: the environment wins over the file" grep -q 'NIX_TIMEOUT *7 *(environment)' <<<"$out"
+check "config: values from the file are shown as such" grep -q 'NIXERY_BLOB_OFFLOAD *none *(file)' <<<"$out"
+check "config: unset settings show their default" grep -q 'NIXERY_MAX_LAYERS *94 *(default)' <<<"$out"
+out=$(NIXERY_CONFIG="$work/nixery.conf" "$BIN" --check-config)
+check "config: NIXERY_CONFIG names the file" grep -q "configuration file: $work/nixery.conf" <<<"$out"
+
+# problem NAME PATTERN ENV... -- ARGS: --check-config fails and says PATTERN.
+problem() {
+	local name=$1 pattern=$2 out status; shift 2
+	out=$(env "$@" 2>&1); status=$?
+	if [ $status != 0 ] && grep -q -- "$pattern" <<<"$out"; then
+		pass "config: --check-config reports $name"
+	else
+		fail "config: --check-config reports $name (exit $status): $out"
+	fi
+}
+problem "a missing storage folder" "STORAGE_PATH $work/nowhere does not exist: create it" \
+	STORAGE_PATH="$work/nowhere" "$BIN" --config "$work/nixery.conf" --check-config
+problem "Nix missing from PATH" "nix-build is not on PATH: install Nix" \
+	PATH=/nonexistent "$BIN" --config "$work/nixery.conf" --check-config
+problem "a bad value, with what it accepts" "NIX_TIMEOUT=soon is not valid: give a whole number from 1 to 86400" \
+	NIX_TIMEOUT=soon "$BIN" --config "$work/nixery.conf" --check-config
+problem "an unknown setting with its line" "typo.conf:3: unknown setting NIXERY_TYPO" \
+	sh -c "printf '# x\n\nNIXERY_TYPO = 1\n' > '$work/typo.conf'; '$BIN' --config '$work/typo.conf' --check-config"
+problem "a missing explicit file" "cannot read the configuration file $work/none.conf" \
+	"$BIN" --config "$work/none.conf" --check-config
+problem "several problems at once" "NIXERY_THREADS=0 is not valid" \
+	NIXERY_THREADS=0 NIX_TIMEOUT=0 "$BIN" --config "$work/nixery.conf" --check-config
+id nobody >/dev/null 2>&1 &&
+	problem "an unwritable state folder, for the user running it" "NIXERY_STATE_DIR $work/state is not writable by this user" \
+		setpriv --reuid=nobody --regid=nogroup --clear-groups "$BIN" --config "$work/nixery.conf" --check-config
+id nobody >/dev/null 2>&1 &&
+	problem "an unreachable nix-daemon for a user that needs it" "nix-daemon is not reachable at /nonexistent" \
+		setpriv --reuid=nobody --regid=nogroup --clear-groups env NIX_DAEMON_SOCKET_PATH=/nonexistent "$BIN" --config "$work/nixery.conf" --check-config
