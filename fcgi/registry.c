@@ -174,72 +174,13 @@ static int take_lock(struct registry *reg, const char *kind, const char *key)
 	return fd;
 }
 
-/* Packs paths (closure indexes) into one layer, unless that group was
- * packed before for any image; adds what it packed to *packed. */
-static int pack_store_layer(struct registry *reg, const struct closure *c,
-			    const struct layer_group *g, struct manifest_layer *out,
-			    uint64_t *packed, char *err, size_t errlen)
-{
-	struct tarball_result res;
-	struct tarball *t = NULL;
-	char key[DIGEST_HEX_LEN + 1], tmp[4096];
-	char **paths = calloc(g->npaths + 1, sizeof *paths);
-	const char *fields[] = { FORMAT_VERSION, "layer" };
-	size_t i;
-	int fd = -1, lock = -1, rc = -ENOMEM;
+/* What goes into one layer, written by a pack_layer caller. */
+typedef int (*layer_fill)(struct tarball *t, const void *ctx, char *err, size_t errlen);
 
-	if (!paths)
-		goto out;
-	for (i = 0; i < g->npaths; i++)
-		paths[i] = c->paths[g->paths[i]].path;
-	key_of(key, fields, 2, paths, g->npaths);
-	if ((rc = cache_layer_get(reg->cache, key, out)) == 0)
-		goto out;
-	/* Two images sharing a layer nobody packed yet: one packs it. */
-	if ((lock = take_lock(reg, "layer", key)) < 0) {
-		rc = lock;
-		snprintf(err, errlen, "cannot take a layer lock: check NIXERY_STATE_DIR permissions");
-		goto out;
-	}
-	if ((rc = cache_layer_get(reg->cache, key, out)) == 0)
-		goto out;
-	if ((rc = blobstore_begin(reg->cfg->storage_path, tmp, sizeof tmp, &fd, err, errlen)) < 0 ||
-	    (rc = tarball_open(&t, fd, err, errlen)) < 0)
-		goto out;
-	rc = tarball_add_dir(t, "nix", 0755);
-	if (rc == 0)
-		rc = tarball_add_dir(t, "nix/store", 0755);
-	for (i = 0; i < g->npaths && rc == 0; i++)
-		rc = tarball_add_tree(t, paths[i]);
-	if (rc < 0) {
-		snprintf(err, errlen, "%s", tarball_error(t));
-		tarball_abort(t);
-		goto out;
-	}
-	if ((rc = tarball_close(t, &res, err, errlen)) < 0)
-		goto out;
-	memcpy(out->digest, res.digest, sizeof out->digest);
-	memcpy(out->diff_id, res.diff_id, sizeof out->diff_id);
-	out->size = res.size;
-	*packed += res.size;
-	rc = blobstore_commit(reg->cfg->storage_path, fd, tmp, res.digest, err, errlen);
-	fd = -1;
-	if (rc == 0 && (rc = cache_layer_put(reg->cache, key, out)) < 0)
-		snprintf(err, errlen, "cannot record a layer: %s", cache_error(reg->cache));
-out:
-	if (fd >= 0)
-		blobstore_discard(fd, tmp);
-	if (lock >= 0)
-		close(lock);
-	if (rc == -ENOMEM)
-		snprintf(err, errlen, "out of memory packing a layer");
-	free(paths);
-	return rc;
-}
-
-static int pack_symlink_layer(struct registry *reg, const struct nix_job *job,
-			      const struct nix_eval *ev, struct manifest_layer *out,
-			      uint64_t *packed, char *err, size_t errlen)
+/* Writes one layer to storage in a single pass and adds its size to
+ * *packed. */
+static int pack_layer(struct registry *reg, layer_fill fill, const void *ctx,
+		      struct manifest_layer *out, uint64_t *packed, char *err, size_t errlen)
 {
 	struct tarball_result res;
 	struct tarball *t = NULL;
@@ -249,7 +190,7 @@ static int pack_symlink_layer(struct registry *reg, const struct nix_job *job,
 	if ((rc = blobstore_begin(reg->cfg->storage_path, tmp, sizeof tmp, &fd, err, errlen)) < 0 ||
 	    (rc = tarball_open(&t, fd, err, errlen)) < 0)
 		goto out;
-	if ((rc = rootfs_pack(t, ev->outputs, ev->noutputs, job->req->nonroot, err, errlen)) < 0) {
+	if ((rc = fill(t, ctx, err, errlen)) < 0) {
 		tarball_abort(t);
 		goto out;
 	}
@@ -261,11 +202,95 @@ static int pack_symlink_layer(struct registry *reg, const struct nix_job *job,
 	*packed += res.size;
 	rc = blobstore_commit(reg->cfg->storage_path, fd, tmp, res.digest, err, errlen);
 	fd = -1;
-	if (rc == 0 && cache_blob_put(reg->cache, res.digest, res.size, "application/octet-stream") < 0)
-		rc = -EIO;
 out:
 	if (fd >= 0)
 		blobstore_discard(fd, tmp);
+	return rc;
+}
+
+struct store_paths {
+	char **paths;
+	size_t n;
+};
+
+static int fill_store_paths(struct tarball *t, const void *ctx, char *err, size_t errlen)
+{
+	const struct store_paths *sp = ctx;
+	size_t i;
+	int rc = tarball_add_dir(t, "nix", 0755);
+
+	if (rc == 0)
+		rc = tarball_add_dir(t, "nix/store", 0755);
+	for (i = 0; i < sp->n && rc == 0; i++)
+		rc = tarball_add_tree(t, sp->paths[i]);
+	if (rc < 0)
+		snprintf(err, errlen, "%s", tarball_error(t));
+	return rc;
+}
+
+/* Packs paths (closure indexes) into one layer, unless that group was
+ * packed before for any image; adds what it packed to *packed. */
+static int pack_store_layer(struct registry *reg, const struct closure *c,
+			    const struct layer_group *g, struct manifest_layer *out,
+			    uint64_t *packed, char *err, size_t errlen)
+{
+	struct store_paths sp = { .paths = calloc(g->npaths + 1, sizeof(char *)), .n = g->npaths };
+	const char *fields[] = { FORMAT_VERSION, "layer" };
+	char key[DIGEST_HEX_LEN + 1];
+	size_t i;
+	int lock = -1, rc = -ENOMEM;
+
+	if (!sp.paths) {
+		snprintf(err, errlen, "out of memory packing a layer");
+		goto out;
+	}
+	for (i = 0; i < g->npaths; i++)
+		sp.paths[i] = c->paths[g->paths[i]].path;
+	key_of(key, fields, 2, sp.paths, sp.n);
+	if ((rc = cache_layer_get(reg->cache, key, out)) == 0)
+		goto out;
+	/* Two images sharing a layer nobody packed yet: one packs it. */
+	if ((lock = take_lock(reg, "layer", key)) < 0) {
+		rc = lock;
+		snprintf(err, errlen, "cannot take a layer lock: check NIXERY_STATE_DIR permissions");
+		goto out;
+	}
+	if ((rc = cache_layer_get(reg->cache, key, out)) == 0 ||
+	    (rc = pack_layer(reg, fill_store_paths, &sp, out, packed, err, errlen)) < 0)
+		goto out;
+	if ((rc = cache_layer_put(reg->cache, key, out)) < 0)
+		snprintf(err, errlen, "cannot record a layer: %s", cache_error(reg->cache));
+out:
+	if (lock >= 0)
+		close(lock);
+	free(sp.paths);
+	return rc;
+}
+
+struct symlink_tree {
+	const struct nix_eval *ev;
+	int nonroot;
+};
+
+static int fill_symlinks(struct tarball *t, const void *ctx, char *err, size_t errlen)
+{
+	const struct symlink_tree *st = ctx;
+
+	return rootfs_pack(t, st->ev->outputs, st->ev->noutputs, st->nonroot, err, errlen);
+}
+
+/* The image's own layer: links into the store and the system files. */
+static int pack_symlink_layer(struct registry *reg, const struct nix_job *job,
+			      const struct nix_eval *ev, struct manifest_layer *out,
+			      uint64_t *packed, char *err, size_t errlen)
+{
+	struct symlink_tree st = { .ev = ev, .nonroot = job->req->nonroot };
+	int rc = pack_layer(reg, fill_symlinks, &st, out, packed, err, errlen);
+
+	if (rc == 0 && cache_blob_put(reg->cache, out->digest, out->size, "application/octet-stream") < 0) {
+		snprintf(err, errlen, "cannot record a layer: %s", cache_error(reg->cache));
+		rc = -EIO;
+	}
 	return rc;
 }
 

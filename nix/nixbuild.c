@@ -16,17 +16,43 @@
 #define MAX_EVAL_OUTPUT (16u << 20)
 #define MAX_CLOSURE_OUTPUT (256u << 20)
 
-/* The arguments every Nix call on image.nix shares. */
-struct image_args {
+/* A command on image.nix: argv = head, the expression, -A attr, the
+ * request as --argstr data, tail. */
+struct image_command {
 	char expr[4096];
 	char *packages;
+	char *argv[32];
 };
 
-static int image_args_init(const struct nix_job *job, struct image_args *a)
+static int image_command(const struct nix_job *job, struct image_command *ic,
+			 const char *const *head, const char *attr, const char *const *tail)
 {
-	snprintf(a->expr, sizeof a->expr, "%s/image.nix", job->cfg->nix_dir);
-	a->packages = image_packages_json(job->req);
-	return a->packages ? 0 : -ENOMEM;
+	size_t n = 0;
+
+	snprintf(ic->expr, sizeof ic->expr, "%s/image.nix", job->cfg->nix_dir);
+	if (!(ic->packages = image_packages_json(job->req)))
+		return -ENOMEM;
+	for (; *head; head++)
+		ic->argv[n++] = (char *)*head;
+	ic->argv[n++] = ic->expr;
+	ic->argv[n++] = "-A";
+	ic->argv[n++] = (char *)attr;
+	ic->argv[n++] = "--argstr";
+	ic->argv[n++] = "packages";
+	ic->argv[n++] = ic->packages;
+	ic->argv[n++] = "--argstr";
+	ic->argv[n++] = "srcType";
+	ic->argv[n++] = (char *)job->src->type;
+	ic->argv[n++] = "--argstr";
+	ic->argv[n++] = "srcArgs";
+	ic->argv[n++] = job->src->args;
+	ic->argv[n++] = "--argstr";
+	ic->argv[n++] = "system";
+	ic->argv[n++] = (char *)job->req->system;
+	for (; *tail; tail++)
+		ic->argv[n++] = (char *)*tail;
+	ic->argv[n] = NULL;
+	return 0;
 }
 
 /* Copies text with its whitespace folded to single spaces. */
@@ -139,26 +165,20 @@ static void sort_unique(char **v, size_t *n)
 
 int nix_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen)
 {
-	struct spawn_result res;
-	struct image_args a;
+	static const char *const head[] = { "nix-instantiate", "--eval", "--strict", "--json", NULL };
+	static const char *const tail[] = { NULL };
+	struct spawn_result res = { 0 };
+	struct image_command ic;
 	cJSON *root = NULL, *outputs, *unknown;
 	int rc;
 
 	memset(ev, 0, sizeof *ev);
-	if ((rc = image_args_init(job, &a)) < 0) {
+	if ((rc = image_command(job, &ic, head, "resolve", tail)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
-	char *argv[] = {
-		"nix-instantiate", "--eval", "--strict", "--json", a.expr, "-A", "resolve",
-		"--argstr", "packages", a.packages,
-		"--argstr", "srcType", (char *)job->src->type,
-		"--argstr", "srcArgs", job->src->args,
-		"--argstr", "system", (char *)job->req->system,
-		NULL,
-	};
-	rc = run_nix(job, argv, MAX_EVAL_OUTPUT, &res, err, errlen);
-	free(a.packages);
+	rc = run_nix(job, ic.argv, MAX_EVAL_OUTPUT, &res, err, errlen);
+	free(ic.packages);
 	if (rc < 0)
 		goto out;
 	rc = -EIO;
@@ -178,7 +198,7 @@ int nix_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size
 	rc = 0;
 	goto out;
 bad:
-	snprintf(err, errlen, "unexpected answer from %s: %.200s", a.expr, res.out.data ? res.out.data : "");
+	snprintf(err, errlen, "unexpected answer from %s: %.200s", ic.expr, res.out.data ? res.out.data : "");
 	nix_eval_free(ev);
 out:
 	cJSON_Delete(root);
@@ -204,24 +224,18 @@ void nix_eval_free(struct nix_eval *ev)
 
 int nix_realise(const struct nix_job *job, const char *gcroot, char *err, size_t errlen)
 {
-	struct spawn_result res;
-	struct image_args a;
+	static const char *const head[] = { "nix-build", NULL };
+	const char *const tail[] = { "--out-link", gcroot, NULL };
+	struct spawn_result res = { 0 };
+	struct image_command ic;
 	int rc;
 
-	if ((rc = image_args_init(job, &a)) < 0) {
+	if ((rc = image_command(job, &ic, head, "contents", tail)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
-	char *argv[] = {
-		"nix-build", a.expr, "-A", "contents", "--out-link", (char *)gcroot,
-		"--argstr", "packages", a.packages,
-		"--argstr", "srcType", (char *)job->src->type,
-		"--argstr", "srcArgs", job->src->args,
-		"--argstr", "system", (char *)job->req->system,
-		NULL,
-	};
-	rc = run_nix(job, argv, MAX_EVAL_OUTPUT, &res, err, errlen);
-	free(a.packages);
+	rc = run_nix(job, ic.argv, MAX_EVAL_OUTPUT, &res, err, errlen);
+	free(ic.packages);
 	spawn_result_free(&res);
 	return rc;
 }
