@@ -34,10 +34,13 @@ struct setting {
 
 #define AT(field) offsetof(struct config, field)
 
+/* The package sources, in Nixery's order of precedence. */
+enum { CHANNEL, REPO, LOCAL };
+
 static const struct setting settings[] = {
-	{ "NIXERY_CHANNEL", NULL, TEXT, AT(channel), 0, 0 },
-	{ "NIXERY_PKGS_REPO", NULL, TEXT, AT(pkgs_repo), 0, 0 },
-	{ "NIXERY_PKGS_PATH", NULL, PATH, AT(pkgs_path), 0, 0 },
+	[CHANNEL] = { "NIXERY_CHANNEL", NULL, TEXT, AT(channel), 0, 0 },
+	[REPO] = { "NIXERY_PKGS_REPO", NULL, TEXT, AT(pkgs_repo), 0, 0 },
+	[LOCAL] = { "NIXERY_PKGS_PATH", NULL, PATH, AT(pkgs_path), 0, 0 },
 	{ "STORAGE_PATH", "/var/lib/nixery/storage", PATH, AT(storage_path), 0, 0 },
 	{ "NIXERY_STATE_DIR", "/var/lib/nixery/state", PATH, AT(state_dir), 0, 0 },
 	{ "NIXERY_NIX_DIR", NIXERY_NIXDIR, PATH, AT(nix_dir), 0, 0 },
@@ -231,24 +234,35 @@ static int set_value(struct config *cfg, const struct setting *s, const char *v,
 	return -EINVAL;
 }
 
-/* Nixery's order: a channel, else a repository, else a path. */
+/* Whether setting i (one of the three sources) came from origin. */
+static int from(const struct config *cfg, size_t i, const char *origin)
+{
+	return *(char *const *)((const char *)cfg + settings[i].offset) &&
+	       strcmp(cfg->origin[i], origin) == 0;
+}
+
+/* A source set in the environment wins over one in the file; among those
+ * of one origin, Nixery's order: a channel, a repository, a path. */
 static int pick_source(struct config *cfg, char *err, size_t errlen)
 {
-	if (cfg->channel) {
+	const char *origin = (from(cfg, CHANNEL, "environment") || from(cfg, REPO, "environment") ||
+			      from(cfg, LOCAL, "environment")) ? "environment" : "file";
+
+	if (from(cfg, CHANNEL, origin)) {
 		if (!is_safe_word(cfg->channel)) {
 			problem(err, errlen, "NIXERY_CHANNEL=%s is not a channel name or commit", cfg->channel);
 			return -EINVAL;
 		}
 		cfg->source = SOURCE_CHANNEL;
 		cfg->source_arg = cfg->channel;
-	} else if (cfg->pkgs_repo) {
+	} else if (from(cfg, REPO, origin)) {
 		if (*cfg->pkgs_repo == '-') {
 			problem(err, errlen, "NIXERY_PKGS_REPO must be a repository URL or path");
 			return -EINVAL;
 		}
 		cfg->source = SOURCE_GIT;
 		cfg->source_arg = cfg->pkgs_repo;
-	} else if (cfg->pkgs_path) {
+	} else if (from(cfg, LOCAL, origin)) {
 		cfg->source = SOURCE_PATH;
 		cfg->source_arg = cfg->pkgs_path;
 	} else {

@@ -35,7 +35,7 @@ server_start() {
 	(
 		export NIXERY_PORT=$PORT NIXERY_BIN="$BUILD/nixery-fcgi" \
 			STORAGE_PATH="$dir/storage" NIXERY_STATE_DIR="$dir/state" \
-			NIXERY_RUN_DIR="$dir/run" NIXERY_NIX_DIR="$TOP/nix" \
+			NIXERY_RUN_DIR="$dir/run" NIXERY_NIX_DIR="$TOP/nix" NIXERY_CONFIG=/dev/null \
 			NIXERY_PKGS_PATH="${NIXERY_PKGS_PATH:-$TOP/nix/demo}" \
 			NIX_POPULARITY_URL="$TOP/nix/demo/popularity.json"
 		for kv in "$@"; do export "${kv?}"; done

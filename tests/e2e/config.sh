@@ -74,3 +74,10 @@ id nobody >/dev/null 2>&1 &&
 id nobody >/dev/null 2>&1 &&
 	problem "an unreachable nix-daemon for a user that needs it" "nix-daemon is not reachable at /nonexistent" \
 		setpriv --reuid=nobody --regid=nogroup --clear-groups env NIX_DAEMON_SOCKET_PATH=/nonexistent "$BIN" --config "$work/nixery.conf" --check-config
+
+printf 'NIXERY_CHANNEL = nixos-unstable\nSTORAGE_PATH = %s\nNIXERY_STATE_DIR = %s\nNIXERY_NIX_DIR = %s\n' \
+	"$work/storage" "$work/state" "$TOP/nix" >"$work/channel.conf"
+out=$(NIXERY_PKGS_PATH="$TOP/nix/demo" "$BIN" --config "$work/channel.conf" --check-config 2>&1)
+check "config: a package source in the environment wins over one in the file" \
+	grep -q 'NIXERY_PKGS_PATH *'"$TOP"'/nix/demo *(environment)' <<<"$out"
+check "config: ... and the configuration is sound" grep -q 'no problems found' <<<"$out"
