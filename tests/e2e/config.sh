@@ -80,4 +80,4 @@ printf 'NIXERY_CHANNEL = nixos-unstable\nSTORAGE_PATH = %s\nNIXERY_STATE_DIR = %
 out=$(NIXERY_PKGS_PATH="$TOP/nix/demo" "$BIN" --config "$work/channel.conf" --check-config 2>&1)
 check "config: a package source in the environment wins over one in the file" \
 	grep -q 'NIXERY_PKGS_PATH *'"$TOP"'/nix/demo *(environment)' <<<"$out"
-check "config: ... and the configuration is sound" grep -q 'no problems found' <<<"$out"
+check "config: that configuration has no problems" grep -q 'no problems found' <<<"$out"
