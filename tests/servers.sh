@@ -1,0 +1,299 @@
+# Apache (mod_fcgid + X-Sendfile) and nginx (spawn-fcgi workers +
+# X-Accel-Redirect) in front of nixery-fcgi, as private instances with all
+# their state in one folder, and server_pull_test, the checks a registry
+# must pass behind any of them. Sourced after tests/lib.sh:
+#
+#   apache_start DIR [VAR=VALUE...]   etc/apache.conf, workers spawned by mod_fcgid
+#   nginx_start DIR [VAR=VALUE...]    etc/nginx.conf, workers started by spawn-fcgi
+#   servers_stop                      stops the server started last (lighttpd too)
+#   servers_stop_dir DIR              stops whatever runs from DIR
+#   server_pull_test LABEL            pull, run and blob checks against $URL
+#
+# Like server_start they set SERVER_DIR, PORT and URL, plus SERVER_KIND
+# (apache, nginx) and WORKER_LOG, the file the workers' standard error goes
+# to. State lives in DIR: storage/, state/, run/ (pid files, sockets, logs).
+# VAR=VALUE arguments are worker settings (NIX_TIMEOUT=..., NIX_REMOTE=...)
+# or, for these functions:
+#   APACHE_RUN_USER, APACHE_RUN_GROUP  Apache's children and workers (default nixery)
+#   NIXERY_USER                        nginx: the workers' user (default: ours)
+#   NGINX_USER                         nginx's worker user (default www-data)
+#   NIXERY_WORKERS                     nginx: worker processes (default 2)
+#   APACHE_CONF, NGINX_CONF            another configuration to try
+#                                      (default etc/apache.conf, etc/nginx.conf)
+# A worker that is not root needs NIX_REMOTE=daemon and a running nix-daemon.
+# The web server's user must be able to search DIR's parent folders.
+
+# shellcheck shell=bash disable=SC2016 # eval and sh -c get quoted code
+: "${TOP:?TOP must name the source tree}"
+
+# The worker settings every server gets; an empty value is the default.
+_SERVER_SETTINGS="NIXERY_CONFIG STORAGE_PATH NIXERY_STATE_DIR NIXERY_CHANNEL
+NIXERY_PKGS_REPO NIXERY_PKGS_PATH NIXERY_NIX_DIR NIX_POPULARITY_URL NIX_TIMEOUT
+NIX_REMOTE"
+
+# _server_env DIR: exports the defaults of a test server (the caller is a
+# subshell); VAR=VALUE arguments are exported after it. As in server_start,
+# no settings file: the host's must not change what the tests see.
+_server_env() {
+	local dir=$1 v
+	for v in $_SERVER_SETTINGS; do export "$v=${!v:-}"; done
+	export NIXERY_PORT=$PORT NIXERY_BIN="$BUILD/nixery-fcgi" NIXERY_RUN_DIR="$dir/run" \
+		STORAGE_PATH="$dir/storage" NIXERY_STATE_DIR="$dir/state" \
+		NIXERY_NIX_DIR="$TOP/nix" NIXERY_PKGS_PATH="${NIXERY_PKGS_PATH:-$TOP/nix/demo}" \
+		NIX_POPULARITY_URL="$TOP/nix/demo/popularity.json" \
+		NIXERY_CONFIG=/dev/null
+}
+
+# _server_dirs DIR USER: the folders of a server; the workers' user owns
+# what they write, everyone may search and read (the web server sends the
+# blobs).
+_server_dirs() {
+	local dir=$1 user=$2
+	mkdir -p "$dir/storage/empty" "$dir/state" "$dir/run" || return 1
+	chmod 0755 "$dir" "$dir/storage" "$dir/storage/empty" "$dir/state" "$dir/run"
+	if [ "$user" != root ]; then
+		chown "$user:" "$dir/storage" "$dir/storage/empty" "$dir/state" || return 1
+	fi
+}
+
+# _server_wait NAME LOG: until /v2/ answers 200 (10 s).
+_server_wait() {
+	local name=$1 log=$2
+	for _ in $(seq 100); do
+		curl -sf --max-time 5 "$URL/v2/" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "$name did not come up on $PORT:" >&2
+	tail -20 "$log" >&2
+	return 1
+}
+
+apache_start() {
+	local dir=$1; shift
+	SERVER_KIND=apache SERVER_DIR=$dir
+	PORT=$(free_port)
+	URL=http://127.0.0.1:$PORT
+	# mod_fcgid gives the workers Apache's error log as standard error.
+	WORKER_LOG=$dir/run/apache-error.log
+	(
+		_server_env "$dir"
+		export APACHE_RUN_USER=nixery APACHE_RUN_GROUP=nixery NIX_REMOTE=daemon
+		for kv in "$@"; do export "${kv?}"; done
+		_server_dirs "$dir" "$APACHE_RUN_USER" || exit 1
+		exec apache2 -f "${APACHE_CONF:-$TOP/etc/apache.conf}" -k start
+	) || return 1
+	_server_wait Apache "$WORKER_LOG"
+}
+
+nginx_start() {
+	local dir=$1; shift
+	SERVER_KIND=nginx SERVER_DIR=$dir
+	PORT=$(free_port)
+	URL=http://127.0.0.1:$PORT
+	WORKER_LOG=$dir/run/nixery-fcgi.log
+	(
+		_server_env "$dir"
+		NIXERY_USER=$(id -un) NGINX_USER=www-data NIXERY_WORKERS=2
+		export NIXERY_BLOB_OFFLOAD=x-accel-redirect HOME=$dir/state
+		for kv in "$@"; do export "${kv?}"; done
+		_server_dirs "$dir" "$NIXERY_USER" || exit 1
+		mkdir -p "$dir/run/nginx-tmp"
+		: >"$WORKER_LOG"
+		chown "$NIXERY_USER:" "$WORKER_LOG"
+		sed -e "s|@PORT@|$PORT|g" -e "s|@RUN_DIR@|$dir/run|g" \
+			-e "s|@SOCKET@|$dir/run/nixery-fcgi.sock|g" \
+			-e "s|@STORAGE_PATH@|$STORAGE_PATH|g" -e "s|@USER@|$NGINX_USER|g" \
+			"${NGINX_CONF:-$TOP/etc/nginx.conf}" >"$dir/run/nginx.conf"
+		# The socket belongs to nginx's user, the workers run as
+		# NIXERY_USER; a shell puts their standard error in the log.
+		local as=()
+		[ "$NIXERY_USER" = root ] || as=(-u "$NIXERY_USER" -G "$(id -gn "$NIXERY_USER")")
+		spawn-fcgi -s "$dir/run/nixery-fcgi.sock" -M 0660 -U "$NGINX_USER" \
+			"${as[@]}" -F "$NIXERY_WORKERS" \
+			-P "$dir/run/spawn-fcgi.pid" -d "$dir/state" -- \
+			/bin/sh -c 'exec "$0" 2>>"$1"' "$NIXERY_BIN" "$WORKER_LOG" \
+			>"$dir/run/spawn-fcgi.log" 2>&1 || { cat "$dir/run/spawn-fcgi.log" >&2; exit 1; }
+		exec nginx -p "$dir/run" -c "$dir/run/nginx.conf" -e "$dir/run/nginx-error.log"
+	) || return 1
+	_server_wait nginx "$dir/run/nginx-error.log"
+}
+
+# _stop_pids SIGNAL PID...: signals the processes and waits up to 10 s for
+# them to go, then kills what is left.
+_stop_pids() {
+	local sig=$1 p left; shift
+	[ $# -gt 0 ] || return 0
+	kill "-$sig" "$@" 2>/dev/null
+	for _ in $(seq 100); do
+		left=
+		for p in "$@"; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+		[ -z "$left" ] && return 0
+		sleep 0.1
+	done
+	# shellcheck disable=SC2086
+	kill -KILL $left 2>/dev/null
+}
+
+# servers_stop_dir DIR: stops the web server and the workers started from
+# DIR, by their pid files. Apache and nginx run in a process group of their
+# own (they detach), which takes the workers mod_fcgid spawned with it.
+servers_stop_dir() {
+	local run=$1/run pid f pids
+	for f in "$run/nginx.pid" "$run/apache.pid" "$run/lighttpd.pid"; do
+		[ -s "$f" ] || continue
+		pid=$(cat "$f")
+		kill -0 "$pid" 2>/dev/null || { rm -f "$f"; continue; }
+		pids=$(ps -eo pid=,pgid= | awk -v g="$pid" '$2 == g && $1 != g {print $1}')
+		_stop_pids TERM "$pid"
+		# shellcheck disable=SC2086
+		_stop_pids TERM $pids
+		rm -f "$f"
+	done
+	if [ -s "$run/spawn-fcgi.pid" ]; then
+		# shellcheck disable=SC2046
+		_stop_pids TERM $(cat "$run/spawn-fcgi.pid")
+		rm -f "$run/spawn-fcgi.pid"
+	fi
+}
+
+servers_stop() {
+	[ -n "${SERVER_DIR:-}" ] || return 0
+	servers_stop_dir "$SERVER_DIR"
+}
+
+# worker_pids: the nixery-fcgi processes of the running server.
+worker_pids() {
+	local run=$SERVER_DIR/run pid
+	case ${SERVER_KIND:-lighttpd} in
+	nginx) cat "$run/spawn-fcgi.pid" 2>/dev/null ;;
+	*)
+		for f in "$run/apache.pid" "$run/lighttpd.pid"; do
+			[ -s "$f" ] || continue
+			pid=$(cat "$f")
+			ps -eo pid=,pgid=,ppid=,comm= |
+				awk -v g="$pid" '($2 == g || $3 == g) && $4 == "nixery-fcgi" {print $1}'
+		done
+		;;
+	esac
+}
+
+# header FILE NAME: the value of a header in a curl -D dump.
+header() {
+	grep -i "^$2:" "$1" | tail -1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'
+}
+
+# server_pull_test LABEL: a real client pulls and runs an image from $URL,
+# and the blobs come back exact, by range, and as 304 when unchanged.
+server_pull_test() {
+	local label=$1 w=$SERVER_DIR/pull out d ok got etag lm code digest
+	local docker=application/vnd.docker.distribution.manifest.v2+json
+	rm -rf "$w"
+	mkdir -p "$w"
+	if skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/shell/hello" \
+		"oci:$w/oci:latest" >"$w/skopeo.log" 2>&1; then
+		pass "$label: skopeo copies shell/hello"
+	else
+		fail "$label: skopeo copies shell/hello ($(tail -3 "$w/skopeo.log"))"
+	fi
+	if umoci unpack --image "$w/oci:latest" "$w/bundle" >"$w/umoci.log" 2>&1; then
+		pass "$label: umoci unpacks the image"
+	else
+		fail "$label: umoci unpacks the image ($(tail -3 "$w/umoci.log"))"
+	fi
+	out=$(chroot "$w/bundle/rootfs" hello 2>&1)
+	check "$label: chroot ROOTFS hello prints Hello, world! (got: $out)" [ "$out" = "Hello, world!" ]
+
+	# The manifest and its registry headers.
+	curl -s -D "$w/mh" -o "$w/manifest" -H "Accept: $docker" "$URL/v2/shell/hello/manifests/latest"
+	digest=$(header "$w/mh" Docker-Content-Digest)
+	check "$label: the manifest's Docker-Content-Digest is the sha256 of its body" \
+		[ "$digest" = "sha256:$(sha256sum <"$w/manifest" | cut -d' ' -f1)" ]
+	check "$label: the manifest has Docker-Distribution-API-Version registry/2.0" \
+		[ "$(header "$w/mh" Docker-Distribution-API-Version)" = registry/2.0 ]
+
+	# The worker routes on REQUEST_URI as the client sent it: a ".." the
+	# web server would resolve reaches it, and the registry refuses it.
+	code=$(curl -s --path-as-is -o "$w/dots" -w '%{http_code}' "$URL/v2/shell/../hello/manifests/latest")
+	check "$label: REQUEST_URI reaches the worker unchanged (/v2/shell/../hello: the registry's 400, got $code)" \
+		eval '[ "$code" = 400 ] && grep -q NAME_INVALID "$w/dots"'
+
+	# Every blob hashes to its digest and says so; each has its own ETag.
+	ok=1
+	: >"$w/etags"
+	for d in $(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["config"]["digest"]); [print(l["digest"]) for l in m["layers"]]' "$w/manifest" 2>/dev/null); do
+		curl -s -D "$w/bh" -o "$w/blob" "$URL/v2/shell/hello/blobs/$d"
+		got=sha256:$(sha256sum <"$w/blob" | cut -d' ' -f1)
+		[ "$got" = "$d" ] || { ok=0; echo "$label: blob $d came back as $got"; }
+		[ "$(header "$w/bh" Docker-Content-Digest)" = "$d" ] ||
+			{ ok=0; echo "$label: blob $d answered Docker-Content-Digest '$(header "$w/bh" Docker-Content-Digest)'"; }
+		header "$w/bh" ETag >>"$w/etags"
+	done
+	check "$label: every blob's bytes hash to its digest, named in Docker-Content-Digest" \
+		[ $ok = 1 -a -n "${d:-}" ]
+	check "$label: every blob has an ETag of its own ($(sort -u "$w/etags" | grep -c .) for $(wc -l <"$w/etags") blobs)" \
+		[ "$(sort -u "$w/etags" | grep -c .)" = "$(wc -l <"$w/etags")" ]
+	code=$(curl -s -o "$w/unknown" -w '%{http_code}' "$URL/v2/shell/hello/blobs/sha256:$(printf '0%.0s' $(seq 64))")
+	check "$label: an unknown blob gets the registry's 404 BLOB_UNKNOWN (got $code)" \
+		eval '[ "$code" = 404 ] && grep -q BLOB_UNKNOWN "$w/unknown"'
+
+	# The first layer, in full, by range, with its validators.
+	d=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["layers"][0]["digest"])' "$w/manifest" 2>/dev/null)
+	curl -s -D "$w/lh" -o "$w/layer" "$URL/v2/shell/hello/blobs/$d"
+	code=$(curl -s -o "$w/range" -w '%{http_code}' -r 0-9 "$URL/v2/shell/hello/blobs/$d")
+	check "$label: a Range request gets 206 and the blob's first 10 bytes" \
+		eval '[ "$code" = 206 ] && [ "$(stat -c %s "$w/range")" = 10 ] && cmp -s "$w/range" <(head -c 10 "$w/layer")'
+	etag=$(header "$w/lh" ETag)
+	code=$(curl -s -o "$w/cond" -w '%{http_code}' -H "If-None-Match: $etag" "$URL/v2/shell/hello/blobs/$d")
+	check "$label: GET with If-None-Match: its ETag ($etag) gets 304 and no body" \
+		[ -n "$etag" -a "$code" = 304 -a ! -s "$w/cond" ]
+	lm=$(header "$w/lh" Last-Modified)
+	code=$(curl -s -o "$w/cond" -w '%{http_code}' -H "If-Modified-Since: $lm" "$URL/v2/shell/hello/blobs/$d")
+	check "$label: GET with If-Modified-Since: its Last-Modified gets 304" \
+		[ -n "$lm" -a "$code" = 304 ]
+	curl -s -I -o /dev/null -D "$w/hh" "$URL/v2/shell/hello/blobs/$d"
+	check "$label: HEAD on a blob gives its length and type" \
+		[ "$(header "$w/hh" Content-Length)" = "$(stat -c %s "$w/layer")" -a \
+		  -n "$(header "$w/hh" Content-Type)" ]
+}
+
+# blob_offload_check LABEL: a 2 MiB blob (image bulksmall) arrives whole and
+# was sent by the web server from the file: its answer has the validators a
+# web server gives files (ETag, and Last-Modified the file's mtime), which
+# the worker never sends, and the offload header did not reach the client.
+# For Apache and nginx the ETag is the one they make from the file's
+# modification time (and size).
+blob_offload_check() {
+	local label=$1 w=$SERVER_DIR/offload d file etag want size mtime
+	rm -rf "$w"
+	mkdir -p "$w"
+	curl -s -o "$w/m" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+		"$URL/v2/bulksmall/manifests/latest"
+	d=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(max(m["layers"], key=lambda l: l["size"])["digest"])' "$w/m" 2>/dev/null)
+	curl -s -D "$w/h" -o "$w/blob" "$URL/v2/bulksmall/blobs/$d"
+	check "$label: a 2 MiB+ blob (bulksmall) arrives whole ($(stat -c %s "$w/blob") bytes)" \
+		[ -n "$d" -a "sha256:$(sha256sum <"$w/blob" | cut -d' ' -f1)" = "$d" -a "$(stat -c %s "$w/blob")" -ge 2097152 ]
+	file=$SERVER_DIR/storage/blobs/sha256/${d#sha256:}
+	etag=$(header "$w/h" ETag)
+	etag=${etag#W/}
+	want=
+	size=$(stat -c %s "$file" 2>/dev/null)
+	case ${SERVER_KIND:-lighttpd} in
+	nginx)
+		# "mtime-size", in hex.
+		want=$(printf '"%x-%x"' "$(stat -c %Y "$file")" "$size") ;;
+	apache)
+		# FileETag MTime Size: "size-mtime", the mtime in microseconds.
+		mtime=$(python3 -c 'import os,sys; print(os.stat(sys.argv[1]).st_mtime_ns // 1000)' "$file" 2>/dev/null)
+		want=$(printf '"%x-%x"' "$size" "$mtime") ;;
+	esac
+	if [ -n "$want" ]; then
+		check "$label: the blob was sent by the web server: its ETag $etag is the one it makes from the file" \
+			[ "$etag" = "$want" ]
+	else
+		check "$label: the blob was sent by the web server: it has an ETag ($etag)" [ -n "$etag" ]
+	fi
+	check "$label: the blob answer has the web server's Last-Modified ($(header "$w/h" Last-Modified))" \
+		[ "$(header "$w/h" Last-Modified)" = "$(TZ=GMT LC_ALL=C date -d "@$(stat -c %Y "$file")" '+%a, %d %b %Y %H:%M:%S GMT')" ]
+	check "$label: no X-Sendfile or X-Accel-Redirect header reaches the client" \
+		eval '! grep -qi "^x-sendfile\|^x-accel" "$w/h"'
+}
