@@ -1,5 +1,6 @@
 #include "fcgi/registry.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,6 +29,31 @@
 #define FORMAT_VERSION "nixery-fcgi-format-1"
 #define MAX_MANIFEST_BYTES (4u << 20)
 
+/* What a killed worker leaves behind: half-written blobs and GC roots
+ * nobody will release. Anything a day old is no write in progress. */
+#define STALE_SECONDS (24 * 3600)
+
+static void remove_stale(const char *dir)
+{
+	time_t cutoff = time(NULL) - STALE_SECONDS;
+	char path[4096];
+	struct dirent *e;
+	struct stat st;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode) && st.st_mtime < cutoff &&
+		    unlink(path) == 0)
+			log_info("removed %s, left by a worker that stopped mid-build", path);
+	}
+	closedir(d);
+}
+
 int registry_prepare(const struct config *cfg, char *err, size_t errlen)
 {
 	const char *subdirs[] = { "", "/locks", "/gcroots" };
@@ -44,6 +70,10 @@ int registry_prepare(const struct config *cfg, char *err, size_t errlen)
 			return -errno;
 		}
 	}
+	snprintf(path, sizeof path, "%s/tmp", cfg->storage_path);
+	remove_stale(path);
+	snprintf(path, sizeof path, "%s/gcroots", cfg->state_dir);
+	remove_stale(path);
 	return cache_init(cfg->state_dir, err, errlen);
 }
 

@@ -9,6 +9,8 @@
 
 # A hung request must fail its test, not stall the suite.
 curl() { command curl --max-time 300 "$@"; }
+# Workers write the cache while tests read it: wait for locks, as they do.
+sqlite3() { command sqlite3 -cmd ".timeout 10000" "$@"; }
 
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; }
