@@ -1,16 +1,19 @@
 /* nixery-fcgi: a Docker/OCI registry that builds images from Nix packages,
  * as a FastCGI program. Threads each accept requests on the listening socket
- * (given by the web server as fd 0, or opened with --listen); SIGTERM or
- * SIGINT stops accepting, lets requests in progress finish, and exits. */
+ * (given by the web server as fd 0, or opened with --listen); SIGTERM, SIGINT
+ * or SIGUSR1 (libfcgi's graceful stop) stops accepting, lets requests in
+ * progress finish, and exits. The listening socket is left as it is: other
+ * processes (systemd, spawn-fcgi -F) may share it. */
+#define _GNU_SOURCE   /* pthread_timedjoin_np */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,12 +26,22 @@
 #include "fcgi/router.h"
 #include "nix/nixbuild.h"
 
+/* Interrupts a thread's accept() at shutdown; its handler has nothing to do. */
+#define WAKE_SIGNAL SIGUSR2
+#define MAX_BACKOFF_MS 1000
+
 struct worker {
 	pthread_t thread;
 	const struct config *cfg;
 	struct registry reg;
 	int listen_fd;
+	const atomic_int *stopping;
 };
+
+static void on_wake(int sig)
+{
+	(void)sig;
+}
 
 static const char *reason(int status)
 {
@@ -96,10 +109,34 @@ static void send_reply(FCGX_Request *req, const struct config *cfg, const struct
 static void *serve(void *arg)
 {
 	struct worker *w = arg;
+	unsigned backoff_ms = 0;
 	FCGX_Request req;
+	sigset_t wake;
+	int rc;
 
-	FCGX_InitRequest(&req, w->listen_fd, 0);
-	while (FCGX_Accept_r(&req) >= 0) {
+	sigemptyset(&wake);
+	sigaddset(&wake, WAKE_SIGNAL);
+	FCGX_InitRequest(&req, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	for (;;) {
+		/* Only waiting for a connection may be interrupted: request I/O
+		 * never sees EINTR. */
+		pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+		rc = FCGX_Accept_r(&req);
+		pthread_sigmask(SIG_BLOCK, &wake, NULL);
+		if (rc < 0) {
+			if (atomic_load(w->stopping))
+				break;
+			/* Out of descriptors or memory: wait, then go on, rather
+			 * than lose the thread. */
+			if (rc != -EINTR)
+				log_warn("cannot accept a connection: %s", strerror(-rc));
+			backoff_ms = backoff_ms ? backoff_ms * 2 : 10;
+			if (backoff_ms > MAX_BACKOFF_MS)
+				backoff_ms = MAX_BACKOFF_MS;
+			usleep(backoff_ms * 1000);
+			continue;
+		}
+		backoff_ms = 0;
 		const char *method = FCGX_GetParam("REQUEST_METHOD", req.envp);
 		const char *uri = FCGX_GetParam("REQUEST_URI", req.envp);
 		const char *accept = FCGX_GetParam("HTTP_ACCEPT", req.envp);
@@ -180,7 +217,9 @@ int main(int argc, char **argv)
 	struct popularity_source *popularity = NULL;
 	struct config cfg;
 	struct stat st;
-	sigset_t stop;
+	struct sigaction wake_action = { .sa_handler = on_wake };   /* no SA_RESTART */
+	atomic_int stopping = 0;
+	sigset_t stop, blocked;
 	char err[4096];
 	int opt, listen_fd = 0, i, sig, started = 0, opened = 0, check = 0, rc = 1;
 
@@ -224,14 +263,18 @@ int main(int argc, char **argv)
 		log_error("standard input is not a socket: run nixery-fcgi from a web server's FastCGI spawner, or give --listen");
 		goto out;
 	}
-	/* Signals are taken by this thread alone, with sigwait; the workers
-	 * never see them. Writes to a client that went away must not kill us. */
+	/* Stop signals are taken by this thread alone, with sigwait; the
+	 * workers never see them. Writes to a client that went away must not
+	 * kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	sigaction(WAKE_SIGNAL, &wake_action, NULL);
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	blocked = stop;
+	sigaddset(&blocked, WAKE_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &blocked, NULL);
 	workers = calloc((size_t)cfg.threads, sizeof *workers);
 	if (!workers)
 		goto out;
@@ -241,6 +284,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < cfg.threads; i++) {
 		workers[i].cfg = &cfg;
 		workers[i].listen_fd = listen_fd;
+		workers[i].stopping = &stopping;
 		if (registry_open(&workers[i].reg, &cfg, popularity, err, sizeof err) < 0) {
 			log_error("%s", err);
 			goto out;
@@ -259,11 +303,21 @@ int main(int argc, char **argv)
 	log_info("serving with %d threads", started);
 	sigwait(&stop, &sig);
 	log_info("stopping on signal %d: finishing requests in progress", sig);
+	atomic_store(&stopping, 1);
 	FCGX_ShutdownPending();
-	/* Wakes every thread blocked in accept(). */
-	shutdown(listen_fd, SHUT_RDWR);
-	for (i = 0; i < started; i++)
-		pthread_join(workers[i].thread, NULL);
+	/* A thread may take the wake signal just before it blocks in accept():
+	 * send it again until the thread is gone. */
+	for (i = 0; i < started;) {
+		struct timespec until;
+
+		pthread_kill(workers[i].thread, WAKE_SIGNAL);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		if (pthread_timedjoin_np(workers[i].thread, NULL, &until) == 0)
+			i++;
+	}
 	rc = 0;
 out:
 	for (i = 0; i < opened; i++)
