@@ -429,15 +429,29 @@ static void unknown_packages(struct reply *rep, const struct nix_eval *ev)
 	buf_free(&msg);
 }
 
+/* A build's failure as the client sees it. */
+static void build_failed(struct reply *rep, enum build_status status, const char *key,
+			 const char *err)
+{
+	if (status == BUILD_TIMEOUT) {
+		log_warn("image %s: %s", key, err);
+		reply_error(rep, 504, "UNKNOWN", err, NULL);
+	} else {
+		internal_error(rep, err);
+	}
+}
+
 /* Evaluated, not cached: build under the image's lock. */
-static void build_and_serve(struct registry *reg, const struct nix_job *job,
+static void build_and_serve(struct registry *reg, const struct nix_job *evaluated,
 			    const struct nix_eval *ev, const char *req_key, const char *key,
 			    enum manifest_format fmt, struct reply *rep)
 {
+	struct nix_job job = *evaluated;
 	struct cache_image img;
 	struct timespec started;
-	char err[1024] = "", *packages = image_packages_json(job->req);
+	char err[1024] = "", *packages = image_packages_json(job.req);
 	int64_t waited_from = (int64_t)time(NULL), build_id = 0;
+	enum build_status status;
 	uint64_t packed = 0;
 	int lock, rc;
 
@@ -451,28 +465,28 @@ static void build_and_serve(struct registry *reg, const struct nix_job *job,
 		serve_image(reg, &img, fmt, rep);
 		goto out;
 	}
-	if (cache_build_failed_since(reg->cache, key, waited_from, err, sizeof err) == 0) {
-		reply_error(rep, 500, "UNKNOWN", err, NULL);
+	/* The build we waited for failed: that is the answer, not a second
+	 * try on whatever time the wait left. */
+	if (cache_build_failed_since(reg->cache, key, waited_from, &status, err, sizeof err) == 0) {
+		build_failed(rep, status, key, err);
 		goto out;
 	}
+	job.deadline = spawn_deadline(reg->cfg->nix_timeout);
 	clock_gettime(CLOCK_MONOTONIC, &started);
 	log_info("building image %s: %s", key, packages ? packages : "");
 	cache_build_begin(reg->cache, key, packages ? packages : "", (int64_t)time(NULL), &build_id);
-	rc = build_image(reg, job, ev, key, &img, &packed, err, sizeof err);
+	rc = build_image(reg, &job, ev, key, &img, &packed, err, sizeof err);
 	if (rc == 0 && cache_image_put(reg->cache, key, &img, req_key, (int64_t)time(NULL)) < 0) {
 		snprintf(err, sizeof err, "cannot record the image: %s", cache_error(reg->cache));
 		rc = -EIO;
 	}
-	cache_build_end(reg->cache, build_id, rc == 0, rc == 0 ? NULL : err, seconds_since(started),
-			packed);
-	if (rc == -ETIMEDOUT) {
-		log_warn("image %s: %s", key, err);
-		reply_error(rep, 504, "UNKNOWN", err, NULL);
-	} else if (rc < 0) {
-		internal_error(rep, err);
-	} else {
+	status = rc == 0 ? BUILD_OK : rc == -ETIMEDOUT ? BUILD_TIMEOUT : BUILD_FAILED;
+	cache_build_end(reg->cache, build_id, status, rc == 0 ? NULL : err, seconds_since(started),
+			packed, (int64_t)time(NULL));
+	if (rc < 0)
+		build_failed(rep, status, key, err);
+	else
 		serve_image(reg, &img, fmt, rep);
-	}
 out:
 	if (lock >= 0)
 		close(lock);

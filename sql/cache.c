@@ -16,7 +16,7 @@
 
 enum stmt_id {
 	REQUEST_GET, REQUEST_PUT, REQUEST_CLAIM, IMAGE_GET, IMAGE_PUT, LAYER_GET, LAYER_PUT,
-	BLOB_GET, BLOB_PUT, BUILD_BEGIN, BUILD_END, BUILD_FAILED, STMT_COUNT
+	BLOB_GET, BLOB_PUT, BUILD_BEGIN, BUILD_END, BUILD_LAST_FAILURE, STMT_COUNT
 };
 
 static const char *const sql_text[STMT_COUNT] = {
@@ -30,8 +30,8 @@ static const char *const sql_text[STMT_COUNT] = {
 	[BLOB_GET] = "SELECT size, media_type FROM blobs WHERE digest = ?1",
 	[BLOB_PUT] = "INSERT OR IGNORE INTO blobs (digest, size, media_type) VALUES (?1, ?2, ?3)",
 	[BUILD_BEGIN] = "INSERT INTO builds (image_key, packages, started, status) VALUES (?1, ?2, ?3, 'running')",
-	[BUILD_END] = "UPDATE builds SET status = ?2, message = ?3, seconds = ?4, packed = ?5 WHERE id = ?1",
-	[BUILD_FAILED] = "SELECT message FROM builds WHERE image_key = ?1 AND started >= ?2 AND status = 'failed' ORDER BY started DESC LIMIT 1",
+	[BUILD_END] = "UPDATE builds SET status = ?2, message = ?3, seconds = ?4, packed = ?5, finished = ?6 WHERE id = ?1",
+	[BUILD_LAST_FAILURE] = "SELECT status, message FROM builds WHERE image_key = ?1 AND finished >= ?2 AND status IN ('failed', 'timeout') ORDER BY finished DESC LIMIT 1",
 };
 
 struct cache {
@@ -309,21 +309,28 @@ int cache_build_begin(struct cache *c, const char *image_key, const char *packag
 	return rc;
 }
 
-int cache_build_end(struct cache *c, int64_t id, int ok, const char *message, double seconds,
-		    uint64_t packed)
+static const char *const build_status_name[] = {
+	[BUILD_OK] = "ok", [BUILD_FAILED] = "failed", [BUILD_TIMEOUT] = "timeout",
+};
+
+int cache_build_end(struct cache *c, int64_t id, enum build_status status, const char *message,
+		    double seconds, uint64_t packed, int64_t now)
 {
-	return step_done(bind(c, BUILD_END, "issdi", id, ok ? "ok" : "failed",
-			      message ? message : "", seconds, (int64_t)packed));
+	return step_done(bind(c, BUILD_END, "issdii", id, build_status_name[status],
+			      message ? message : "", seconds, (int64_t)packed, now));
 }
 
 int cache_build_failed_since(struct cache *c, const char *image_key, int64_t since,
-			     char *message, size_t len)
+			     enum build_status *status, char *message, size_t len)
 {
-	sqlite3_stmt *st = bind(c, BUILD_FAILED, "si", image_key, since);
+	sqlite3_stmt *st = bind(c, BUILD_LAST_FAILURE, "si", image_key, since);
 	int rc = step_row(st);
 
-	if (rc == 0)
-		copy_text(st, 0, message, len);
+	if (rc == 0) {
+		*status = strcmp((const char *)sqlite3_column_text(st, 0), "timeout") == 0 ?
+			BUILD_TIMEOUT : BUILD_FAILED;
+		copy_text(st, 1, message, len);
+	}
 	sqlite3_reset(st);
 	return rc;
 }

@@ -49,11 +49,14 @@ int cache_blob_put(struct cache *c, const char *digest, uint64_t size, const cha
 
 int cache_build_begin(struct cache *c, const char *image_key, const char *packages,
 		      int64_t now, int64_t *id);
-int cache_build_end(struct cache *c, int64_t id, int ok, const char *message, double seconds,
-		    uint64_t packed);
-/* The message of a build of image_key that failed after `since`. */
+enum build_status { BUILD_OK, BUILD_FAILED, BUILD_TIMEOUT };
+
+int cache_build_end(struct cache *c, int64_t id, enum build_status status, const char *message,
+		    double seconds, uint64_t packed, int64_t now);
+/* How and why the last build of image_key that ended at or after `since`
+ * failed: -ENOENT when none did. */
 int cache_build_failed_since(struct cache *c, const char *image_key, int64_t since,
-			     char *message, size_t len);
+			     enum build_status *status, char *message, size_t len);
 
 const char *cache_error(struct cache *c);
 

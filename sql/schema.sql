@@ -38,9 +38,10 @@ CREATE TABLE IF NOT EXISTS builds (
 	image_key TEXT NOT NULL,
 	packages  TEXT NOT NULL,
 	started   INTEGER NOT NULL,
+	finished  INTEGER,
 	seconds   REAL,
 	packed    INTEGER,                  -- compressed bytes of layers newly packed
-	status    TEXT NOT NULL,            -- running, ok, failed
+	status    TEXT NOT NULL,            -- running, ok, failed, timeout
 	message   TEXT
 );
 CREATE INDEX IF NOT EXISTS builds_by_image ON builds (image_key, started);

@@ -20,7 +20,24 @@ check "timeout: no build process is left behind ($left found)" [ "$left" = 0 ]
 left=$(pgrep -f 'nix-build.*image.nix' | wc -l)
 check "timeout: no nix-build is left behind ($left found)" [ "$left" = 0 ]
 check "timeout: the failed build is recorded" \
-	[ "$(sqlite3 "$work/srv/state/cache.db" "select count(*) from builds where status='failed'")" = 1 ]
+	[ "$(sqlite3 "$work/srv/state/cache.db" "select count(*) from builds where status='timeout'")" = 1 ]
+
+# Three clients ask for the same slow image, one after another: one build,
+# and those who waited for it get its timeout, not a second try.
+nonce2=$RANDOM$RANDOM
+server_stop
+server_start "$work/srv2" NIX_TIMEOUT=4 NIXERY_TEST_NONCE="$nonce2" || { fail "timeout: server starts"; exit 1; }
+for i in 1 2 3; do
+	curl -s -o "$work/b$i" -w '%{http_code}\n' "$URL/v2/sleeper/manifests/latest" >"$work/code$i" &
+	sleep 1
+done
+wait
+codes=$(cat "$work"/code? | tr '\n' ' ')
+check "timeout: clients who waited for a build that timed out get 504 too ($codes)" [ "$codes" = "504 504 504 " ]
+check "timeout: the clients who waited ran no second build" \
+	[ "$(sqlite3 "$work/srv2/state/cache.db" "select count(*) from builds")" = 1 ]
+check "timeout: the build is recorded as timed out" \
+	[ "$(sqlite3 "$work/srv2/state/cache.db" "select status from builds")" = timeout ]
 
 # A package that fails to build: 500 with Nix's error, and the server goes on.
 code=$(curl -s -o "$work/b" -w '%{http_code}' "$URL/v2/broken/manifests/latest")
