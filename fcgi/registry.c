@@ -29,8 +29,8 @@
 #define FORMAT_VERSION "nixery-fcgi-format-1"
 #define MAX_MANIFEST_BYTES (4u << 20)
 
-/* What a killed worker leaves behind: half-written blobs and GC roots
- * nobody will release. Anything a day old is no write in progress. */
+/* What a killed worker leaves behind: half-written blobs and folders of
+ * GC roots nobody will release. Anything a day old is no work in progress. */
 #define STALE_SECONDS (24 * 3600)
 
 static void remove_stale(const char *dir)
@@ -47,9 +47,13 @@ static void remove_stale(const char *dir)
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode) && st.st_mtime < cutoff &&
-		    unlink(path) == 0)
-			log_info("removed %s, left by a worker that stopped mid-build", path);
+		if (lstat(path, &st) < 0 || st.st_mtime >= cutoff)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			nix_release(path);
+		else
+			unlink(path);
+		log_info("removed %s, left by a worker that stopped mid-build", path);
 	}
 	closedir(d);
 }
@@ -397,7 +401,7 @@ static int build_image(struct registry *reg, const struct nix_job *job, const st
 	log_info("built image %s: %zu store paths in %zu layers, %llu bytes newly packed",
 		 key, c.n, plan.n + 1, (unsigned long long)*packed);
 out:
-	nix_release(gcroot, ev->noutputs);
+	nix_release(gcroot);
 	popularity_release(reg->popularity, pop);
 	free(layers);
 	layers_plan_free(&plan);

@@ -1,10 +1,12 @@
 #include "nix/nixbuild.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -222,14 +224,23 @@ void nix_eval_free(struct nix_eval *ev)
 	memset(ev, 0, sizeof *ev);
 }
 
-int nix_realise(const struct nix_job *job, const char *gcroot, char *err, size_t errlen)
+int nix_realise(const struct nix_job *job, const char *gcroots, char *err, size_t errlen)
 {
 	static const char *const head[] = { "nix-build", NULL };
-	const char *const tail[] = { "--out-link", gcroot, NULL };
+	char link[4096];
+	const char *const tail[] = { "--out-link", link, NULL };
 	struct spawn_result res = { 0 };
 	struct image_command ic;
 	int rc;
 
+	/* nix-build names the roots of a list LINK, LINK-2, LINK-2-dev, ...:
+	 * a folder of their own is simpler than guessing the names back. */
+	if (mkdir(gcroots, 0755) < 0 && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", gcroots, strerror(errno));
+		return rc;
+	}
+	snprintf(link, sizeof link, "%s/result", gcroots);
 	if ((rc = image_command(job, &ic, head, "contents", tail)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
@@ -240,17 +251,21 @@ int nix_realise(const struct nix_job *job, const char *gcroot, char *err, size_t
 	return rc;
 }
 
-void nix_release(const char *gcroot, size_t noutputs)
+void nix_release(const char *gcroots)
 {
 	char path[4096];
-	size_t i;
+	struct dirent *e;
+	DIR *d = opendir(gcroots);
 
-	/* nix-build names the roots of a list ROOT, ROOT-2, ROOT-3, ... */
-	unlink(gcroot);
-	for (i = 2; i <= noutputs + 1; i++) {
-		snprintf(path, sizeof path, "%s-%zu", gcroot, i);
-		unlink(path);
-	}
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.') {
+			snprintf(path, sizeof path, "%s/%s", gcroots, e->d_name);
+			unlink(path);
+		}
+	closedir(d);
+	rmdir(gcroots);
 }
 
 /* argv = prefix + the given paths + NULL */

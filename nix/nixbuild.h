@@ -34,10 +34,10 @@ struct nix_eval {
 int nix_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen);
 void nix_eval_free(struct nix_eval *ev);
 
-/* Builds the request's packages; gcroot names the root that keeps them
- * alive until nix_release. */
-int nix_realise(const struct nix_job *job, const char *gcroot, char *err, size_t errlen);
-void nix_release(const char *gcroot, size_t noutputs);
+/* Builds the request's packages; the folder gcroots (created here) holds
+ * the roots that keep them alive until nix_release. */
+int nix_realise(const struct nix_job *job, const char *gcroots, char *err, size_t errlen);
+void nix_release(const char *gcroots);
 
 int nix_closure(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,
 		char *err, size_t errlen);

@@ -415,6 +415,19 @@ let
 
   bulk500m = mkBulk { name = "bulk500m"; mib = 500; };
 
+  # Two outputs, like nixpkgs' libraries: `libmulti` is the default output
+  # (bin/multi), `libmulti.dev` the headers (include/multi.h).
+  libmulti = mkDemo {
+    name = "libmulti";
+    env.outputs = [ "out" "dev" ];
+    script = ''
+      mkdir -p $out/bin $dev/include
+      printf '#!${busybox}/bin/sh\necho multi\n' > $out/bin/multi
+      chmod 555 $out/bin/multi
+      echo '#define MULTI 1' > $dev/include/multi.h
+    '';
+  };
+
 in
 {
   inherit
@@ -424,7 +437,7 @@ in
     sleeper broken
     manydeps manydepsParts
     diamond diamondLeft diamondRight diamondBase
-    bulk500m
+    bulk500m libmulti
     # Builders, for tests that need a package of their own (like nixpkgs'
     # trivial builders).
     mkDemo mkBulk;

@@ -44,3 +44,11 @@ check "contents: arm64 evaluates to aarch64-linux derivations ($system)" [ "$sys
 code=$(curl -s -o "$work/b" -w '%{http_code}' "$URL/v2/arm64/hello/manifests/latest")
 check "contents: arm64 on an x86_64 host without a builder is a 500 ($code)" [ "$code" = 500 ]
 check "contents: the arm64 error says how to fix it" grep -q 'this host cannot build for aarch64-linux: configure a remote builder' "$work/b"
+
+# A package's second output by attribute path; its GC roots are released
+# once the image is packed.
+check "contents: libmulti.dev, a second output, pulls" pull libmulti.dev/libmulti "$work/multi"
+check "contents: the dev output's files are in the image" test -e "$work/multi/b/rootfs/include/multi.h"
+check "contents: and the default output's" test -L "$work/multi/b/rootfs/bin/multi"
+check "contents: no GC root is left once images are packed ($(ls "$SERVER_DIR/state/gcroots" | tr '\n' ' '))" \
+	[ -z "$(ls -A "$SERVER_DIR/state/gcroots")" ]
