@@ -538,6 +538,13 @@ void registry_manifest(struct registry *reg, const char *name, const char *ref,
 	job.req = &req;
 	job.deadline = spawn_deadline(reg->cfg->nix_timeout);
 	rc = nix_evaluate(&job, &ev, err, sizeof err);
+	if (rc == -ENOENT) {
+		char message[1200];
+
+		snprintf(message, sizeof message, "unknown tag '%s': %s", ref, err);
+		reply_error(rep, 404, "MANIFEST_UNKNOWN", message, NULL);
+		goto out;
+	}
 	if (rc == -ETIMEDOUT) {
 		reply_error(rep, 504, "UNKNOWN", err, NULL);
 		goto out;

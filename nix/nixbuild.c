@@ -118,6 +118,12 @@ static int run_nix(const struct nix_job *job, char *const argv[], size_t max_out
 	if (res->status != 0) {
 		nix_error_text(res->err_tail, line, sizeof line);
 		log_warn("%s failed (status %d): %s", argv[0], res->status, res->err_tail);
+		if (strstr(res->err_tail, "couldn't find remote ref") ||
+		    strstr(res->err_tail, "unknown revision or path") ||
+		    strstr(res->err_tail, "Cannot find Git revision")) {
+			snprintf(err, errlen, "the package repository has no branch or commit by that name");
+			return -ENOENT;
+		}
 		if (strstr(res->err_tail, "is required to build") && strstr(res->err_tail, "but I am a"))
 			snprintf(err, errlen, "this host cannot build for %s: configure a remote builder or emulation for %s in nix.conf (%s)",
 				 job->req->system, job->req->system, line);

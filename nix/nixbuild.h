@@ -29,8 +29,8 @@ struct nix_eval {
 };
 
 /* 0 with outputs, or with unknown names when some are missing (the caller
- * answers 404 naming them); -ETIMEDOUT at the deadline; -EIO when Nix
- * fails, with its error in err. */
+ * answers 404 naming them); -ENOENT when a git source has no such ref;
+ * -ETIMEDOUT at the deadline; -EIO when Nix fails, with its error in err. */
 int nix_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen);
 void nix_eval_free(struct nix_eval *ev);
 
