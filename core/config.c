@@ -16,6 +16,8 @@
 #endif
 const char config_default_file[] = NIXERY_SYSCONFDIR "/nixery-fcgi.conf";
 #define MAX_FILE (64u << 10)
+/* Paths are joined with file names into 4096-byte buffers. */
+#define MAX_PATH_SETTING 3000
 
 enum kind {
 	TEXT,        /* a word (channel, URL) */
@@ -202,6 +204,10 @@ static int set_value(struct config *cfg, const struct setting *s, const char *v,
 	case PATH:
 		if (*v != '/') {
 			problem(err, errlen, "%s=%s must be an absolute path", s->name, v);
+			return -EINVAL;
+		}
+		if (strlen(v) > MAX_PATH_SETTING) {
+			problem(err, errlen, "%s is longer than %d characters", s->name, MAX_PATH_SETTING);
 			return -EINVAL;
 		}
 		/* fall through */

@@ -8,6 +8,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/strv.h"
+
 static const char *const always_added[] = { "cacert", "iana-etc" };
 static const char *const shell_packages[] = { "bashInteractive", "coreutils", "moreutils", "nano" };
 
@@ -48,22 +50,28 @@ static int valid_component(const char *s, size_t len)
 	return len > 0;
 }
 
-int image_name_valid(const char *name)
+/* The first component of name that breaks the grammar (its length in
+ * *len), or NULL. */
+static const char *invalid_component(const char *name, size_t *len)
 {
 	const char *p = name, *slash;
-	size_t len = strlen(name);
 
-	if (len == 0 || len > IMAGE_NAME_MAX)
-		return 0;
 	for (;;) {
 		slash = strchr(p, '/');
-		len = slash ? (size_t)(slash - p) : strlen(p);
-		if (!valid_component(p, len))
-			return 0;
+		*len = slash ? (size_t)(slash - p) : strlen(p);
+		if (!valid_component(p, *len))
+			return p;
 		if (!slash)
-			return 1;
+			return NULL;
 		p = slash + 1;
 	}
+}
+
+int image_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len > 0 && len <= IMAGE_NAME_MAX && !invalid_component(name, &len);
 }
 
 static int add_package(struct image_request *req, const char *name, size_t len)
@@ -83,28 +91,9 @@ static int add_package(struct image_request *req, const char *name, size_t len)
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void sort_unique(struct image_request *req)
-{
-	size_t i, out = 0;
-
-	qsort(req->packages, req->npackages, sizeof *req->packages, cmp_str);
-	for (i = 0; i < req->npackages; i++) {
-		if (out > 0 && strcmp(req->packages[out - 1], req->packages[i]) == 0)
-			free(req->packages[i]);
-		else
-			req->packages[out++] = req->packages[i];
-	}
-	req->npackages = out;
-}
-
 int image_parse(const char *name, struct image_request *req, char *err, size_t errlen)
 {
-	const char *p = name, *slash;
+	const char *p = name, *slash, *bad;
 	size_t i, len = strlen(name);
 	int rc = 0;
 
@@ -115,15 +104,14 @@ int image_parse(const char *name, struct image_request *req, char *err, size_t e
 		snprintf(err, errlen, "image name must have 1 to %d characters", IMAGE_NAME_MAX);
 		return -EINVAL;
 	}
+	if ((bad = invalid_component(name, &len))) {
+		snprintf(err, errlen, "invalid image name component '%.*s': use lowercase letters, digits and single separators (. _ -)",
+			 (int)(len > 64 ? 64 : len), bad);
+		return -EINVAL;
+	}
 	for (;;) {
 		slash = strchr(p, '/');
 		len = slash ? (size_t)(slash - p) : strlen(p);
-		if (!valid_component(p, len)) {
-			snprintf(err, errlen, "invalid image name component '%.*s': use lowercase letters, digits and single separators (. _ -)",
-				 (int)(len > 64 ? 64 : len), p);
-			rc = -EINVAL;
-			goto fail;
-		}
 		if (len == 5 && strncmp(p, "shell", 5) == 0) {
 			for (i = 0; i < NELEM(shell_packages) && rc == 0; i++)
 				rc = add_package(req, shell_packages[i], strlen(shell_packages[i]));
@@ -145,7 +133,7 @@ int image_parse(const char *name, struct image_request *req, char *err, size_t e
 		rc = add_package(req, always_added[i], strlen(always_added[i]));
 	if (rc < 0)
 		goto fail;
-	sort_unique(req);
+	strv_sort_unique(req->packages, &req->npackages);
 	for (i = 0; i < req->npackages; i++)
 		if (strcasecmp(req->packages[i], "bashInteractive") == 0)
 			req->cmd_bash = 1;
@@ -159,11 +147,7 @@ fail:
 
 void image_request_free(struct image_request *req)
 {
-	size_t i;
-
-	for (i = 0; i < req->npackages; i++)
-		free(req->packages[i]);
-	free(req->packages);
+	strv_free(req->packages, req->npackages);
 	req->packages = NULL;
 	req->npackages = 0;
 }

@@ -20,6 +20,7 @@ struct image_request {
 /* The user of nonroot images: uid and gid 1000, with a home directory. */
 #define IMAGE_USER "user"
 #define IMAGE_USER_ID 1000
+#define IMAGE_USER_ID_TEXT "1000"
 #define IMAGE_USER_HOME "/home/user"
 
 /* Whether name matches the distribution spec's repository grammar:

@@ -15,8 +15,7 @@ static const char *const config_env[] = {
 	"HOME=" IMAGE_USER_HOME,   /* nonroot images only */
 };
 
-#define STR(x) #x
-#define XSTR(x) STR(x)
+
 
 static char *print_and_delete(cJSON *root)
 {
@@ -72,7 +71,7 @@ char *manifest_config_json(const struct image_config *ic,
 	    !cJSON_AddItemToObject(config, "Env", cmd))
 		goto fail;
 	if (ic->nonroot &&
-	    (!cJSON_AddStringToObject(config, "User", XSTR(IMAGE_USER_ID) ":" XSTR(IMAGE_USER_ID)) ||
+	    (!cJSON_AddStringToObject(config, "User", IMAGE_USER_ID_TEXT ":" IMAGE_USER_ID_TEXT) ||
 	     !cJSON_AddStringToObject(config, "WorkingDir", IMAGE_USER_HOME)))
 		goto fail;
 	return print_and_delete(root);

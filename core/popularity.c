@@ -212,7 +212,16 @@ struct popularity *popularity_acquire(struct popularity_source *src)
 	if (!src || !src->url)
 		return NULL;
 	pthread_mutex_lock(&src->lock);
-	if (!src->refreshing && (src->checked == 0 || now - src->checked >= src->ttl)) {
+	/* The first load happens under the lock: every build waits for it, so
+	 * no image is laid out without data that is only seconds away. Later
+	 * refreshes run unlocked, and builds use the table they replace. */
+	if (src->checked == 0) {
+		src->checked = now;
+		if ((fresh = load(src->url, 0))) {
+			fresh->refs = 1;
+			src->current = fresh;
+		}
+	} else if (!src->refreshing && now - src->checked >= src->ttl) {
 		src->refreshing = 1;
 		src->checked = now;
 		p = src->current;

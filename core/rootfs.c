@@ -1,5 +1,6 @@
 #define _GNU_SOURCE   /* tdestroy */
 #include "core/rootfs.h"
+#include "core/dirlist.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,15 +28,13 @@ struct tree {
 	int failed;
 };
 
-#define STR(x) #x
-#define XSTR(x) STR(x)
 #define PASSWD \
 	"root:x:0:0:root:/root:/bin/sh\n" \
 	"nobody:x:65534:65534:nobody:/var/empty:/bin/false\n"
 #define GROUP \
 	"root:x:0:\n" \
 	"nobody:x:65534:\n"
-#define USER_ID XSTR(IMAGE_USER_ID)
+#define USER_ID IMAGE_USER_ID_TEXT
 
 static const char *const passwd[2] = {
 	PASSWD,
@@ -120,16 +119,6 @@ static void add_parents(struct tree *tr, const char *path)
 	}
 }
 
-static int cmp_dirent(const struct dirent **a, const struct dirent **b)
-{
-	return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static int skip_dots(const struct dirent *d)
-{
-	return strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0;
-}
-
 /* Mirrors the directory src at rel: directories become real directories
  * (merged across packages), everything else a link into the store. */
 static int merge(struct tree *tr, const char *src, const char *rel, char *err, size_t errlen)
@@ -138,7 +127,7 @@ static int merge(struct tree *tr, const char *src, const char *rel, char *err, s
 	char child_src[PATH_MAX], child_rel[PATH_MAX];
 	int n, i, rc = 0;
 
-	n = scandir(src, &list, skip_dots, cmp_dirent);
+	n = dirlist_sorted(src, &list);
 	if (n < 0) {
 		snprintf(err, errlen, "cannot list %s: %s", src, strerror(errno));
 		return -EIO;
@@ -161,9 +150,8 @@ static int merge(struct tree *tr, const char *src, const char *rel, char *err, s
 				add(tr, child_rel, LINK_ENTRY, 0777, child_src);
 			}
 		}
-		free(list[i]);
 	}
-	free(list);
+	dirlist_free(list, n);
 	return rc;
 }
 

@@ -1,4 +1,5 @@
 #include "core/tarball.h"
+#include "core/dirlist.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -217,17 +218,6 @@ out:
 	return rc;
 }
 
-/* Byte order, not the locale's collation: layers must not depend on LANG. */
-static int cmp_dirent(const struct dirent **a, const struct dirent **b)
-{
-	return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static int skip_dots(const struct dirent *d)
-{
-	return strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0;
-}
-
 static int add_path(struct tarball *t, const char *path)
 {
 	const char *name = path + 1;   /* tar names are relative */
@@ -252,7 +242,7 @@ static int add_path(struct tarball *t, const char *path)
 		return fail(t, "%s is neither a file, a link nor a directory", path);
 	if (tarball_add_dir(t, name, st.st_mode) < 0)
 		return -EIO;
-	n = scandir(path, &list, skip_dots, cmp_dirent);
+	n = dirlist_sorted(path, &list);
 	if (n < 0)
 		return fail(t, "cannot list %s: %s", path, strerror(errno));
 	for (i = 0; i < n; i++) {
@@ -262,9 +252,8 @@ static int add_path(struct tarball *t, const char *path)
 			else
 				rc = add_path(t, child);
 		}
-		free(list[i]);
 	}
-	free(list);
+	dirlist_free(list, n);
 	return rc;
 }
 

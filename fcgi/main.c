@@ -56,14 +56,11 @@ static const char *reason(int status)
 	}
 }
 
-static void stream_file(FCGX_Stream *out, const char *path)
+static void stream_file(FCGX_Stream *out, int fd)
 {
 	char chunk[65536];
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		return;
 	while ((n = read(fd, chunk, sizeof chunk)) > 0)
 		if (FCGX_PutStr(chunk, (int)n, out) < 0)
 			break;
@@ -72,11 +69,18 @@ static void stream_file(FCGX_Stream *out, const char *path)
 
 /* Headers are formatted with the C library: libfcgi's own printf knows
  * neither %zu nor %llu. */
-static void send_reply(FCGX_Request *req, const struct config *cfg, const struct reply *rep,
+static void send_reply(FCGX_Request *req, const struct config *cfg, struct reply *rep,
 		       int head)
 {
 	struct buf h = { 0 };
-	int body = 0;
+	int body = 0, fd = -1;
+
+	/* A blob the worker streams is opened before a header promises it. */
+	if (rep->file[0] && cfg->offload == OFFLOAD_NONE && !head &&
+	    (fd = open(rep->file, O_RDONLY | O_CLOEXEC)) < 0) {
+		rep->file[0] = '\0';
+		reply_error(rep, 404, "BLOB_UNKNOWN", "blob is missing from storage", NULL);
+	}
 
 	buf_printf(&h, "Status: %d %s\r\n"
 		   "Docker-Distribution-API-Version: registry/2.0\r\n"
@@ -85,6 +89,8 @@ static void send_reply(FCGX_Request *req, const struct config *cfg, const struct
 		buf_printf(&h, "Docker-Content-Digest: %s\r\n", rep->digest);
 	if (rep->allow)
 		buf_printf(&h, "Allow: %s\r\n", rep->allow);
+	if (rep->vary_accept)
+		buf_printf(&h, "Vary: Accept\r\n");
 	if (!rep->file[0]) {
 		buf_printf(&h, "Content-Length: %zu\r\n\r\n", rep->body.len);
 		body = !head;
@@ -102,8 +108,8 @@ static void send_reply(FCGX_Request *req, const struct config *cfg, const struct
 	buf_free(&h);
 	if (body && rep->body.len)
 		FCGX_PutStr(rep->body.data, (int)rep->body.len, req->out);
-	else if (!head && rep->file[0] && cfg->offload == OFFLOAD_NONE)
-		stream_file(req->out, rep->file);
+	else if (fd >= 0)
+		stream_file(req->out, fd);
 }
 
 static void *serve(void *arg)

@@ -116,13 +116,17 @@ static void key_of(char key[DIGEST_HEX_LEN + 1], const char *const *fields, size
 	digest_free(d);
 }
 
+/* What a request asks for: pinned requests map to their image for good,
+ * so everything that shapes the image is part of it, the budget too. */
 static void request_key(char key[DIGEST_HEX_LEN + 1], const struct source *src,
-			const struct image_request *req)
+			const struct image_request *req, int max_layers)
 {
+	char budget[16];
 	const char *fields[] = { FORMAT_VERSION, "request", src->type, src->args, req->system,
-				 req->nonroot ? "nonroot" : "root" };
+				 req->nonroot ? "nonroot" : "root", budget };
 
-	key_of(key, fields, 6, req->packages, req->npackages);
+	snprintf(budget, sizeof budget, "%d", max_layers);
+	key_of(key, fields, 7, req->packages, req->npackages);
 }
 
 /* The package-set hash: what the request evaluated to, and everything else
@@ -183,11 +187,15 @@ static void serve_image(struct registry *reg, const struct cache_image *img,
 			enum manifest_format fmt, struct reply *rep)
 {
 	serve_manifest(reg, fmt == MANIFEST_OCI ? img->oci_manifest : img->docker_manifest, rep);
+	/* A cache in front must not give one client's format to another. */
+	rep->vary_accept = 1;
 }
 
 /* Waits for the flock of one build (an image, or a layer that images
  * share): a lock dies with its holder, so a killed worker never leaves one
- * behind. Returns the descriptor holding it. */
+ * behind. The lock files stay (one small file per image and layer ever
+ * built): removing one while another worker opens it would let two builds
+ * run at once. Returns the descriptor holding the lock. */
 static int take_lock(struct registry *reg, const char *kind, const char *key)
 {
 	char path[4096];
@@ -522,7 +530,7 @@ void registry_manifest(struct registry *reg, const char *name, const char *ref,
 		internal_error(rep, "out of memory");
 		goto out;
 	}
-	request_key(req_key, &src, &req);
+	request_key(req_key, &src, &req, reg->cfg->max_layers);
 	/* A pinned source never changes; a moving one is trusted for a TTL.
 	 * When the TTL runs out, one request re-evaluates; the others are
 	 * answered with the image already built meanwhile. */

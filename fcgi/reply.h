@@ -13,6 +13,7 @@ struct reply {
 	char content_type[128];
 	char digest[80];       /* Docker-Content-Digest, when set */
 	const char *allow;     /* Allow, on 405 */
+	int vary_accept;       /* the answer depends on Accept */
 	struct buf body;
 	char file[4096];       /* a blob to send instead of body */
 	uint64_t file_size;

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/log.h"
+#include "core/strv.h"
 #include "nix/spawn.h"
 
 #define MAX_EVAL_OUTPUT (16u << 20)
@@ -151,26 +152,6 @@ static int string_array(cJSON *arr, char ***out, size_t *n)
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Different names can land on one package (shell and bashinteractive). */
-static void sort_unique(char **v, size_t *n)
-{
-	size_t i, out = 0;
-
-	qsort(v, *n, sizeof *v, cmp_str);
-	for (i = 0; i < *n; i++) {
-		if (out > 0 && strcmp(v[out - 1], v[i]) == 0)
-			free(v[i]);
-		else
-			v[out++] = v[i];
-	}
-	*n = out;
-}
-
 int nix_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen)
 {
 	static const char *const head[] = { "nix-instantiate", "--eval", "--strict", "--json", NULL };
@@ -199,7 +180,8 @@ int nix_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size
 	} else if (cJSON_IsArray(outputs)) {
 		if (string_array(outputs, &ev->outputs, &ev->noutputs) < 0)
 			goto bad;
-		sort_unique(ev->outputs, &ev->noutputs);
+		/* Different names can land on one package (shell and bashinteractive). */
+		strv_sort_unique(ev->outputs, &ev->noutputs);
 	} else {
 		goto bad;
 	}
@@ -214,19 +196,10 @@ out:
 	return rc;
 }
 
-static void free_strings(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 void nix_eval_free(struct nix_eval *ev)
 {
-	free_strings(ev->outputs, ev->noutputs);
-	free_strings(ev->unknown, ev->nunknown);
+	strv_free(ev->outputs, ev->noutputs);
+	strv_free(ev->unknown, ev->nunknown);
 	memset(ev, 0, sizeof *ev);
 }
 

@@ -16,13 +16,21 @@ extern char **environ;
 
 #define KILL_GRACE_MS 5000
 
-struct timespec spawn_deadline(int seconds)
+static struct timespec after_ms(long ms)
 {
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += seconds;
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (ms % 1000) * 1000000L;
+	t.tv_sec += t.tv_nsec / 1000000000L;
+	t.tv_nsec %= 1000000000L;
 	return t;
+}
+
+struct timespec spawn_deadline(int seconds)
+{
+	return after_ms(seconds * 1000L);
 }
 
 static long ms_until(struct timespec deadline)
@@ -109,7 +117,9 @@ int spawn_run(char *const argv[], struct timespec deadline, size_t max_out,
 	}
 	struct pollfd fds[2] = { { .fd = out[0], .events = POLLIN }, { .fd = errp[0], .events = POLLIN } };
 
-	while (open_fds > 0) {
+	/* Drain both pipes until they close; at the deadline ask the group to
+	 * stop (Nix then stops its builders), and give it a grace period. */
+	while (open_fds > 0 && (rc == 0 || rc == -ETIMEDOUT)) {
 		long wait_ms = ms_until(killed ? grace : deadline);
 		int i, n;
 
@@ -119,10 +129,7 @@ int spawn_run(char *const argv[], struct timespec deadline, size_t max_out,
 			killpg(pid, SIGTERM);
 			killed = 1;
 			rc = -ETIMEDOUT;
-			grace = spawn_deadline(0);
-			grace.tv_nsec += (KILL_GRACE_MS % 1000) * 1000000L;
-			grace.tv_sec += KILL_GRACE_MS / 1000 + grace.tv_nsec / 1000000000L;
-			grace.tv_nsec %= 1000000000L;
+			grace = after_ms(KILL_GRACE_MS);
 			continue;
 		}
 		n = poll(fds, 2, wait_ms > 1000 ? 1000 : (int)wait_ms);
@@ -145,8 +152,7 @@ int spawn_run(char *const argv[], struct timespec deadline, size_t max_out,
 			} else if (i == 1) {
 				keep_tail(res->err_tail, chunk, (size_t)got);
 			} else if (res->out.len + (size_t)got > max_out) {
-				if (rc == 0)
-					rc = -E2BIG;
+				rc = -E2BIG;
 			} else if (buf_append(&res->out, chunk, (size_t)got) < 0) {
 				rc = -ENOMEM;
 			}
@@ -155,13 +161,22 @@ int spawn_run(char *const argv[], struct timespec deadline, size_t max_out,
 	for (int i = 0; i < 2; i++)
 		if (fds[i].fd >= 0)
 			close(fds[i].fd);
-	if (open_fds > 0 || rc == -E2BIG || rc == -ENOMEM)
+	/* Whatever went wrong, and members of the group that outlived the
+	 * leader after a timeout: nothing of it may stay behind. */
+	if (open_fds > 0 || rc < 0)
 		killpg(pid, SIGKILL);
-	/* Members of the group that outlived the leader go too. */
-	if (killed)
-		killpg(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	/* A command that closed its pipes is still bound by the deadline. */
+	for (;;) {
+		pid_t done = waitpid(pid, &status, WNOHANG);
+
+		if (done == pid || (done < 0 && errno != EINTR))
+			break;
+		if (ms_until(deadline) <= 0 && rc == 0) {
+			killpg(pid, SIGKILL);
+			rc = -ETIMEDOUT;
+		}
+		usleep(10000);
+	}
 	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	res->timed_out = rc == -ETIMEDOUT;
 	if (rc == -E2BIG)
