@@ -21,6 +21,17 @@ check() {
 	if "$@"; then pass "$name"; else fail "$name"; fi
 }
 
+# pull_image IMAGE[:TAG] DIR: what a user does, with real clients: skopeo
+# copies the image from $PORT into DIR/oci and umoci unpacks it into
+# DIR/bundle (the root file system is DIR/bundle/rootfs). On failure
+# DIR/pull.log holds what the tools said.
+pull_image() {
+	mkdir -p "$2"
+	skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/$1" "oci:$2/oci:latest" \
+		>"$2/pull.log" 2>&1 &&
+		umoci unpack --image "$2/oci:latest" "$2/bundle" >>"$2/pull.log" 2>&1
+}
+
 # A free loopback port, asked of the kernel.
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -189,16 +189,10 @@ server_pull_test() {
 	local docker=application/vnd.docker.distribution.manifest.v2+json
 	rm -rf "$w"
 	mkdir -p "$w"
-	if skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/shell/hello" \
-		"oci:$w/oci:latest" >"$w/skopeo.log" 2>&1; then
-		pass "$label: skopeo copies shell/hello"
+	if pull_image shell/hello "$w"; then
+		pass "$label: skopeo copies shell/hello and umoci unpacks it"
 	else
-		fail "$label: skopeo copies shell/hello ($(tail -3 "$w/skopeo.log"))"
-	fi
-	if umoci unpack --image "$w/oci:latest" "$w/bundle" >"$w/umoci.log" 2>&1; then
-		pass "$label: umoci unpacks the image"
-	else
-		fail "$label: umoci unpacks the image ($(tail -3 "$w/umoci.log"))"
+		fail "$label: skopeo copies shell/hello and umoci unpacks it ($(tail -3 "$w/pull.log"))"
 	fi
 	out=$(chroot "$w/bundle/rootfs" hello 2>&1)
 	check "$label: chroot ROOTFS hello prints Hello, world! (got: $out)" [ "$out" = "Hello, world!" ]

@@ -9,16 +9,10 @@ work=$(mktemp -d /tmp/nixery-e2e-contents.XXXXXX)
 trap 'server_stop; rm -rf "$work"' EXIT
 server_start "$work/srv" || { fail "contents: server starts"; exit 1; }
 
-# pull IMAGE DIR: skopeo + umoci into DIR; the rootfs is DIR/b/rootfs.
-pull() {
-	mkdir -p "$2"
-	skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/$1" "oci:$2/oci:x" >/dev/null 2>&1 &&
-		umoci unpack --image "$2/oci:x" "$2/b" >/dev/null 2>&1
-}
 
-check "contents: shell/nonroot pulls and unpacks" pull shell/nonroot "$work/nr"
-root=$work/nr/b/rootfs
-uid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["process"]["user"]["uid"])' "$work/nr/b/config.json")
+check "contents: shell/nonroot pulls and unpacks" pull_image shell/nonroot "$work/nr"
+root=$work/nr/bundle/rootfs
+uid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["process"]["user"]["uid"])' "$work/nr/bundle/config.json")
 check "contents: a nonroot image's config runs as uid 1000 (got $uid)" [ "$uid" = 1000 ]
 out=$(chroot --userspec=1000:1000 "$root" id -u 2>&1)
 check "contents: id -u in the nonroot image, as its user, is non-zero ($out)" [ "$out" = 1000 ]
@@ -30,8 +24,8 @@ check "contents: the user can write /tmp ($out)" [ "$out" = x ]
 
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/demopackages.alpha/demopackages.beta/manifests/latest")
 check "contents: dotted attribute paths resolve, ignoring case at every level ($code)" [ "$code" = 200 ]
-check "contents: a leading digit finds the _-prefixed attribute" pull 1password "$work/op"
-check "contents: the _1password package is linked into /bin" test -L "$work/op/b/rootfs/bin/1password-demo"
+check "contents: a leading digit finds the _-prefixed attribute" pull_image 1password "$work/op"
+check "contents: the _1password package is linked into /bin" test -L "$work/op/bundle/rootfs/bin/1password-demo"
 code=$(curl -s -o "$work/b" -w '%{http_code}' "$URL/v2/demopackages/manifests/latest")
 check "contents: an attribute set that is not a package is unknown ($code)" [ "$code" = 404 ]
 
@@ -47,8 +41,8 @@ check "contents: the arm64 error says how to fix it" grep -q 'this host cannot b
 
 # A package's second output by attribute path; its GC roots are released
 # once the image is packed.
-check "contents: libmulti.dev, a second output, pulls" pull libmulti.dev/libmulti "$work/multi"
-check "contents: the dev output's files are in the image" test -e "$work/multi/b/rootfs/include/multi.h"
-check "contents: and the default output's" test -L "$work/multi/b/rootfs/bin/multi"
+check "contents: libmulti.dev, a second output, pulls" pull_image libmulti.dev/libmulti "$work/multi"
+check "contents: the dev output's files are in the image" test -e "$work/multi/bundle/rootfs/include/multi.h"
+check "contents: and the default output's" test -L "$work/multi/bundle/rootfs/bin/multi"
 check "contents: no GC root is left once images are packed ($(ls "$SERVER_DIR/state/gcroots" | tr '\n' ' '))" \
 	[ -z "$(ls -A "$SERVER_DIR/state/gcroots")" ]

@@ -12,15 +12,10 @@ DOCKER=application/vnd.docker.distribution.manifest.v2+json
 OCI=application/vnd.oci.image.manifest.v1+json
 
 # 1. skopeo copy, umoci unpack, chroot run.
-if skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/shell/hello" "oci:$work/oci:latest" >"$work/skopeo.log" 2>&1; then
-	pass "pull: skopeo copies shell/hello from the registry"
+if pull_image shell/hello "$work"; then
+	pass "pull: skopeo copies shell/hello from the registry and umoci unpacks it"
 else
-	fail "pull: skopeo copies shell/hello from the registry ($(tail -3 "$work/skopeo.log"))"
-fi
-if umoci unpack --image "$work/oci:latest" "$work/bundle" >"$work/umoci.log" 2>&1; then
-	pass "pull: umoci unpacks the image"
-else
-	fail "pull: umoci unpacks the image ($(tail -3 "$work/umoci.log"))"
+	fail "pull: skopeo copies shell/hello from the registry and umoci unpacks it ($(tail -3 "$work/pull.log"))"
 fi
 root=$work/bundle/rootfs
 out=$(chroot "$root" hello 2>&1)
@@ -35,7 +30,7 @@ check "pull: the config says Cmd bash for a shell image" grep -q '"bash"' "$work
 
 # 2. A second pull of the same image runs no Nix build.
 before=$(builds_count)
-skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/shell/hello" "oci:$work/oci2:latest" >/dev/null 2>&1
+pull_image shell/hello "$work/again"
 after=$(builds_count)
 check "pull: a second pull runs no Nix build ($before -> $after builds)" [ "$before" = 1 -a "$after" = 1 ]
 

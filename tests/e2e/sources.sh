@@ -23,9 +23,7 @@ server_start "$work/srv" NIXERY_PKGS_REPO="$repo" NIXERY_EVAL_TTL=0 || { fail "s
 # greeting TAG: the greeting of hello as the image for TAG has it.
 greeting() {
 	local dir=$work/img-$1
-	skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/hello:$1" "oci:$dir:x" >/dev/null 2>&1 &&
-		umoci unpack --image "$dir:x" "$dir.b" >/dev/null 2>&1 &&
-		chroot "$dir.b/rootfs" hello 2>&1
+	pull_image "hello:$1" "$dir" && chroot "$dir/bundle/rootfs" hello 2>&1
 }
 check "sources: tag latest builds the default branch" [ "$(greeting latest)" = "Hello, world!" ]
 check "sources: a branch name as tag builds that branch" [ "$(greeting other)" = "Hello from a branch!" ]

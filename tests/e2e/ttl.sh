@@ -20,6 +20,5 @@ check "ttl: within the TTL the cached image is served" [ -n "$first" -a "$first"
 sleep 4
 after=$(digest)
 check "ttl: after the TTL a changed package set gives a new image" [ -n "$after" -a "$after" != "$first" ]
-skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/hello" "oci:$work/oci:x" >/dev/null 2>&1
-umoci unpack --image "$work/oci:x" "$work/b" >/dev/null 2>&1
-check "ttl: the new image has the change" [ "$(chroot "$work/b/rootfs" hello 2>&1)" = "Hello, changed world!" ]
+pull_image hello "$work/image"
+check "ttl: the new image has the change" [ "$(chroot "$work/image/bundle/rootfs" hello 2>&1)" = "Hello, changed world!" ]
