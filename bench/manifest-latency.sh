@@ -19,17 +19,9 @@
 # Exits 0 whether or not the targets are met; 1 only if it could not measure.
 set -eu
 
-TOP=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-# The binary: $BUILD when given, else where ./run builds (var/build), else an
-# in-tree build.
-if [ -z "${BUILD:-}" ]; then
-	BUILD=$TOP/var/build
-	[ -x "$BUILD/nixery-fcgi" ] || BUILD=$TOP
-fi
-[ -x "$BUILD/nixery-fcgi" ] || { echo "manifest-latency: no $BUILD/nixery-fcgi: build first" >&2; exit 1; }
-export BUILD
-# shellcheck source=../tests/lib.sh
-. "$TOP/tests/lib.sh"
+BENCH=manifest-latency
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 IMAGE=shell/hello
 ACCEPT='Accept: application/vnd.docker.distribution.manifest.v2+json'
@@ -37,16 +29,7 @@ WRK_ARGS=(-t2 -c32 -d10s --latency)
 TARGET_MEDIAN_MS=5
 TARGET_RPS=2000
 
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/nixery-bench-manifest.XXXXXX")
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-	if [ -n "${SERVER_DIR:-}" ]; then server_stop || true; fi
-	rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-die() { echo "manifest-latency: $*" >&2; exit 1; }
 
 # wrk's "50%  1.28ms" -> milliseconds.
 to_ms() {

@@ -16,23 +16,12 @@
 # Exits 0 whether or not the target is met; 1 only if it could not measure.
 set -eu
 
-TOP=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-BUILD=${BUILD:-$TOP/var/build}
-[ -x "$BUILD/nixery-fcgi" ] || { echo "offload-cpu: no $BUILD/nixery-fcgi: build first" >&2; exit 1; }
-export BUILD
-# shellcheck source=../tests/lib.sh
-. "$TOP/tests/lib.sh"
+BENCH=offload-cpu
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 TARGET_MS=50
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/nixery-bench-offload.XXXXXX")
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-	if [ -n "${SERVER_DIR:-}" ]; then server_stop || true; fi
-	rm -rf "$DIR"
-}
-trap cleanup EXIT
 
-die() { echo "offload-cpu: $*" >&2; exit 1; }
 
 # Nanoseconds of CPU used so far by all workers of the running server.
 workers_cpu_ns() {

@@ -20,35 +20,23 @@
 # Exits 0 whether or not the target is met; 1 only if it could not measure.
 set -eu
 
-TOP=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-# The binary: $BUILD when given, else where ./run builds (var/build), else an
-# in-tree build.
-if [ -z "${BUILD:-}" ]; then
-	BUILD=$TOP/var/build
-	[ -x "$BUILD/nixery-fcgi" ] || BUILD=$TOP
-fi
-[ -x "$BUILD/nixery-fcgi" ] || { echo "pack-memory: no $BUILD/nixery-fcgi: build first" >&2; exit 1; }
-export BUILD
-# shellcheck source=../tests/lib.sh
-. "$TOP/tests/lib.sh"
+BENCH=pack-memory
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 IMAGE=bulk1g
 ACCEPT='Accept: application/vnd.docker.distribution.manifest.v2+json'
 TARGET_KIB=$((32 * 1024))
 MAX_REQUEST_S=240    # keeps the whole script under 5 minutes
 
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/nixery-bench-pack.XXXXXX")
 SAMPLER=
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	if [ -n "$SAMPLER" ]; then kill "$SAMPLER" 2>/dev/null || true; fi
-	if [ -n "${SERVER_DIR:-}" ]; then server_stop || true; fi
-	rm -rf "$DIR"
+	bench_cleanup
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-die() { echo "pack-memory: $*" >&2; exit 1; }
 
 # The nixery-fcgi workers lighttpd spawned for this server.
 workers() {

@@ -23,17 +23,9 @@
 # Exits 0 whether or not the targets are met; 1 only if it could not measure.
 set -eu
 
-TOP=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-# The binary: $BUILD when given, else where ./run builds (var/build), else an
-# in-tree build.
-if [ -z "${BUILD:-}" ]; then
-	BUILD=$TOP/var/build
-	[ -x "$BUILD/nixery-fcgi" ] || BUILD=$TOP
-fi
-[ -x "$BUILD/nixery-fcgi" ] || { echo "shared-layer: no $BUILD/nixery-fcgi: build first" >&2; exit 1; }
-export BUILD
-# shellcheck source=../tests/lib.sh
-. "$TOP/tests/lib.sh"
+BENCH=shared-layer
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 FIRST=bulka
 SECOND=bulkb
@@ -43,16 +35,7 @@ TARGET_SECOND_PACKED=$((10 * 1000 * 1000))   # 10 MB
 BIG=$((100 * 1000 * 1000))                    # a blob over this is "the big layer"
 MAX_REQUEST_S=120    # keeps the whole script under 3 minutes
 
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/nixery-bench-shared.XXXXXX")
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-	if [ -n "${SERVER_DIR:-}" ]; then server_stop || true; fi
-	rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-die() { echo "shared-layer: $*" >&2; exit 1; }
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 
