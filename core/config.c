@@ -47,6 +47,9 @@ static const struct setting settings[] = {
 	{ "NIXERY_STATE_DIR", "/var/lib/nixery/state", PATH, AT(state_dir), 0, 0 },
 	{ "NIXERY_NIX_DIR", NIXERY_NIXDIR, PATH, AT(nix_dir), 0, 0 },
 	{ "NIX_TIMEOUT", "60", NUMBER, AT(nix_timeout), 1, 86400 },
+	/* No fallback: the number of cores. */
+	{ "NIXERY_MAX_BUILDS", NULL, NUMBER, AT(max_builds), 1, 256 },
+	{ "NIXERY_STOP_GRACE", "10", NUMBER, AT(stop_grace), 0, 3600 },
 	{ "NIXERY_EVAL_TTL", "60", NUMBER, AT(eval_ttl), 0, INT_MAX },
 	{ "NIXERY_MAX_LAYERS", "94", NUMBER, AT(max_layers), 1, 120 },
 	{ "NIX_POPULARITY_URL", NULL, TEXT, AT(popularity_url), 0, 0 },
@@ -309,6 +312,11 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	}
 	if (pick_source(cfg, err, errlen) < 0)
 		rc = -EINVAL;
+	if (!cfg->max_builds) {
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+		cfg->max_builds = cores < 1 ? 1 : cores > 256 ? 256 : (int)cores;
+	}
 	for (i = 0; i < NSETTINGS; i++)
 		free(fv.value[i]);
 	if (rc < 0)

@@ -24,7 +24,7 @@ enum source_kind {
 	SOURCE_PATH,         /* NIXERY_PKGS_PATH: a local package set */
 };
 
-#define CONFIG_SETTINGS 16
+#define CONFIG_SETTINGS 24
 
 struct config {
 	enum source_kind source;
@@ -35,7 +35,9 @@ struct config {
 	char *storage_path;      /* STORAGE_PATH */
 	char *state_dir;         /* NIXERY_STATE_DIR */
 	char *nix_dir;           /* NIXERY_NIX_DIR: where image.nix lives */
-	int nix_timeout;         /* NIX_TIMEOUT, seconds for a whole build */
+	int nix_timeout;         /* NIX_TIMEOUT, seconds from a request's arrival to its answer */
+	int max_builds;          /* NIXERY_MAX_BUILDS, Nix jobs at once on this host */
+	int stop_grace;          /* NIXERY_STOP_GRACE, seconds requests get to finish at a stop */
 	int eval_ttl;            /* NIXERY_EVAL_TTL, seconds a moving source stays evaluated */
 	int max_layers;          /* NIXERY_MAX_LAYERS, store-path layers per image */
 	int threads;             /* NIXERY_THREADS, requests served at once per process */

@@ -1,5 +1,6 @@
 #include "core/manifest.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,36 @@ char *manifest_json(enum manifest_format f, const char *config_digest, uint64_t 
 fail:
 	cJSON_Delete(root);
 	return NULL;
+}
+
+/* One descriptor: its digest must be sha256 and its size a whole number. */
+static int each_descriptor(const cJSON *d, manifest_blob_fn fn, void *ctx)
+{
+	const cJSON *digest = cJSON_GetObjectItemCaseSensitive(d, "digest");
+	const cJSON *size = cJSON_GetObjectItemCaseSensitive(d, "size");
+	char hex[DIGEST_HEX_LEN + 1];
+
+	if (!cJSON_IsString(digest) || digest_parse(digest->valuestring, hex) < 0 ||
+	    !cJSON_IsNumber(size) || size->valuedouble < 0)
+		return -EINVAL;
+	return fn(ctx, hex, (uint64_t)size->valuedouble);
+}
+
+int manifest_each_blob(const char *json, manifest_blob_fn fn, void *ctx)
+{
+	cJSON *root = cJSON_Parse(json);
+	const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers"), *layer;
+	int rc = -EINVAL;
+
+	if (!cJSON_IsArray(layers) ||
+	    (rc = each_descriptor(cJSON_GetObjectItemCaseSensitive(root, "config"), fn, ctx)) != 0)
+		goto out;
+	cJSON_ArrayForEach(layer, layers)
+		if ((rc = each_descriptor(layer, fn, ctx)) != 0)
+			break;
+out:
+	cJSON_Delete(root);
+	return rc;
 }
 
 const char *manifest_media_type(enum manifest_format f)

@@ -40,4 +40,10 @@ char *manifest_json(enum manifest_format f, const char *config_digest, uint64_t 
 enum manifest_format manifest_negotiate(const char *accept);
 const char *manifest_media_type(enum manifest_format f);
 
+/* Calls fn for the config and for each layer a manifest names, stopping at
+ * the first non-zero result, which it returns; -EINVAL for what is not a
+ * manifest. */
+typedef int (*manifest_blob_fn)(void *ctx, const char *hex, uint64_t size);
+int manifest_each_blob(const char *json, manifest_blob_fn fn, void *ctx);
+
 #endif

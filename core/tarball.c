@@ -1,3 +1,4 @@
+#define _GNU_SOURCE   /* newlocale, uselocale */
 #include "core/tarball.h"
 #include "core/dirlist.h"
 
@@ -5,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,47 +25,87 @@ struct tarball {
 	z_stream z;
 	struct digest_ctx *diff;    /* over the tar stream */
 	struct digest_ctx *gz;      /* over the gzip stream */
-	int fd;
+	locale_t utf8;              /* what names are taken to be, see add_entry */
+	tarball_sink sink;
+	void *sink_ctx;
+	const struct deadline *deadline;
 	uint64_t size;
+	int rc;                     /* the first error's code */
 	char err[512];
 	unsigned char out[CHUNK];
 	unsigned char in[CHUNK];
 };
 
-static int fail(struct tarball *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(struct tarball *t, const char *fmt, ...)
+/* Records the first error; returns its code. */
+static int fail_with(struct tarball *t, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail_with(struct tarball *t, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!t->err[0]) {
+	if (!t->rc) {
+		t->rc = rc;
 		va_start(ap, fmt);
 		vsnprintf(t->err, sizeof t->err, fmt, ap);
 		va_end(ap);
 	}
-	return -EIO;
+	return t->rc;
 }
+#define fail(t, ...) fail_with(t, -EIO, __VA_ARGS__)
 
 const char *tarball_error(const struct tarball *t)
 {
 	return t->err[0] ? t->err : "unknown error";
 }
 
-static int emit(struct tarball *t, size_t len)
+int tarball_fd_sink(void *ctx, const void *data, size_t len, char *err, size_t errlen)
 {
-	const unsigned char *p = t->out;
+	const char *p = data;
+	int fd = *(int *)ctx;
 
-	digest_update(t->gz, p, len);
-	t->size += len;
 	while (len > 0) {
-		ssize_t n = write(t->fd, p, len);
+		ssize_t n = write(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return fail(t, "cannot write layer: %s", strerror(errno));
+		if (n < 0) {
+			snprintf(err, errlen, "cannot write layer: %s", strerror(errno));
+			return -errno;
+		}
 		p += n;
 		len -= (size_t)n;
 	}
+	return 0;
+}
+
+void tarball_set_deadline(struct tarball *t, const struct deadline *d)
+{
+	t->deadline = d;
+}
+
+static int emit(struct tarball *t, size_t len)
+{
+	char why[sizeof t->err];
+	int rc;
+
+	if (t->rc)
+		return t->rc;
+	digest_update(t->gz, t->out, len);
+	t->size += len;
+	if (len && (rc = t->sink(t->sink_ctx, t->out, len, why, sizeof why)) < 0)
+		return fail_with(t, rc, "%s", why);
+	return 0;
+}
+
+/* Between chunks: a layer stops at the request's deadline too. */
+static int in_time(struct tarball *t)
+{
+	int rc = t->deadline ? deadline_check(t->deadline) : 0;
+
+	if (rc == -ETIMEDOUT)
+		return fail_with(t, rc, "packing stopped at the deadline");
+	if (rc == -ECANCELED)
+		return fail_with(t, rc, "packing stopped: the worker is shutting down");
 	return 0;
 }
 
@@ -80,7 +122,7 @@ static int deflate_all(struct tarball *t, int flush)
 		if (zrc == Z_STREAM_ERROR)
 			return fail(t, "gzip stream error");
 		if (emit(t, CHUNK - t->z.avail_out) < 0)
-			return -EIO;
+			return t->rc;
 	} while (t->z.avail_out == 0 || (flush == Z_FINISH && zrc != Z_STREAM_END));
 	return 0;
 }
@@ -90,6 +132,8 @@ static la_ssize_t on_tar_bytes(struct archive *a, void *ctx, const void *buf, si
 	struct tarball *t = ctx;
 
 	(void)a;
+	if (t->rc)
+		return -1;
 	digest_update(t->diff, buf, len);
 	t->z.next_in = (unsigned char *)buf;
 	t->z.avail_in = (uInt)len;
@@ -98,14 +142,15 @@ static la_ssize_t on_tar_bytes(struct archive *a, void *ctx, const void *buf, si
 	return (la_ssize_t)len;
 }
 
-int tarball_open(struct tarball **out, int fd, char *err, size_t errlen)
+int tarball_open(struct tarball **out, tarball_sink sink, void *ctx, char *err, size_t errlen)
 {
 	struct tarball *t = calloc(1, sizeof *t);
 
 	*out = NULL;
 	if (!t)
 		goto nomem;
-	t->fd = fd;
+	t->sink = sink;
+	t->sink_ctx = ctx;
 	t->diff = digest_new();
 	t->gz = digest_new();
 	t->a = archive_write_new();
@@ -114,6 +159,11 @@ int tarball_open(struct tarball **out, int fd, char *err, size_t errlen)
 	/* Level 6 as gzip and Nixery; zlib's gzip header has mtime 0. */
 	if (deflateInit2(&t->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		goto nomem;
+	if (!(t->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0))) {
+		snprintf(err, errlen, "cannot start a layer: the C library has no C.UTF-8 locale");
+		tarball_abort(t);
+		return -EIO;
+	}
 	if (archive_write_set_format_pax_restricted(t->a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(t->a, 1) != ARCHIVE_OK ||
 	    archive_write_open(t->a, t, NULL, on_tar_bytes, NULL) != ARCHIVE_OK) {
@@ -146,8 +196,21 @@ static int write_header_owned(struct tarball *t, const char *name, mode_t type, 
 	archive_entry_set_gid(e, gid);
 	if (target)
 		archive_entry_set_symlink(e, target);
-	if (archive_write_header(t->a, e) != ARCHIVE_OK)
-		rc = fail(t, "cannot add %s: %s", name, archive_error_string(t->a));
+	if (in_time(t) < 0) {
+		rc = t->rc;
+	} else {
+		/* Names are bytes. Taken as UTF-8 whatever the process's
+		 * locale, one that is UTF-8 goes in the PAX header as it is,
+		 * and one that is not goes in raw, with hdrcharset=BINARY and
+		 * a warning (the entry is still whole): the same bytes on
+		 * every host. */
+		locale_t old = uselocale(t->utf8);
+		int arc = archive_write_header(t->a, e);
+
+		uselocale(old);
+		if (arc < ARCHIVE_WARN)
+			rc = t->rc ? t->rc : fail(t, "cannot add %s: %s", name, archive_error_string(t->a));
+	}
 	archive_entry_free(e);
 	return rc;
 }
@@ -177,15 +240,15 @@ int tarball_add_symlink(struct tarball *t, const char *name, const char *target)
 static int write_data(struct tarball *t, const char *name, const void *data, size_t len)
 {
 	if (len > 0 && archive_write_data(t->a, data, len) != (la_ssize_t)len)
-		return fail(t, "cannot add %s: %s", name, archive_error_string(t->a));
-	return 0;
+		return t->rc ? t->rc : fail(t, "cannot add %s: %s", name, archive_error_string(t->a));
+	return in_time(t);
 }
 
 int tarball_add_data(struct tarball *t, const char *name, mode_t mode,
 		     const void *data, size_t len)
 {
 	if (write_header(t, name, AE_IFREG, mode, (int64_t)len, NULL) < 0)
-		return -EIO;
+		return t->rc;
 	return write_data(t, name, data, len);
 }
 
@@ -193,7 +256,6 @@ static int add_file(struct tarball *t, const char *path, const char *name, const
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	off_t left = st->st_size;
-	int rc = -EIO;
 
 	if (fd < 0)
 		return fail(t, "cannot read %s: %s", path, strerror(errno));
@@ -212,10 +274,9 @@ static int add_file(struct tarball *t, const char *path, const char *name, const
 			goto out;
 		left -= n;
 	}
-	rc = 0;
 out:
 	close(fd);
-	return rc;
+	return t->rc;
 }
 
 static int add_path(struct tarball *t, const char *path)
@@ -241,7 +302,7 @@ static int add_path(struct tarball *t, const char *path)
 	if (!S_ISDIR(st.st_mode))
 		return fail(t, "%s is neither a file, a link nor a directory", path);
 	if (tarball_add_dir(t, name, st.st_mode) < 0)
-		return -EIO;
+		return t->rc;
 	n = dirlist_sorted(path, &list);
 	if (n < 0)
 		return fail(t, "cannot list %s: %s", path, strerror(errno));
@@ -266,7 +327,7 @@ int tarball_add_tree(struct tarball *t, const char *path)
 
 int tarball_close(struct tarball *t, struct tarball_result *res, char *err, size_t errlen)
 {
-	int rc = -EIO;
+	int rc;
 
 	if (archive_write_close(t->a) != ARCHIVE_OK) {
 		fail(t, "cannot finish tar stream: %s", archive_error_string(t->a));
@@ -279,8 +340,8 @@ int tarball_close(struct tarball *t, struct tarball_result *res, char *err, size
 	digest_final(t->diff, res->diff_id);
 	digest_final(t->gz, res->digest);
 	res->size = t->size;
-	rc = t->err[0] ? -EIO : 0;
 out:
+	rc = t->rc;
 	if (rc < 0)
 		snprintf(err, errlen, "%s", tarball_error(t));
 	tarball_abort(t);
@@ -291,8 +352,15 @@ void tarball_abort(struct tarball *t)
 {
 	if (!t)
 		return;
+	/* Freeing closes the archive, which would pad the entry in progress
+	 * to its declared size, and finish the stream: nothing is to be
+	 * written any more. */
+	if (!t->rc)
+		t->rc = -ECANCELED;
 	if (t->a)
 		archive_write_free(t->a);
+	if (t->utf8)
+		freelocale(t->utf8);
 	deflateEnd(&t->z);
 	digest_free(t->diff);
 	digest_free(t->gz);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/deadline.h"
 #include "core/digest.h"
 
 /* Store paths carry mtime 1; every entry gets it. */
@@ -23,7 +24,18 @@ struct tarball_result {
 	uint64_t size;                     /* bytes of the gzip stream */
 };
 
-int tarball_open(struct tarball **t, int fd, char *err, size_t errlen);
+/* Where the gzip stream goes: 0, or a negative errno code with a message
+ * in err (-ENOSPC when the storage is full). */
+typedef int (*tarball_sink)(void *ctx, const void *data, size_t len, char *err, size_t errlen);
+
+/* A sink writing to the file descriptor *(int *)ctx. */
+int tarball_fd_sink(void *ctx, const void *data, size_t len, char *err, size_t errlen);
+
+int tarball_open(struct tarball **t, tarball_sink sink, void *ctx, char *err, size_t errlen);
+
+/* Packing stops with -ETIMEDOUT or -ECANCELED once d has passed (d must
+ * outlive t). */
+void tarball_set_deadline(struct tarball *t, const struct deadline *d);
 
 int tarball_add_dir(struct tarball *t, const char *name, mode_t mode);
 /* A directory owned by someone other than root (a home directory). */
@@ -33,11 +45,16 @@ int tarball_add_symlink(struct tarball *t, const char *name, const char *target)
 int tarball_add_data(struct tarball *t, const char *name, mode_t mode,
 		     const void *data, size_t len);
 /* Adds an absolute path and everything below it (named without the leading
- * '/'), walking directories in byte order. Files are read, never mapped. */
+ * '/'), walking directories in byte order. Files are read, never mapped.
+ * Names are bytes: whatever the locale, a name that is not UTF-8 is
+ * written as it is (PAX hdrcharset=BINARY). Hard links are written as the
+ * files they are, as a NAR holds them, so the bytes do not depend on
+ * whether the store was optimised. */
 int tarball_add_tree(struct tarball *t, const char *path);
 
 /* Finishes the stream and frees t; the result is valid only when 0 is
- * returned, and otherwise err says why. */
+ * returned, and otherwise err says why: the code is the first error's
+ * (-ENOSPC from the sink, -ETIMEDOUT at the deadline, -EIO otherwise). */
 int tarball_close(struct tarball *t, struct tarball_result *res, char *err, size_t errlen);
 /* Frees without finishing (after an error). */
 void tarball_abort(struct tarball *t);

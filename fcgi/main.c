@@ -1,9 +1,13 @@
 /* nixery-fcgi: a Docker/OCI registry that builds images from Nix packages,
  * as a FastCGI program. Threads each accept requests on the listening socket
- * (given by the web server as fd 0, or opened with --listen); SIGTERM, SIGINT
- * or SIGUSR1 (libfcgi's graceful stop) stops accepting, lets requests in
- * progress finish, and exits. The listening socket is left as it is: other
- * processes (systemd, spawn-fcgi -F) may share it. */
+ * (given by the web server as fd 0, or opened with --listen).
+ *
+ * SIGTERM, SIGINT or SIGUSR1 (libfcgi's graceful stop) stops the process at
+ * once from taking requests, and closes its own descriptor of the listening
+ * socket, so the web server turns to the other workers (a socket that
+ * processes share, under systemd or spawn-fcgi -F, stays open for them).
+ * Requests in progress get NIXERY_STOP_GRACE seconds; then their Nix
+ * process groups are stopped and the process exits. */
 #define _GNU_SOURCE   /* pthread_timedjoin_np */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,10 +29,13 @@
 #include "fcgi/registry.h"
 #include "fcgi/router.h"
 #include "nix/nixbuild.h"
+#include "storage/storage.h"
 
 /* Interrupts a thread's accept() at shutdown; its handler has nothing to do. */
 #define WAKE_SIGNAL SIGUSR2
 #define MAX_BACKOFF_MS 1000
+/* After the grace period, what stopped Nix jobs and packing get to finish. */
+#define CANCEL_WAIT_MS 4000
 
 struct worker {
 	pthread_t thread;
@@ -36,6 +43,8 @@ struct worker {
 	struct registry reg;
 	int listen_fd;
 	const atomic_int *stopping;
+	atomic_int accepting;    /* in accept(), or about to be */
+	int joined;
 };
 
 static void on_wake(int sig)
@@ -51,7 +60,9 @@ static const char *reason(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 414: return "URI Too Long";
+	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 507: return "Insufficient Storage";
 	default: return status >= 500 ? "Internal Server Error" : "Error";
 	}
 }
@@ -91,6 +102,8 @@ static void send_reply(FCGX_Request *req, const struct config *cfg, struct reply
 		buf_printf(&h, "Allow: %s\r\n", rep->allow);
 	if (rep->vary_accept)
 		buf_printf(&h, "Vary: Accept\r\n");
+	if (rep->retry_after)
+		buf_printf(&h, "Retry-After: %d\r\n", rep->retry_after);
 	if (!rep->file[0]) {
 		buf_printf(&h, "Content-Length: %zu\r\n\r\n", rep->body.len);
 		body = !head;
@@ -124,6 +137,11 @@ static void *serve(void *arg)
 	sigaddset(&wake, WAKE_SIGNAL);
 	FCGX_InitRequest(&req, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	for (;;) {
+		/* Said before the stop is checked: main() then knows that a
+		 * thread not accepting will never accept again. */
+		atomic_store(&w->accepting, 1);
+		if (atomic_load(w->stopping))
+			break;
 		/* Only waiting for a connection may be interrupted: request I/O
 		 * never sees EINTR. */
 		pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
@@ -142,6 +160,7 @@ static void *serve(void *arg)
 			usleep(backoff_ms * 1000);
 			continue;
 		}
+		atomic_store(&w->accepting, 0);
 		backoff_ms = 0;
 		const char *method = FCGX_GetParam("REQUEST_METHOD", req.envp);
 		const char *uri = FCGX_GetParam("REQUEST_URI", req.envp);
@@ -154,7 +173,53 @@ static void *serve(void *arg)
 		FCGX_Finish_r(&req);
 	}
 	FCGX_Free(&req, 1);
+	atomic_store(&w->accepting, 0);
 	return NULL;
+}
+
+/* Waits for the threads to end until ms have passed; 1 when all did. */
+static int join_within(struct worker *workers, int n, long ms)
+{
+	struct timespec until;
+	int i, all = 1;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	for (i = 0; i < n; i++) {
+		if (!workers[i].joined && pthread_timedjoin_np(workers[i].thread, NULL, &until) == 0)
+			workers[i].joined = 1;
+		all &= workers[i].joined;
+	}
+	return all;
+}
+
+/* The stop: no thread accepts again, the socket is given up, requests in
+ * progress get their grace, then are cancelled. 0 when every thread
+ * ended. */
+static int stop(struct worker *workers, int n, int listen_fd, int grace, atomic_int *cancel)
+{
+	int i, null;
+
+	/* A thread may take the wake signal just before it blocks in
+	 * accept(): send it again until the thread is out. */
+	for (i = 0; i < n; i++)
+		while (atomic_load(&workers[i].accepting) && !workers[i].joined) {
+			pthread_kill(workers[i].thread, WAKE_SIGNAL);
+			usleep(10000);
+		}
+	/* Our share of the socket, and only ours: descriptor 0 stays taken. */
+	if ((null = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+		dup2(null, listen_fd);
+		close(null);
+	}
+	if (join_within(workers, n, grace * 1000L))
+		return 0;
+	log_warn("stopping: requests still in progress after %d s (NIXERY_STOP_GRACE): cancelling them", grace);
+	atomic_store(cancel, 1);
+	return join_within(workers, n, CANCEL_WAIT_MS) ? 0 : -1;
 }
 
 static void usage(FILE *f)
@@ -221,11 +286,12 @@ int main(int argc, char **argv)
 	const char *listen_path = NULL, *config_path = NULL;
 	struct worker *workers = NULL;
 	struct popularity_source *popularity = NULL;
+	struct storage *storage = NULL;
 	struct config cfg;
 	struct stat st;
 	struct sigaction wake_action = { .sa_handler = on_wake };   /* no SA_RESTART */
-	atomic_int stopping = 0;
-	sigset_t stop, blocked;
+	atomic_int stopping = 0, cancel = 0;
+	sigset_t stops, blocked;
 	char err[4096];
 	int opt, listen_fd = 0, i, sig, started = 0, opened = 0, check = 0, rc = 1;
 
@@ -245,7 +311,8 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
-	if (registry_prepare(&cfg, err, sizeof err) < 0) {
+	if (registry_prepare(&cfg, err, sizeof err) < 0 ||
+	    storage_open(cfg.storage_path, &storage, err, sizeof err) < 0) {
 		log_error("%s", err);
 		config_free(&cfg);
 		return 1;
@@ -274,11 +341,11 @@ int main(int argc, char **argv)
 	 * kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(WAKE_SIGNAL, &wake_action, NULL);
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGUSR1);
-	blocked = stop;
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGUSR1);
+	blocked = stops;
 	sigaddset(&blocked, WAKE_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &blocked, NULL);
 	workers = calloc((size_t)cfg.threads, sizeof *workers);
@@ -291,7 +358,7 @@ int main(int argc, char **argv)
 		workers[i].cfg = &cfg;
 		workers[i].listen_fd = listen_fd;
 		workers[i].stopping = &stopping;
-		if (registry_open(&workers[i].reg, &cfg, popularity, err, sizeof err) < 0) {
+		if (registry_open(&workers[i].reg, &cfg, storage, popularity, &cancel, err, sizeof err) < 0) {
 			log_error("%s", err);
 			goto out;
 		}
@@ -307,22 +374,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_info("serving with %d threads", started);
-	sigwait(&stop, &sig);
-	log_info("stopping on signal %d: finishing requests in progress", sig);
+	sigwait(&stops, &sig);
+	log_info("stopping on signal %d: taking no more requests, finishing those in progress", sig);
 	atomic_store(&stopping, 1);
 	FCGX_ShutdownPending();
-	/* A thread may take the wake signal just before it blocks in accept():
-	 * send it again until the thread is gone. */
-	for (i = 0; i < started;) {
-		struct timespec until;
-
-		pthread_kill(workers[i].thread, WAKE_SIGNAL);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 100 * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
-		if (pthread_timedjoin_np(workers[i].thread, NULL, &until) == 0)
-			i++;
+	if (stop(workers, started, listen_fd, cfg.stop_grace, &cancel) < 0) {
+		/* Threads still inside a request own their cache handles: leave
+		 * now; their Nix processes die with them (PR_SET_PDEATHSIG). */
+		log_error("stopping: requests did not end once cancelled; exiting anyway");
+		_exit(1);
 	}
 	rc = 0;
 out:
@@ -330,6 +390,7 @@ out:
 		registry_close(&workers[i].reg);
 	free(workers);
 	popularity_source_free(popularity);
+	storage_close(storage);
 	config_free(&cfg);
 	return rc;
 }

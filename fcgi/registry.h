@@ -1,25 +1,25 @@
-/* The registry's answers: manifests by tag (evaluate, build and pack on a
- * cache miss) or by digest, and blobs. Knows nothing of FastCGI; one
+/* The registry's answers: manifests by tag (from the builder) or by
+ * digest, and blobs, turned into replies. Knows nothing of FastCGI; one
  * registry per thread, since it holds that thread's cache handle. */
 #ifndef NIXERY_REGISTRY_H
 #define NIXERY_REGISTRY_H
 
-#include "core/config.h"
-#include "core/popularity.h"
+#include <stdatomic.h>
+
+#include "builder/builder.h"
 #include "fcgi/reply.h"
-#include "sql/cache.h"
 
 struct registry {
-	const struct config *cfg;
-	struct popularity_source *popularity;   /* shared by the process */
-	struct cache *cache;
+	struct builder builder;
+	const atomic_int *cancel;    /* set when the worker's grace is over */
 };
 
-/* Creates storage, state folders and the cache; run once per process. */
+/* The state folders and the cache; once per process. */
 int registry_prepare(const struct config *cfg, char *err, size_t errlen);
 
-int registry_open(struct registry *reg, const struct config *cfg,
-		  struct popularity_source *popularity, char *err, size_t errlen);
+int registry_open(struct registry *reg, const struct config *cfg, const struct storage *storage,
+		  struct popularity_source *popularity, const atomic_int *cancel,
+		  char *err, size_t errlen);
 void registry_close(struct registry *reg);
 
 /* name and ref must already be validated (router_parse). */

@@ -14,6 +14,7 @@ struct reply {
 	char digest[80];       /* Docker-Content-Digest, when set */
 	const char *allow;     /* Allow, on 405 */
 	int vary_accept;       /* the answer depends on Accept */
+	int retry_after;       /* seconds, for a 503 or 507; 0: none */
 	struct buf body;
 	char file[4096];       /* a blob to send instead of body */
 	uint64_t file_size;

@@ -3,8 +3,13 @@
 # Everything from the request arrives as data through --argstr: `packages`
 # is a JSON list of names, never spliced into Nix source.
 #
-#   resolve  -> { outputs = [ "/nix/store/..." ]; } or { unknown = [ names ]; }
-#               (evaluation only: nothing is built)
+#   resolve  -> { outputs = [ "/nix/store/..." ]; }, or, when some names
+#               are at fault, { unknown = [ names ]; refused = [ names ]; }
+#               (evaluation only: nothing is built). A name is refused when
+#               evaluating it throws or fails an assertion: a removed alias,
+#               a package marked broken, unfree or insecure.
+#   explain  -> evaluates the packages without catching anything, so that
+#               Nix prints why a refused name fails
 #   contents -> the list of derivations, for nix-build
 { packages ? "[]"
 , srcType ? "path"
@@ -53,14 +58,30 @@ let
 
   isDerivation = v: isAttrs v && (v.type or null) == "derivation";
 
-  requested = map (name: { inherit name; value = resolveName name; }) (fromJSON packages);
-  found = filter (r: isDerivation r.value) requested;
-  unknown = map (r: r.name) (filter (r: !isDerivation r.value) requested);
+  # Each name on its own: one that throws must not hide the others.
+  # Forcing outPath runs nixpkgs' meta checks (broken, unfree, insecure).
+  resolveChecked = name:
+    let
+      tried = builtins.tryEval (
+        let value = resolveName name;
+        in if isDerivation value then builtins.seq value.outPath value else null);
+    in { inherit name; inherit (tried) value; refused = !tried.success; };
+
+  names = fromJSON packages;
+  requested = map resolveChecked names;
+  found = filter (r: !r.refused && r.value != null) requested;
+  namesOf = rs: map (r: r.name) rs;
+  unknown = namesOf (filter (r: !r.refused && r.value == null) requested);
+  refused = namesOf (filter (r: r.refused) requested);
 in
 {
   contents = map (r: r.value) found;
 
   resolve =
-    if unknown != [ ] then { inherit unknown; }
+    if unknown != [ ] || refused != [ ] then { inherit unknown refused; }
     else { outputs = map (r: r.value.outPath) found; };
+
+  explain = map (name:
+    let value = resolveName name;
+    in if isDerivation value then value.outPath else null) names;
 }

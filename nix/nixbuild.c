@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@
 #define MAX_CLOSURE_OUTPUT (256u << 20)
 
 /* A command on image.nix: argv = head, the expression, -A attr, the
- * request as --argstr data, tail. */
+ * request as --argstr data (packages: a JSON list, or NULL for the
+ * request's), tail. */
 struct image_command {
 	char expr[4096];
 	char *packages;
@@ -28,12 +30,14 @@ struct image_command {
 };
 
 static int image_command(const struct nix_job *job, struct image_command *ic,
-			 const char *const *head, const char *attr, const char *const *tail)
+			 const char *const *head, const char *attr, const char *packages,
+			 const char *const *tail)
 {
 	size_t n = 0;
 
 	snprintf(ic->expr, sizeof ic->expr, "%s/image.nix", job->cfg->nix_dir);
-	if (!(ic->packages = image_packages_json(job->req)))
+	ic->packages = packages ? strdup(packages) : image_packages_json(job->req);
+	if (!ic->packages)
 		return -ENOMEM;
 	for (; *head; head++)
 		ic->argv[n++] = (char *)*head;
@@ -103,6 +107,23 @@ static void nix_error_text(const char *tail, char *out, size_t outlen)
 	}
 }
 
+/* The first line of Nix's last error: the reason, without the trace. */
+static void nix_error_reason(const char *tail, char *out, size_t outlen)
+{
+	const char *best = NULL, *p = tail;
+
+	while ((p = strstr(p, "error:"))) {
+		best = p + 6;
+		p += 6;
+	}
+	if (!best) {
+		snprintf(out, outlen, "evaluation failed");
+		return;
+	}
+	best += strspn(best, " ");
+	fold(best, best + strcspn(best, "\n"), out, 0, outlen);
+}
+
 static int run_nix(const struct nix_job *job, char *const argv[], size_t max_out,
 		   struct spawn_result *res, char *err, size_t errlen)
 {
@@ -110,8 +131,7 @@ static int run_nix(const struct nix_job *job, char *const argv[], size_t max_out
 	int rc = spawn_run(argv, job->deadline, max_out, res, err, errlen);
 
 	if (rc == -ETIMEDOUT) {
-		snprintf(err, errlen, "the Nix build timed out after %d seconds (NIX_TIMEOUT)",
-			 job->cfg->nix_timeout);
+		snprintf(err, errlen, "%s stopped at the deadline", argv[0]);
 		return rc;
 	}
 	if (rc < 0)
@@ -152,17 +172,18 @@ static int string_array(cJSON *arr, char ***out, size_t *n)
 	return 0;
 }
 
-int nix_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen)
+static const char *const eval_head[] = { "nix-instantiate", "--eval", "--strict", "--json", NULL };
+static const char *const no_tail[] = { NULL };
+
+static int evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen)
 {
-	static const char *const head[] = { "nix-instantiate", "--eval", "--strict", "--json", NULL };
-	static const char *const tail[] = { NULL };
 	struct spawn_result res = { 0 };
 	struct image_command ic;
-	cJSON *root = NULL, *outputs, *unknown;
+	cJSON *root = NULL, *outputs, *unknown, *refused;
 	int rc;
 
 	memset(ev, 0, sizeof *ev);
-	if ((rc = image_command(job, &ic, head, "resolve", tail)) < 0) {
+	if ((rc = image_command(job, &ic, eval_head, "resolve", NULL, no_tail)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
@@ -174,8 +195,10 @@ int nix_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size
 	root = cJSON_Parse(res.out.data ? res.out.data : "");
 	outputs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
 	unknown = cJSON_GetObjectItemCaseSensitive(root, "unknown");
-	if (cJSON_IsArray(unknown)) {
-		if (string_array(unknown, &ev->unknown, &ev->nunknown) < 0)
+	refused = cJSON_GetObjectItemCaseSensitive(root, "refused");
+	if (cJSON_IsArray(unknown) && cJSON_IsArray(refused)) {
+		if (string_array(unknown, &ev->unknown, &ev->nunknown) < 0 ||
+		    string_array(refused, &ev->refused, &ev->nrefused) < 0)
 			goto bad;
 	} else if (cJSON_IsArray(outputs)) {
 		if (string_array(outputs, &ev->outputs, &ev->noutputs) < 0)
@@ -200,10 +223,35 @@ void nix_eval_free(struct nix_eval *ev)
 {
 	strv_free(ev->outputs, ev->noutputs);
 	strv_free(ev->unknown, ev->nunknown);
+	strv_free(ev->refused, ev->nrefused);
 	memset(ev, 0, sizeof *ev);
 }
 
-int nix_realise(const struct nix_job *job, const char *gcroots, char *err, size_t errlen)
+static int explain(const struct nix_job *job, const char *name, char *reason, size_t len)
+{
+	struct spawn_result res = { 0 };
+	struct image_command ic;
+	cJSON *list = cJSON_CreateArray();
+	char *packages = NULL;
+	int rc = -ENOMEM;
+
+	snprintf(reason, len, "evaluation failed");
+	if (!list || !cJSON_AddItemToArray(list, cJSON_CreateString(name)) ||
+	    !(packages = cJSON_PrintUnformatted(list)) ||
+	    (rc = image_command(job, &ic, eval_head, "explain", packages, no_tail)) < 0)
+		goto out;
+	rc = spawn_run(ic.argv, job->deadline, MAX_EVAL_OUTPUT, &res, reason, len);
+	free(ic.packages);
+	if (rc == 0 && res.status != 0)
+		nix_error_reason(res.err_tail, reason, len);
+out:
+	cJSON_Delete(list);
+	cJSON_free(packages);
+	spawn_result_free(&res);
+	return rc;
+}
+
+static int realise(const struct nix_job *job, const char *gcroots, char *err, size_t errlen)
 {
 	static const char *const head[] = { "nix-build", NULL };
 	char link[4096];
@@ -220,7 +268,7 @@ int nix_realise(const struct nix_job *job, const char *gcroots, char *err, size_
 		return rc;
 	}
 	snprintf(link, sizeof link, "%s/result", gcroots);
-	if ((rc = image_command(job, &ic, head, "contents", tail)) < 0) {
+	if ((rc = image_command(job, &ic, head, "contents", NULL, tail)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
@@ -262,8 +310,8 @@ static char **path_argv(const char *const *prefix, size_t nprefix, char *const *
 	return argv;
 }
 
-int nix_closure(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,
-		char *err, size_t errlen)
+static int closure(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,
+		   char *err, size_t errlen)
 {
 	static const char *const requisites[] = { "nix-store", "--query", "--requisites" };
 	static const char *const dump[] = { "nix-store", "--dump-db" };
@@ -328,9 +376,77 @@ static int daemon_reachable(const char *path, char *why, size_t len)
 	return rc;
 }
 
+/* A setting as Nix sees it, from `nix show-config` (the files, NIX_CONFIG
+ * and the defaults together): 0, or -ENOENT when it is not listed. */
+static int nix_setting(const char *name, char *value, size_t len, char *err, size_t errlen)
+{
+	char *const argv[] = { "nix", "--extra-experimental-features", "nix-command",
+			       "show-config", NULL };
+	struct deadline dl = deadline_in(30000, NULL);
+	struct spawn_result res = { 0 };
+	size_t nlen = strlen(name);
+	const char *line, *next;
+	int rc = spawn_run(argv, &dl, MAX_EVAL_OUTPUT, &res, err, errlen);
+
+	if (rc == 0 && res.status != 0) {
+		nix_error_reason(res.err_tail, err, errlen);
+		rc = -EIO;
+	}
+	for (line = res.out.data; rc == 0 && line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			next++;
+		if (strncmp(line, name, nlen) == 0 && strncmp(line + nlen, " = ", 3) == 0) {
+			size_t vlen = strcspn(line + nlen + 3, "\n");
+
+			snprintf(value, len, "%.*s", (int)vlen, line + nlen + 3);
+			goto out;
+		}
+	}
+	if (rc == 0)
+		rc = -ENOENT;
+out:
+	spawn_result_free(&res);
+	return rc;
+}
+
+/* Root without a daemon builds in the store itself: the store must be
+ * writable and the build users Nix is set to use must exist. */
+static int check_local_store(struct buf *out)
+{
+	const char *dirs[] = { "/nix/store", "/nix/var/nix/db" };
+	char group[256], err[512];
+	struct group *gr;
+	size_t i;
+	int problems = 0;
+
+	for (i = 0; i < sizeof dirs / sizeof *dirs; i++)
+		if (access(dirs[i], W_OK | X_OK) < 0) {
+			buf_printf(out, "the Nix store is not usable: %s: %s: install nix-bin, or set NIX_REMOTE=daemon to build through nix-daemon\n",
+				   dirs[i], strerror(errno));
+			problems++;
+		}
+	if (nix_setting("build-users-group", group, sizeof group, err, sizeof err) < 0) {
+		buf_printf(out, "nix cannot read its settings (%s): check /etc/nix/nix.conf and NIX_CONFIG\n", err);
+		return problems + 1;
+	}
+	if (!*group)
+		return problems;
+	if (!(gr = getgrnam(group))) {
+		buf_printf(out, "Nix builds as the users of group '%s' (build-users-group), which does not exist: install nix-setup-systemd, which creates it and its build users\n",
+			   group);
+		problems++;
+	} else if (!gr->gr_mem[0]) {
+		buf_printf(out, "group '%s' (build-users-group) has no members, so Nix has no build users: add some (nix-setup-systemd creates nixbld1..10)\n",
+			   group);
+		problems++;
+	}
+	return problems;
+}
+
 int nix_check(struct buf *out)
 {
-	static const char *const tools[] = { "nix-instantiate", "nix-build", "nix-store" };
+	static const char *const tools[] = { "nix-instantiate", "nix-build", "nix-store", "nix" };
 	const char *remote = getenv("NIX_REMOTE"), *socket_path = getenv("NIX_DAEMON_SOCKET_PATH");
 	char why[256];
 	size_t i;
@@ -338,10 +454,12 @@ int nix_check(struct buf *out)
 
 	for (i = 0; i < sizeof tools / sizeof *tools; i++)
 		if (!on_path(tools[i])) {
-			buf_printf(out, "%s is not on PATH: install Nix (apt-get install nix-bin) or add its folder to the workers' PATH\n",
+			buf_printf(out, "%s is not on PATH: install Nix (apt-get install nix-bin nix-setup-systemd) or add its folder to the workers' PATH\n",
 				   tools[i]);
 			problems++;
 		}
+	if (problems)
+		return problems;
 	/* Only root can open the store itself; everyone else goes through
 	 * the daemon. */
 	if (geteuid() != 0 || (remote && strcmp(remote, "daemon") == 0)) {
@@ -352,6 +470,14 @@ int nix_check(struct buf *out)
 				   socket_path, why);
 			problems++;
 		}
+		return problems;
 	}
-	return problems;
+	return check_local_store(out);
 }
+
+const struct nix_runner nix_real = {
+	.evaluate = evaluate,
+	.explain = explain,
+	.realise = realise,
+	.closure = closure,
+};

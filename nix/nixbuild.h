@@ -1,16 +1,16 @@
 /* Everything that runs Nix: evaluating an image request to output paths,
  * building them under a GC root, and reading their runtime closure. All
- * three share one deadline, NIX_TIMEOUT from the start of the request's
- * Nix work. Package names reach Nix as --argstr data only. */
+ * share the request's deadline. Package names reach Nix as --argstr data
+ * only. */
 #ifndef NIXERY_NIXBUILD_H
 #define NIXERY_NIXBUILD_H
 
 #include <stddef.h>
-#include <time.h>
 
 #include "core/buf.h"
 #include "core/closure.h"
 #include "core/config.h"
+#include "core/deadline.h"
 #include "core/image.h"
 #include "core/source.h"
 
@@ -18,7 +18,7 @@ struct nix_job {
 	const struct config *cfg;
 	const struct source *src;
 	const struct image_request *req;
-	struct timespec deadline;
+	const struct deadline *deadline;
 };
 
 struct nix_eval {
@@ -26,24 +26,37 @@ struct nix_eval {
 	size_t noutputs;
 	char **unknown;      /* names no attribute matched */
 	size_t nunknown;
+	char **refused;      /* names whose evaluation throws or fails an assertion */
+	size_t nrefused;
 };
 
-/* 0 with outputs, or with unknown names when some are missing (the caller
- * answers 404 naming them); -ENOENT when a git source has no such ref;
- * -ETIMEDOUT at the deadline; -EIO when Nix fails, with its error in err. */
-int nix_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen);
-void nix_eval_free(struct nix_eval *ev);
+/* What runs Nix for the builder: nix_real, or a stand-in in tests. */
+struct nix_runner {
+	/* 0 with outputs, or with unknown and refused names when some are at
+	 * fault (the caller answers 404 naming them); -ENOENT when a git
+	 * source has no such ref; -ETIMEDOUT at the deadline; -ECANCELED
+	 * when the worker stops; -EIO when Nix fails, with its error in err. */
+	int (*evaluate)(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen);
+	/* Why evaluating the package name fails: Nix's one-line reason. */
+	int (*explain)(const struct nix_job *job, const char *name, char *reason, size_t len);
+	/* Builds the request's packages; the folder gcroots (created here)
+	 * holds the roots that keep them alive until nix_release. */
+	int (*realise)(const struct nix_job *job, const char *gcroots, char *err, size_t errlen);
+	/* The runtime closure of the evaluated outputs, with sizes and
+	 * references. */
+	int (*closure)(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,
+		       char *err, size_t errlen);
+};
 
-/* Builds the request's packages; the folder gcroots (created here) holds
- * the roots that keep them alive until nix_release. */
-int nix_realise(const struct nix_job *job, const char *gcroots, char *err, size_t errlen);
+extern const struct nix_runner nix_real;
+
+void nix_eval_free(struct nix_eval *ev);
 void nix_release(const char *gcroots);
 
-int nix_closure(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,
-		char *err, size_t errlen);
-
-/* Whether the Nix tools are on PATH and, for a user that needs it, the
- * daemon answers; appends one line per problem and returns their number. */
+/* Whether Nix can build here: its tools on PATH; for a user that needs it,
+ * a daemon that answers; without one, a store this user may write and the
+ * build users Nix is set to use. Appends one line of advice per problem
+ * and returns their number. */
 int nix_check(struct buf *out);
 
 #endif

@@ -1,45 +1,21 @@
-#define _GNU_SOURCE   /* posix_spawn_file_actions_addclosefrom_np */
+#define _GNU_SOURCE   /* close_range */
 #include "nix/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
 
-#define KILL_GRACE_MS 5000
-
-static struct timespec after_ms(long ms)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += ms / 1000;
-	t.tv_nsec += (ms % 1000) * 1000000L;
-	t.tv_sec += t.tv_nsec / 1000000000L;
-	t.tv_nsec %= 1000000000L;
-	return t;
-}
-
-struct timespec spawn_deadline(int seconds)
-{
-	return after_ms(seconds * 1000L);
-}
-
-static long ms_until(struct timespec deadline)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (deadline.tv_sec - now.tv_sec) * 1000L + (deadline.tv_nsec - now.tv_nsec) / 1000000L;
-}
+/* From SIGTERM to SIGKILL: Nix stops its builders well within it. */
+#define KILL_GRACE_MS 2000
 
 static void keep_tail(char *tail, const char *data, size_t len)
 {
@@ -58,13 +34,60 @@ static void keep_tail(char *tail, const char *data, size_t len)
 	tail[have + len] = '\0';
 }
 
+/* The program's file, looked up on PATH here: the child may only make
+ * async-signal-safe calls between fork and exec. */
+static int find_program(const char *name, char *file, size_t len)
+{
+	const char *path = getenv("PATH"), *p;
+
+	if (strchr(name, '/')) {
+		snprintf(file, len, "%s", name);
+		return access(file, X_OK) == 0 ? 0 : -errno;
+	}
+	for (p = path && *path ? path : "/usr/bin:/bin"; *p; p += *p == ':') {
+		size_t n = strcspn(p, ":");
+
+		if ((size_t)snprintf(file, len, "%.*s/%s", (int)n, p, name) < len &&
+		    access(file, X_OK) == 0)
+			return 0;
+		p += n;
+	}
+	return -ENOENT;
+}
+
+/* In the child, between fork and exec: a process group of its own (the
+ * deadline stops it whole), a SIGTERM when the thread that started it
+ * dies (Nix then stops its builders, which run in sessions of their own:
+ * SIGKILL would leave them behind), default signals, and no descriptor of
+ * the worker's but the pipes. */
+static void exec_child(const char *file, char *const argv[], int out, int errp, pid_t parent)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+	int sig, null = open("/dev/null", O_RDONLY);
+
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent || null < 0)
+		_exit(127);
+	setpgid(0, 0);
+	for (sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(errp, 2) < 0)
+		_exit(127);
+	close_range(3, ~0U, 0);
+	execve(file, argv, environ);
+	_exit(127);
+}
+
 static int start(char *const argv[], pid_t *pid, int out[2], int errp[2])
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, defaults;
+	char file[4096];
+	pid_t parent = getpid();
 	int rc;
 
+	if ((rc = find_program(argv[0], file, sizeof file)) < 0)
+		return rc;
 	if (pipe2(out, O_CLOEXEC) < 0)
 		return -errno;
 	if (pipe2(errp, O_CLOEXEC) < 0) {
@@ -73,26 +96,13 @@ static int start(char *const argv[], pid_t *pid, int out[2], int errp[2])
 		close(out[1]);
 		return rc;
 	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-	/* The FastCGI connections must not leak into Nix. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigemptyset(&defaults);
-	sigaddset(&defaults, SIGPIPE);
-	sigaddset(&defaults, SIGTERM);
-	sigaddset(&defaults, SIGINT);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &defaults);
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-					POSIX_SPAWN_SETSIGDEF);
-	rc = -posix_spawnp(pid, argv[0], &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	*pid = fork();
+	if (*pid == 0)
+		exec_child(file, argv, out[1], errp[1], parent);
+	rc = *pid < 0 ? -errno : 0;
+	/* Both sides set the group: whichever runs first, killpg works. */
+	if (*pid > 0)
+		setpgid(*pid, *pid);
 	close(out[1]);
 	close(errp[1]);
 	if (rc < 0) {
@@ -102,13 +112,13 @@ static int start(char *const argv[], pid_t *pid, int out[2], int errp[2])
 	return rc;
 }
 
-int spawn_run(char *const argv[], struct timespec deadline, size_t max_out,
+int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 	      struct spawn_result *res, char *err, size_t errlen)
 {
-	int out[2], errp[2], status = 0, rc = 0, open_fds = 2, killed = 0;
-	struct timespec grace = { 0 };
+	int out[2], errp[2], status = 0, rc = 0, open_fds = 2, stopping = 0;
+	struct deadline grace = { 0 };
 	char chunk[65536];
-	pid_t pid;
+	pid_t pid = -1;
 
 	memset(res, 0, sizeof *res);
 	if ((rc = start(argv, &pid, out, errp)) < 0) {
@@ -119,20 +129,21 @@ int spawn_run(char *const argv[], struct timespec deadline, size_t max_out,
 
 	/* Drain both pipes until they close; at the deadline ask the group to
 	 * stop (Nix then stops its builders), and give it a grace period. */
-	while (open_fds > 0 && (rc == 0 || rc == -ETIMEDOUT)) {
-		long wait_ms = ms_until(killed ? grace : deadline);
+	while (open_fds > 0 && (rc == 0 || stopping)) {
+		long wait_ms = deadline_left_ms(stopping ? &grace : dl);
 		int i, n;
 
 		if (wait_ms <= 0) {
-			if (killed)
+			if (stopping)
 				break;                 /* grace is over: SIGKILL below */
+			rc = deadline_check(dl);
 			killpg(pid, SIGTERM);
-			killed = 1;
-			rc = -ETIMEDOUT;
-			grace = after_ms(KILL_GRACE_MS);
+			stopping = 1;
+			grace = deadline_in(KILL_GRACE_MS, NULL);
 			continue;
 		}
-		n = poll(fds, 2, wait_ms > 1000 ? 1000 : (int)wait_ms);
+		/* Wake at least every 100 ms: a stop is not a file event. */
+		n = poll(fds, 2, wait_ms > 100 ? 100 : (int)wait_ms);
 		if (n < 0 && errno != EINTR) {
 			rc = -errno;
 			break;
@@ -162,7 +173,7 @@ int spawn_run(char *const argv[], struct timespec deadline, size_t max_out,
 		if (fds[i].fd >= 0)
 			close(fds[i].fd);
 	/* Whatever went wrong, and members of the group that outlived the
-	 * leader after a timeout: nothing of it may stay behind. */
+	 * leader after a stop: nothing of it may stay behind. */
 	if (open_fds > 0 || rc < 0)
 		killpg(pid, SIGKILL);
 	/* A command that closed its pipes is still bound by the deadline. */
@@ -171,18 +182,17 @@ int spawn_run(char *const argv[], struct timespec deadline, size_t max_out,
 
 		if (done == pid || (done < 0 && errno != EINTR))
 			break;
-		if (ms_until(deadline) <= 0 && rc == 0) {
+		if (rc == 0 && (rc = deadline_check(dl)) < 0)
 			killpg(pid, SIGKILL);
-			rc = -ETIMEDOUT;
-		}
 		usleep(10000);
 	}
 	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	res->timed_out = rc == -ETIMEDOUT;
 	if (rc == -E2BIG)
 		snprintf(err, errlen, "%s printed more than %zu bytes", argv[0], max_out);
 	else if (rc == -ETIMEDOUT)
 		snprintf(err, errlen, "%s did not finish before the deadline", argv[0]);
+	else if (rc == -ECANCELED)
+		snprintf(err, errlen, "%s was stopped: the worker is shutting down", argv[0]);
 	else if (rc < 0)
 		snprintf(err, errlen, "running %s: %s", argv[0], strerror(-rc));
 	return rc;

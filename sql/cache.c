@@ -1,22 +1,28 @@
 #include "sql/cache.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "core/log.h"
 #include "sql/schema.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 10000
+#define PATH_LEN 4096
 
 enum stmt_id {
 	REQUEST_GET, REQUEST_PUT, REQUEST_CLAIM, IMAGE_GET, IMAGE_PUT, LAYER_GET, LAYER_PUT,
-	BLOB_GET, BLOB_PUT, BUILD_BEGIN, BUILD_END, BUILD_LAST_FAILURE, STMT_COUNT
+	BLOB_GET, BLOB_PUT, BLOB_FORGET, LAYER_FORGET, BUILD_BEGIN, BUILD_END,
+	BUILD_LAST_FAILURE, STMT_COUNT
 };
 
 static const char *const sql_text[STMT_COUNT] = {
@@ -24,143 +30,288 @@ static const char *const sql_text[STMT_COUNT] = {
 	[REQUEST_PUT] = "INSERT OR REPLACE INTO requests (request_key, image_key, evaluated) VALUES (?1, ?2, ?3)",
 	[REQUEST_CLAIM] = "UPDATE requests SET evaluated = ?3 WHERE request_key = ?1 AND evaluated = ?2",
 	[IMAGE_GET] = "SELECT docker_manifest, oci_manifest FROM images WHERE image_key = ?1",
-	[IMAGE_PUT] = "INSERT OR IGNORE INTO images (image_key, docker_manifest, oci_manifest, created) VALUES (?1, ?2, ?3, ?4)",
+	[IMAGE_PUT] = "INSERT OR REPLACE INTO images (image_key, docker_manifest, oci_manifest, created) VALUES (?1, ?2, ?3, ?4)",
 	[LAYER_GET] = "SELECT l.digest, l.diff_id, l.size FROM layers l JOIN blobs b ON b.digest = l.digest WHERE l.layer_key = ?1",
-	[LAYER_PUT] = "INSERT OR IGNORE INTO layers (layer_key, digest, diff_id, size) VALUES (?1, ?2, ?3, ?4)",
+	[LAYER_PUT] = "INSERT OR REPLACE INTO layers (layer_key, digest, diff_id, size) VALUES (?1, ?2, ?3, ?4)",
 	[BLOB_GET] = "SELECT size, media_type FROM blobs WHERE digest = ?1",
-	[BLOB_PUT] = "INSERT OR IGNORE INTO blobs (digest, size, media_type) VALUES (?1, ?2, ?3)",
-	[BUILD_BEGIN] = "INSERT INTO builds (image_key, packages, started, status) VALUES (?1, ?2, ?3, 'running')",
-	[BUILD_END] = "UPDATE builds SET status = ?2, message = ?3, seconds = ?4, packed = ?5, finished = ?6 WHERE id = ?1",
-	[BUILD_LAST_FAILURE] = "SELECT status, message FROM builds WHERE image_key = ?1 AND finished >= ?2 AND status IN ('failed', 'timeout') ORDER BY finished DESC LIMIT 1",
+	[BLOB_PUT] = "INSERT OR REPLACE INTO blobs (digest, size, media_type) VALUES (?1, ?2, ?3)",
+	[BLOB_FORGET] = "DELETE FROM blobs WHERE digest = ?1",
+	[LAYER_FORGET] = "DELETE FROM layers WHERE digest = ?1",
+	[BUILD_BEGIN] = "INSERT INTO builds (image_key, packages, started, status) VALUES (?1, ?2, ?3 / 1000, 'running')",
+	[BUILD_END] = "UPDATE builds SET status = ?2, message = ?3, seconds = ?4, packed = ?5, finished = ?6 / 1000, finished_ms = ?6 WHERE id = ?1",
+	[BUILD_LAST_FAILURE] = "SELECT status, message FROM builds WHERE image_key = ?1 AND finished_ms >= ?2 AND status IN ('failed', 'timeout') ORDER BY finished_ms DESC LIMIT 1",
 };
 
 struct cache {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT_COUNT];
+	char state_dir[PATH_LEN];
+	char err[512];
 };
 
-const char *cache_error(struct cache *c)
+const char *cache_error(const struct cache *c)
 {
-	return sqlite3_errmsg(c->db);
+	return c->err[0] ? c->err : "no error";
 }
 
-static int exec(struct cache *c, const char *sql)
+static int error_code(int sqlite_rc)
 {
-	return sqlite3_exec(c->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+	switch (sqlite_rc & 0xff) {
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -EAGAIN;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	default:
+		return -EIO;
+	}
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
 /* Creates the schema once, under a write lock, so workers starting
- * together do not race. */
-static int migrate(struct cache *c)
+ * together do not race; upgrades an older one in the same transaction. */
+static int migrate(sqlite3 *db)
 {
 	sqlite3_stmt *st = NULL;
-	int version = -1;
+	int version = -1, rc;
 
-	if (exec(c, "BEGIN IMMEDIATE") < 0)
-		return -EIO;
-	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
+	if ((rc = exec(db, "BEGIN IMMEDIATE")) != SQLITE_OK)
+		return rc;
+	if ((rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL)) == SQLITE_OK &&
+	    (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		version = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
 	sqlite3_finalize(st);
-	if (version < 0 || version > SCHEMA_VERSION)
-		goto fail;
-	if (version < SCHEMA_VERSION &&
-	    (exec(c, cache_schema_sql) < 0 || exec(c, "PRAGMA user_version = 1") < 0))
-		goto fail;
-	return exec(c, "COMMIT");
-fail:
-	exec(c, "ROLLBACK");
-	return -EIO;
+	if (rc == SQLITE_OK && version > SCHEMA_VERSION)
+		rc = SQLITE_ERROR;
+	/* Version 1 timed builds in whole seconds only. */
+	if (rc == SQLITE_OK && version == 1)
+		rc = exec(db, "ALTER TABLE builds ADD COLUMN finished_ms INTEGER");
+	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
+		rc = exec(db, cache_schema_sql);
+	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
+		rc = exec(db, "PRAGMA user_version = 2");
+	if (rc == SQLITE_OK)
+		rc = exec(db, "COMMIT");
+	if (rc != SQLITE_OK)
+		exec(db, "ROLLBACK");
+	return rc;
 }
 
-static int open_db(const char *state_dir, struct cache *c, char *err, size_t errlen)
+static int open_db(const char *state_dir, sqlite3 **db)
 {
-	char path[4096];
+	char path[PATH_LEN];
+	int rc;
 
 	snprintf(path, sizeof path, "%s/cache.db", state_dir);
-	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open %s: %s", path,
-			 c->db ? sqlite3_errmsg(c->db) : "out of memory");
-		return -EIO;
+	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(*db, BUSY_TIMEOUT_MS);
+		/* NORMAL keeps every commit atomic and consistent in WAL
+		 * mode, losing at most the last one on power loss. */
+		rc = exec(*db, "PRAGMA synchronous = NORMAL");
 	}
-	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
-	/* NORMAL keeps every commit atomic and consistent in WAL mode, losing
-	 * at most the last one on power loss. */
-	if (exec(c, "PRAGMA synchronous = NORMAL") < 0) {
-		snprintf(err, errlen, "cannot set up %s: %s", path, sqlite3_errmsg(c->db));
-		return -EIO;
+	return rc;
+}
+
+/* Moves a damaged database aside with its WAL and shared memory, the
+ * WAL first: a new database must never pick up the old one's log. */
+static void move_aside(const char *state_dir, const char *why)
+{
+	static const char *const suffixes[] = { "-wal", "-shm", "" };
+	char from[PATH_LEN], to[PATH_LEN], stamp[64];
+	time_t now = time(NULL);
+	size_t i;
+
+	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
+	for (i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+		snprintf(from, sizeof from, "%s/cache.db%s", state_dir, suffixes[i]);
+		snprintf(to, sizeof to, "%s/cache.db.corrupt-%s-%ld%s", state_dir, stamp,
+			 (long)getpid(), suffixes[i]);
+		rename(from, to);
 	}
-	return 0;
+	log_error("the build cache %s/cache.db was damaged (%s): moved it aside as cache.db.corrupt-%s-%ld and started a new one; images are built again as they are asked for",
+		  state_dir, why, stamp, (long)getpid());
+}
+
+/* Serialises recoveries between threads and processes. */
+static int lock_recovery(const char *state_dir)
+{
+	char path[PATH_LEN];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/cache.recover.lock", state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	while (fd >= 0 && flock(fd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	return fd;
+}
+
+/* Opens the database in WAL mode with the current schema. */
+static int setup(const char *state_dir, char *why, size_t len)
+{
+	sqlite3 *db = NULL;
+	int attempt, rc = open_db(state_dir, &db);
+
+	/* Switching to WAL needs the database to itself and does not wait for
+	 * the busy timeout: worker processes starting together take turns. */
+	for (attempt = 0; rc == SQLITE_OK; attempt++) {
+		if ((rc = exec(db, "PRAGMA journal_mode = WAL")) == SQLITE_OK &&
+		    (rc = migrate(db)) == SQLITE_OK)
+			break;
+		if ((rc & 0xff) != SQLITE_BUSY || attempt == 100)
+			break;
+		rc = SQLITE_OK;
+		usleep(100000);
+	}
+	snprintf(why, len, "%s", db ? sqlite3_errmsg(db) : "out of memory");
+	sqlite3_close(db);
+	return rc;
 }
 
 int cache_init(const char *state_dir, char *err, size_t errlen)
 {
-	struct cache c = { 0 };
-	int attempt, rc = open_db(state_dir, &c, err, errlen);
+	char why[512];
+	int rc = setup(state_dir, why, sizeof why), lock;
 
-	/* Switching to WAL needs the database to itself and does not wait for
-	 * the busy timeout: worker processes starting together take turns. */
-	for (attempt = 0; rc == 0; attempt++) {
-		if (exec(&c, "PRAGMA journal_mode = WAL") == 0 && migrate(&c) == 0)
-			break;
-		if (sqlite3_errcode(c.db) != SQLITE_BUSY || attempt == 100) {
-			snprintf(err, errlen, "cannot set up %s/cache.db: %s", state_dir,
-				 sqlite3_errmsg(c.db));
-			rc = -EIO;
-			break;
+	if (error_code(rc) == -EAGAIN) {
+		if ((lock = lock_recovery(state_dir)) >= 0) {
+			/* Another process may have done it meanwhile. */
+			if (error_code(setup(state_dir, why, sizeof why)) == -EAGAIN)
+				move_aside(state_dir, why);
+			close(lock);
 		}
-		usleep(100000);
+		rc = setup(state_dir, why, sizeof why);
 	}
-	sqlite3_close(c.db);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot set up the build cache %s/cache.db: %s", state_dir, why);
+		return error_code(rc);
+	}
+	return 0;
+}
+
+static void close_db(struct cache *c)
+{
+	int i;
+
+	for (i = 0; i < STMT_COUNT; i++) {
+		sqlite3_finalize(c->stmt[i]);
+		c->stmt[i] = NULL;
+	}
+	sqlite3_close(c->db);
+	c->db = NULL;
+}
+
+static int reopen(struct cache *c)
+{
+	int i, rc;
+
+	close_db(c);
+	rc = open_db(c->state_dir, &c->db);
+	for (i = 0; i < STMT_COUNT && rc == SQLITE_OK; i++)
+		rc = sqlite3_prepare_v3(c->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT,
+					&c->stmt[i], NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(c->err, sizeof c->err, "cannot open the build cache: %s",
+			 c->db ? sqlite3_errmsg(c->db) : "out of memory");
+		close_db(c);
+		return error_code(rc);
+	}
+	return 0;
+}
+
+static int moved(struct cache *c)
+{
+	int has_moved = 0;
+
+	return !c->db ||
+	       sqlite3_file_control(c->db, "main", SQLITE_FCNTL_HAS_MOVED, &has_moved) != SQLITE_OK ||
+	       has_moved;
+}
+
+/* A damaged database: moves it aside (unless another handle did already)
+ * and starts a new one. -EAGAIN when the caller may ask again. */
+static int recover(struct cache *c)
+{
+	char why[512];
+	int lock = lock_recovery(c->state_dir), rc;
+
+	snprintf(why, sizeof why, "%s", c->err);
+	if (!moved(c))
+		move_aside(c->state_dir, why);
+	close_db(c);
+	rc = cache_init(c->state_dir, c->err, sizeof c->err);
+	if (lock >= 0)
+		close(lock);
+	if (rc == 0)
+		rc = reopen(c);
+	snprintf(c->err, sizeof c->err, "%s", why);
+	return rc == 0 ? -EAGAIN : rc;
+}
+
+/* Records a failed call's message and turns its code into the caller's. */
+static int fail(struct cache *c, int sqlite_rc)
+{
+	int rc = error_code(sqlite_rc);
+
+	snprintf(c->err, sizeof c->err, "%s", c->db ? sqlite3_errmsg(c->db) : "no database");
+	if (rc == -EAGAIN)
+		rc = recover(c);
 	return rc;
 }
 
 int cache_open(const char *state_dir, struct cache **out, char *err, size_t errlen)
 {
 	struct cache *c = calloc(1, sizeof *c);
-	int i;
+	int rc;
 
 	*out = NULL;
 	if (!c) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	if (open_db(state_dir, c, err, errlen) < 0)
-		goto fail;
-	for (i = 0; i < STMT_COUNT; i++)
-		if (sqlite3_prepare_v3(c->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT,
-				       &c->stmt[i], NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "cannot prepare cache query: %s", sqlite3_errmsg(c->db));
-			goto fail;
-		}
+	snprintf(c->state_dir, sizeof c->state_dir, "%s", state_dir);
+	if ((rc = reopen(c)) < 0) {
+		snprintf(err, errlen, "%s", c->err);
+		cache_close(c);
+		return rc;
+	}
 	*out = c;
 	return 0;
-fail:
-	cache_close(c);
-	return -EIO;
 }
 
 void cache_close(struct cache *c)
 {
-	int i;
-
 	if (!c)
 		return;
-	for (i = 0; i < STMT_COUNT; i++)
-		sqlite3_finalize(c->stmt[i]);
-	sqlite3_close(c->db);
+	close_db(c);
 	free(c);
 }
 
-/* Binds text, text-or-int arguments by a small format: 's' text, 'i' int64,
- * 'd' double. */
+int cache_refresh(struct cache *c)
+{
+	return moved(c) ? reopen(c) : 0;
+}
+
+/* Binds arguments by a small format: 's' text, 'i' int64, 'd' double.
+ * NULL without a database (a failed recovery). */
 static sqlite3_stmt *bind(struct cache *c, enum stmt_id id, const char *fmt, ...)
 {
 	sqlite3_stmt *st = c->stmt[id];
 	va_list ap;
 	int i;
 
+	if (!st)
+		return NULL;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	va_start(ap, fmt);
@@ -176,20 +327,35 @@ static sqlite3_stmt *bind(struct cache *c, enum stmt_id id, const char *fmt, ...
 	return st;
 }
 
-/* Steps a query expected to return at most one row. */
-static int step_row(sqlite3_stmt *st)
+/* Steps a query expected to return at most one row; the caller reads it,
+ * then resets. */
+static int step_row(struct cache *c, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc;
 
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+	if (!st)
+		return cache_refresh(c) < 0 ? -EIO : -EAGAIN;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return -ENOENT;
+	}
+	sqlite3_reset(st);
+	return fail(c, rc);
 }
 
-static int step_done(sqlite3_stmt *st)
+static int step_done(struct cache *c, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc = step_row(c, st);
 
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	if (rc == 0) {
+		/* A statement that returned a row it should not have. */
+		sqlite3_reset(st);
+		return -EIO;
+	}
+	return rc == -ENOENT ? 0 : rc;
 }
 
 static void copy_text(sqlite3_stmt *st, int col, char *out, size_t len)
@@ -199,111 +365,144 @@ static void copy_text(sqlite3_stmt *st, int col, char *out, size_t len)
 	snprintf(out, len, "%s", t ? (const char *)t : "");
 }
 
+static int begin(struct cache *c)
+{
+	int rc;
+
+	if (!c->db)
+		return cache_refresh(c) < 0 ? -EIO : -EAGAIN;
+	rc = exec(c->db, "BEGIN IMMEDIATE");
+	return rc == SQLITE_OK ? 0 : fail(c, rc);
+}
+
+/* Commits when rc is 0, else rolls back; the first error is the one told. */
+static int end(struct cache *c, int rc)
+{
+	int src;
+
+	if (!c->db)
+		return rc;
+	if (rc == 0 && (src = exec(c->db, "COMMIT")) != SQLITE_OK)
+		rc = fail(c, src);
+	if (rc < 0 && c->db && sqlite3_get_autocommit(c->db) == 0)
+		exec(c->db, "ROLLBACK");
+	return rc;
+}
+
 int cache_request_get(struct cache *c, const char *request_key,
 		      char image_key[CACHE_KEY_LEN + 1], int64_t *evaluated)
 {
 	sqlite3_stmt *st = bind(c, REQUEST_GET, "s", request_key);
-	int rc = step_row(st);
+	int rc = step_row(c, st);
 
 	if (rc == 0) {
 		copy_text(st, 0, image_key, CACHE_KEY_LEN + 1);
 		*evaluated = sqlite3_column_int64(st, 1);
+		sqlite3_reset(st);
 	}
-	sqlite3_reset(st);
 	return rc;
 }
 
 int cache_request_put(struct cache *c, const char *request_key, const char *image_key,
 		      int64_t evaluated)
 {
-	return step_done(bind(c, REQUEST_PUT, "ssi", request_key, image_key, evaluated));
+	return step_done(c, bind(c, REQUEST_PUT, "ssi", request_key, image_key, evaluated));
 }
 
 int cache_request_claim(struct cache *c, const char *request_key, int64_t seen, int64_t now)
 {
-	if (step_done(bind(c, REQUEST_CLAIM, "sii", request_key, seen, now)) < 0)
-		return -EIO;
+	int rc = step_done(c, bind(c, REQUEST_CLAIM, "sii", request_key, seen, now));
+
+	if (rc < 0)
+		return rc;
 	return sqlite3_changes(c->db) == 1 ? 0 : -EBUSY;
 }
 
 int cache_image_get(struct cache *c, const char *image_key, struct cache_image *img)
 {
 	sqlite3_stmt *st = bind(c, IMAGE_GET, "s", image_key);
-	int rc = step_row(st);
+	int rc = step_row(c, st);
 
 	if (rc == 0) {
 		copy_text(st, 0, img->docker_manifest, sizeof img->docker_manifest);
 		copy_text(st, 1, img->oci_manifest, sizeof img->oci_manifest);
+		sqlite3_reset(st);
 	}
-	sqlite3_reset(st);
 	return rc;
 }
 
 int cache_image_put(struct cache *c, const char *image_key, const struct cache_image *img,
 		    const char *request_key, int64_t now)
 {
-	if (exec(c, "BEGIN IMMEDIATE") < 0)
-		return -EIO;
-	if (step_done(bind(c, IMAGE_PUT, "sssi", image_key, img->docker_manifest,
-			   img->oci_manifest, now)) < 0 ||
-	    cache_request_put(c, request_key, image_key, now) < 0 ||
-	    exec(c, "COMMIT") < 0) {
-		exec(c, "ROLLBACK");
-		return -EIO;
-	}
-	return 0;
+	int rc = begin(c);
+
+	if (rc < 0)
+		return rc;
+	if ((rc = step_done(c, bind(c, IMAGE_PUT, "sssi", image_key, img->docker_manifest,
+				     img->oci_manifest, now))) == 0)
+		rc = cache_request_put(c, request_key, image_key, now);
+	return end(c, rc);
 }
 
 int cache_layer_get(struct cache *c, const char *layer_key, struct manifest_layer *layer)
 {
 	sqlite3_stmt *st = bind(c, LAYER_GET, "s", layer_key);
-	int rc = step_row(st);
+	int rc = step_row(c, st);
 
 	if (rc == 0) {
 		copy_text(st, 0, layer->digest, sizeof layer->digest);
 		copy_text(st, 1, layer->diff_id, sizeof layer->diff_id);
 		layer->size = (uint64_t)sqlite3_column_int64(st, 2);
+		sqlite3_reset(st);
 	}
-	sqlite3_reset(st);
 	return rc;
 }
 
 int cache_layer_put(struct cache *c, const char *layer_key, const struct manifest_layer *layer)
 {
-	if (exec(c, "BEGIN IMMEDIATE") < 0)
-		return -EIO;
-	if (cache_blob_put(c, layer->digest, layer->size, "application/octet-stream") < 0 ||
-	    step_done(bind(c, LAYER_PUT, "sssi", layer_key, layer->digest, layer->diff_id,
-			   (int64_t)layer->size)) < 0 ||
-	    exec(c, "COMMIT") < 0) {
-		exec(c, "ROLLBACK");
-		return -EIO;
-	}
-	return 0;
+	int rc = begin(c);
+
+	if (rc < 0)
+		return rc;
+	if ((rc = cache_blob_put(c, layer->digest, layer->size, "application/octet-stream")) == 0)
+		rc = step_done(c, bind(c, LAYER_PUT, "sssi", layer_key, layer->digest,
+				       layer->diff_id, (int64_t)layer->size));
+	return end(c, rc);
 }
 
 int cache_blob_get(struct cache *c, const char *digest, struct cache_blob *blob)
 {
 	sqlite3_stmt *st = bind(c, BLOB_GET, "s", digest);
-	int rc = step_row(st);
+	int rc = step_row(c, st);
 
 	if (rc == 0) {
 		blob->size = (uint64_t)sqlite3_column_int64(st, 0);
 		copy_text(st, 1, blob->media_type, sizeof blob->media_type);
+		sqlite3_reset(st);
 	}
-	sqlite3_reset(st);
 	return rc;
 }
 
 int cache_blob_put(struct cache *c, const char *digest, uint64_t size, const char *media_type)
 {
-	return step_done(bind(c, BLOB_PUT, "sis", digest, (int64_t)size, media_type));
+	return step_done(c, bind(c, BLOB_PUT, "sis", digest, (int64_t)size, media_type));
+}
+
+int cache_blob_forget(struct cache *c, const char *digest)
+{
+	int rc = begin(c);
+
+	if (rc < 0)
+		return rc;
+	if ((rc = step_done(c, bind(c, LAYER_FORGET, "s", digest))) == 0)
+		rc = step_done(c, bind(c, BLOB_FORGET, "s", digest));
+	return end(c, rc);
 }
 
 int cache_build_begin(struct cache *c, const char *image_key, const char *packages,
-		      int64_t now, int64_t *id)
+		      int64_t now_ms, int64_t *id)
 {
-	int rc = step_done(bind(c, BUILD_BEGIN, "ssi", image_key, packages, now));
+	int rc = step_done(c, bind(c, BUILD_BEGIN, "ssi", image_key, packages, now_ms));
 
 	*id = rc == 0 ? sqlite3_last_insert_rowid(c->db) : 0;
 	return rc;
@@ -314,23 +513,24 @@ static const char *const build_status_name[] = {
 };
 
 int cache_build_end(struct cache *c, int64_t id, enum build_status status, const char *message,
-		    double seconds, uint64_t packed, int64_t now)
+		    double seconds, uint64_t packed, int64_t now_ms)
 {
-	return step_done(bind(c, BUILD_END, "issdii", id, build_status_name[status],
-			      message ? message : "", seconds, (int64_t)packed, now));
+	return step_done(c, bind(c, BUILD_END, "issdii", id, build_status_name[status],
+				 message ? message : "", seconds, (int64_t)packed, now_ms));
 }
 
-int cache_build_failed_since(struct cache *c, const char *image_key, int64_t since,
+int cache_build_failed_since(struct cache *c, const char *image_key, int64_t since_ms,
 			     enum build_status *status, char *message, size_t len)
 {
-	sqlite3_stmt *st = bind(c, BUILD_LAST_FAILURE, "si", image_key, since);
-	int rc = step_row(st);
+	sqlite3_stmt *st = bind(c, BUILD_LAST_FAILURE, "si", image_key, since_ms);
+	int rc = step_row(c, st);
 
 	if (rc == 0) {
-		*status = strcmp((const char *)sqlite3_column_text(st, 0), "timeout") == 0 ?
-			BUILD_TIMEOUT : BUILD_FAILED;
+		const unsigned char *s = sqlite3_column_text(st, 0);
+
+		*status = s && strcmp((const char *)s, "timeout") == 0 ? BUILD_TIMEOUT : BUILD_FAILED;
 		copy_text(st, 1, message, len);
+		sqlite3_reset(st);
 	}
-	sqlite3_reset(st);
 	return rc;
 }

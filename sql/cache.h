@@ -1,5 +1,14 @@
 /* The build cache in SQLite ($NIXERY_STATE_DIR/cache.db, WAL mode). One
- * handle per thread; all SQL of the project lives in sql/. */
+ * handle per thread; all SQL of the project lives in sql/.
+ *
+ * Every call returns 0, or -ENOENT for a miss, or an error that is not a
+ * miss, which the caller must never take for one:
+ *   -EAGAIN  the database was damaged: it has been moved aside
+ *            (cache.db.corrupt-<time>) and a new one created; ask again
+ *   -EBUSY   the database stayed locked past the busy timeout
+ *   -ENOSPC  the disk is full
+ *   -EIO     any other database error
+ * cache_error then says what happened. */
 #ifndef NIXERY_CACHE_H
 #define NIXERY_CACHE_H
 
@@ -24,13 +33,16 @@ struct cache_blob {
 };
 
 /* Creates or upgrades the database and puts it in WAL mode; once per
- * process, before any cache_open. */
+ * process, before any cache_open. A database that cannot be opened or
+ * read is moved aside and a new one created. */
 int cache_init(const char *state_dir, char *err, size_t errlen);
 int cache_open(const char *state_dir, struct cache **c, char *err, size_t errlen);
 void cache_close(struct cache *c);
 
-/* Look-ups return 0 when found, -ENOENT when not, another negative code
- * on a database error. */
+/* Follows a database another handle moved aside (one stat); call before
+ * each request. */
+int cache_refresh(struct cache *c);
+
 int cache_request_get(struct cache *c, const char *request_key,
 		      char image_key[CACHE_KEY_LEN + 1], int64_t *evaluated);
 int cache_request_put(struct cache *c, const char *request_key, const char *image_key,
@@ -39,25 +51,30 @@ int cache_request_put(struct cache *c, const char *request_key, const char *imag
  * callers that saw evaluation time `seen`, -EBUSY for the others. */
 int cache_request_claim(struct cache *c, const char *request_key, int64_t seen, int64_t now);
 int cache_image_get(struct cache *c, const char *image_key, struct cache_image *img);
-/* Records an image and the request that named it, in one transaction. */
+/* Records an image (replacing one whose blobs were lost) and the request
+ * that named it, in one transaction. */
 int cache_image_put(struct cache *c, const char *image_key, const struct cache_image *img,
 		    const char *request_key, int64_t now);
 int cache_layer_get(struct cache *c, const char *layer_key, struct manifest_layer *layer);
 int cache_layer_put(struct cache *c, const char *layer_key, const struct manifest_layer *layer);
 int cache_blob_get(struct cache *c, const char *digest, struct cache_blob *blob);
 int cache_blob_put(struct cache *c, const char *digest, uint64_t size, const char *media_type);
+/* Forgets a blob whose file is gone or damaged, and the layers made of it,
+ * so that they are packed again. */
+int cache_blob_forget(struct cache *c, const char *digest);
 
-int cache_build_begin(struct cache *c, const char *image_key, const char *packages,
-		      int64_t now, int64_t *id);
 enum build_status { BUILD_OK, BUILD_FAILED, BUILD_TIMEOUT };
 
+/* Times are in milliseconds since the epoch. */
+int cache_build_begin(struct cache *c, const char *image_key, const char *packages,
+		      int64_t now_ms, int64_t *id);
 int cache_build_end(struct cache *c, int64_t id, enum build_status status, const char *message,
-		    double seconds, uint64_t packed, int64_t now);
-/* How and why the last build of image_key that ended at or after `since`
+		    double seconds, uint64_t packed, int64_t now_ms);
+/* How and why the last build of image_key that ended at or after since_ms
  * failed: -ENOENT when none did. */
-int cache_build_failed_since(struct cache *c, const char *image_key, int64_t since,
+int cache_build_failed_since(struct cache *c, const char *image_key, int64_t since_ms,
 			     enum build_status *status, char *message, size_t len);
 
-const char *cache_error(struct cache *c);
+const char *cache_error(const struct cache *c);
 
 #endif

@@ -37,8 +37,10 @@ CREATE TABLE IF NOT EXISTS builds (
 	id        INTEGER PRIMARY KEY,
 	image_key TEXT NOT NULL,
 	packages  TEXT NOT NULL,
-	started   INTEGER NOT NULL,
+	started   INTEGER NOT NULL,         -- unix time
 	finished  INTEGER,
+	finished_ms INTEGER,                -- the same in milliseconds: a failure is
+	                                    -- told only to requests that waited for it
 	seconds   REAL,
 	packed    INTEGER,                  -- compressed bytes of layers newly packed
 	status    TEXT NOT NULL,            -- running, ok, failed, timeout

@@ -29,7 +29,7 @@
 # The worker settings every server gets; an empty value is the default.
 _SERVER_SETTINGS="NIXERY_CONFIG STORAGE_PATH NIXERY_STATE_DIR NIXERY_CHANNEL
 NIXERY_PKGS_REPO NIXERY_PKGS_PATH NIXERY_NIX_DIR NIX_POPULARITY_URL NIX_TIMEOUT
-NIX_REMOTE"
+NIX_REMOTE NIXERY_STOP_GRACE NIXERY_MAX_BUILDS"
 
 # _server_env DIR: exports the defaults of a test server (the caller is a
 # subshell); VAR=VALUE arguments are exported after it. As in server_start,
@@ -159,6 +159,34 @@ servers_stop_dir() {
 servers_stop() {
 	[ -n "${SERVER_DIR:-}" ] || return 0
 	servers_stop_dir "$SERVER_DIR"
+}
+
+# midbuild_stop_check LABEL GRACE: the server is stopped (SIGTERM only)
+# while it builds the demo's never-ending sleeper; GRACE + 5 s later none
+# of its workers and no Nix process of the build may be left.
+midbuild_stop_check() {
+	local label=$1 grace=$2 workers p left i pids client
+	curl -s -o /dev/null "$URL/v2/sleeper/manifests/latest" &
+	client=$!
+	for i in $(seq 300); do pgrep -f nixery-sleeper >/dev/null && break; sleep 0.1; done
+	if ! pgrep -f nixery-sleeper >/dev/null; then
+		fail "$label: a build is in flight when the server is stopped"
+		return
+	fi
+	workers=$(worker_pids)
+	pids=$(cat "$SERVER_DIR"/run/*.pid 2>/dev/null)
+	# shellcheck disable=SC2086
+	kill -TERM $pids 2>/dev/null
+	for i in $(seq 0 $(((grace + 5) * 10))); do
+		left=
+		for p in $workers; do kill -0 "$p" 2>/dev/null && [ "$(ps -o stat= -p "$p")" != Z ] && left="$left $p"; done
+		left="$left$(pgrep -r RSD -f 'nixery-sleeper|nix-build .*image.nix' | tr '\n' ' ')"
+		[ -z "${left// /}" ] && break
+		sleep 0.1
+	done
+	check "$label: stopped mid-build, no worker (of:$(echo $workers)) and no Nix process is left after NIXERY_STOP_GRACE + 5 s (left:${left:- none}, after $i tenths)" \
+		[ -z "${left// /}" ]
+	wait "$client"
 }
 
 # worker_pids: the nixery-fcgi processes of the running server.

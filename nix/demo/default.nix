@@ -415,6 +415,60 @@ let
 
   bulk500m = mkBulk { name = "bulk500m"; mib = 500; };
 
+  # Every kind of file a store path can hold, for the packing tests: names
+  # in UTF-8 (CJK, combining and precomposed accents) and not (Latin-1,
+  # stray bytes), with spaces, quotes, backslashes, a newline and a leading
+  # dash; a 255-byte name; paths over 100 and over 255 bytes; symbolic
+  # links that are absolute, relative, dangling and over 255 bytes long;
+  # hard links; executable and read-only files; an empty file and an
+  # empty directory. Names are written with printf's octal escapes.
+  oddfiles = mkDemo {
+    name = "oddfiles";
+    script = ''
+      d=$out/share/oddfiles
+      mkdir -p $d && cd $d
+      repeat() { i=0; s=; while [ $i -lt $2 ]; do s="$s$1"; i=$((i + 1)); done; printf '%s' "$s"; }
+      echo cjk > "$(printf '\346\227\245\346\234\254\350\252\236.txt')"
+      echo decomposed > "$(printf 'cafe\314\201')"
+      echo precomposed > "$(printf 'caf\303\251')"
+      echo latin1 > "$(printf 'latin1-caf\351')"
+      echo stray > "$(printf 'stray-\377\376\200.bin')"
+      echo newline > "$(printf 'line\nbreak')"
+      echo quotes > 'spaces "double" '"'single'"' back\slash'
+      echo dash > ./-leading-dash
+      : > empty
+      mkdir emptydir
+      echo long > "$(repeat n 255)"
+      mkdir -p "deep/$(repeat a 60)/$(repeat b 60)/$(repeat c 100)"
+      echo deep > "deep/$(repeat a 60)/$(repeat b 60)/$(repeat c 100)/$(repeat f 100)"
+      echo hard > hard-a
+      ln hard-a hard-b
+      printf '#!${busybox}/bin/sh\necho run\n' > run.sh
+      chmod 555 run.sh
+      echo readonly > readonly
+      chmod 444 readonly
+      ln -s $out/share/oddfiles/empty absolute-link
+      ln -s ../oddfiles/hard-a relative-link
+      ln -s /nix/store/00000000000000000000000000000000-nowhere dangling-link
+      ln -s "$(printf 'caf\303\251')" utf8-link
+      ln -s "$(printf 'latin1-caf\351')" latin1-link
+      ln -s "deep/$(repeat a 60)/$(repeat b 60)/$(repeat c 100)/$(repeat f 100)" long-link
+      ln -s "/$(repeat x 300)" long-dangling-link
+    '';
+  };
+
+  # What nixpkgs refuses to evaluate, and a user may well ask for: a
+  # removed alias (nixpkgs has thousands, each a throw), a package whose
+  # assertion fails, and one marked broken, refused as nixpkgs' meta check
+  # refuses it (its outPath throws).
+  removed = throw "removed has been removed from the demo package set: use hello instead";
+  assertfails = assert system == "nowhere-linux"; hello;
+  markedBroken = (mkTool { name = "markedbroken"; }) // {
+    meta.broken = true;
+    outPath = throw "Package ‘markedbroken’ in nix/demo/default.nix is marked as broken, refusing to evaluate.";
+    drvPath = throw "Package ‘markedbroken’ in nix/demo/default.nix is marked as broken, refusing to evaluate.";
+  };
+
   # Two outputs, like nixpkgs' libraries: `libmulti` is the default output
   # (bin/multi), `libmulti.dev` the headers (include/multi.h).
   libmulti = mkDemo {
@@ -438,6 +492,7 @@ in
     manydeps manydepsParts
     diamond diamondLeft diamondRight diamondBase
     bulk500m libmulti
+    oddfiles removed assertfails markedBroken
     # Builders, for tests that need a package of their own (like nixpkgs'
     # trivial builders).
     mkDemo mkBulk;

@@ -68,6 +68,16 @@ problem "a missing explicit file" "cannot read the configuration file $work/none
 	"$BIN" --config "$work/none.conf" --check-config
 problem "several problems at once" "NIXERY_THREADS=0 is not valid" \
 	NIXERY_THREADS=0 NIX_TIMEOUT=0 "$BIN" --config "$work/nixery.conf" --check-config
+# Nix that cannot build: nix-bin alone has no build users.
+problem "build users Nix is set to use that do not exist" \
+	"Nix builds as the users of group 'nixery-no-such-group' (build-users-group), which does not exist: install nix-setup-systemd" \
+	NIX_CONFIG="build-users-group = nixery-no-such-group" "$BIN" --config "$work/nixery.conf" --check-config
+groupadd -f nixery-empty-builders
+problem "a build users group without members" "group 'nixery-empty-builders' (build-users-group) has no members" \
+	NIX_CONFIG="build-users-group = nixery-empty-builders" "$BIN" --config "$work/nixery.conf" --check-config
+groupdel nixery-empty-builders
+problem "a store this user cannot write" "the Nix store is not usable" \
+	NIX_REMOTE= unshare -m sh -c "mount -o bind,ro /nix/store /nix/store && '$BIN' --config '$work/nixery.conf' --check-config"
 id nobody >/dev/null 2>&1 &&
 	problem "an unwritable state folder, for the user running it" "NIXERY_STATE_DIR $work/state is not writable by this user" \
 		setpriv --reuid=nobody --regid=nogroup --clear-groups "$BIN" --config "$work/nixery.conf" --check-config

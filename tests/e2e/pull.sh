@@ -47,6 +47,8 @@ manifest_check() {
 	check "manifest: Content-Length is exact for $want" [ "$len" = "$(stat -c %s "$body")" ]
 	check "manifest: Docker-Content-Digest is the sha256 of the $want body" \
 		[ "$digest" = "sha256:$(sha256sum "$body" | cut -d' ' -f1)" ]
+	check "manifest: the $want answer by tag says Vary: Accept, so no cache in front mixes formats" \
+		grep -qi '^vary: accept' "$hdr"
 	curl -s -o "$body.bydigest" "$URL/v2/shell/hello/manifests/$digest"
 	check "manifest: the $want manifest is retrievable by digest" cmp -s "$body" "$body.bydigest"
 	MANIFEST=$body

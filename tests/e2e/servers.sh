@@ -101,12 +101,13 @@ NIX
 chmod -R a+rX "$work/pkgs"
 
 # 1. lighttpd, X-Sendfile.
-if server_start "$work/lighttpd"; then
+if server_start "$work/lighttpd" NIXERY_STOP_GRACE=2; then
 	SERVER_KIND=lighttpd WORKER_LOG=$SERVER_DIR/run/nixery-fcgi.log
 	pass "lighttpd: starts on 127.0.0.1:$PORT"
 	server_pull_test lighttpd
 	blob_offload_check lighttpd
 	worker_checks lighttpd root
+	midbuild_stop_check lighttpd 2
 else
 	fail "lighttpd: starts"
 fi
@@ -129,7 +130,7 @@ servers_stop
 # 2. Apache: mod_fcgid spawns the workers (as nixery, through nix-daemon),
 # mod_xsendfile sends the blobs. A slow build runs meanwhile.
 if apache_start "$work/apache" APACHE_RUN_USER=nixery APACHE_RUN_GROUP=nixery NIX_REMOTE=daemon \
-	NIXERY_PKGS_PATH="$work/pkgs" NIX_TIMEOUT=120; then
+	NIXERY_PKGS_PATH="$work/pkgs" NIX_TIMEOUT=120 NIXERY_STOP_GRACE=2; then
 	pass "apache: starts on 127.0.0.1:$PORT"
 	curl -s -o "$work/slow" -w '%{http_code} %{time_total}' "$URL/v2/slowbuild/manifests/latest" \
 		>"$work/slow.status" 2>&1 &
@@ -141,19 +142,21 @@ if apache_start "$work/apache" APACHE_RUN_USER=nixery APACHE_RUN_GROUP=nixery NI
 	read -r code took <"$work/slow.status"
 	check "apache: a build longer than mod_fcgid's default 40 s I/O timeout ends in its image (HTTP $code after ${took%.*} s)" \
 		eval '[ "$code" = 200 ] && grep -q schemaVersion "$work/slow"'
+	midbuild_stop_check apache 2
 else
 	fail "apache: starts ($(tail -3 "$work/apache/run/apache-error.log" 2>/dev/null))"
 fi
 servers_stop
 
 # 3. nginx: spawn-fcgi workers (as root, like lighttpd's), X-Accel-Redirect.
-if nginx_start "$work/nginx"; then
+if nginx_start "$work/nginx" NIXERY_STOP_GRACE=2; then
 	pass "nginx: starts on 127.0.0.1:$PORT"
 	server_pull_test nginx
 	blob_offload_check nginx
 	worker_checks nginx root
 	code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/_nixery_blobs/$(find "$SERVER_DIR/storage/blobs/sha256" -type f -printf '%f\n' | head -1)")
 	check "nginx: the X-Accel-Redirect location is internal (a client gets 404: got $code)" [ "$code" = 404 ]
+	midbuild_stop_check nginx 2
 else
 	fail "nginx: starts ($(tail -3 "$work/nginx/run/nginx-error.log" "$work/nginx/run/spawn-fcgi.log" 2>/dev/null))"
 fi

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# NIX_TIMEOUT bounds the whole build: at the deadline the build is stopped,
-# no process is left behind, and the client gets a JSON error saying so.
+# NIX_TIMEOUT bounds a request from its arrival to its answer: evaluation,
+# build, closure and packing share one deadline. At the deadline the work
+# is stopped, no process is left behind, and the client gets a JSON error
+# saying so.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib.sh"
 work=$(mktemp -d /tmp/nixery-e2e-timeout.XXXXXX)
-trap 'server_stop; pkill -f nixery-sleeper; rm -rf "$work"' EXIT
+trap 'server_stop; pkill -f nixery-sleeper; exec 9>&-; rm -rf "$work"' EXIT
 nonce=$RANDOM$RANDOM
 server_start "$work/srv" NIX_TIMEOUT=3 NIXERY_TEST_NONCE="$nonce" || { fail "timeout: server starts"; exit 1; }
 
@@ -13,7 +15,7 @@ start=$(date +%s)
 code=$(curl -s -o "$work/b" -w '%{http_code}' "$URL/v2/sleeper/manifests/latest")
 took=$(( $(date +%s) - start ))
 check "timeout: a build past NIX_TIMEOUT gets 504 ($code after ${took}s)" [ "$code" = 504 ]
-check "timeout: the error says the build timed out" grep -q '"message":"the Nix build timed out after 3 seconds' "$work/b"
+check "timeout: the error says the image was not ready in time" grep -q '"message":"the image was not ready within NIX_TIMEOUT (3 seconds)' "$work/b"
 check "timeout: the answer comes soon after the deadline (${took}s)" [ "$took" -le 12 ]
 left=$(pgrep -f nixery-sleeper | wc -l)
 check "timeout: no build process is left behind ($left found)" [ "$left" = 0 ]
@@ -45,3 +47,45 @@ check "timeout: a failing build gets 500 ($code)" [ "$code" = 500 ]
 check "timeout: the failure carries Nix's error" grep -q 'fails to build on purpose' "$work/b"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/hello/manifests/latest")
 check "timeout: the registry still serves images after failed builds" [ "$code" = 200 ]
+
+# One deadline, not one per step: evaluation takes 3 s (it reads a FIFO the
+# test writes to late), the build 3 s more; each alone fits in NIX_TIMEOUT=5,
+# both together do not.
+server_stop
+nonce3=$RANDOM$RANDOM
+mkdir -p "$work/pkgs"
+mkfifo "$work/eval-gate"
+cat >"$work/pkgs/default.nix" <<NIX
+args@{ ... }:
+let demo = import $TOP/nix/demo args; in
+demo // {
+  sloweval = builtins.seq (builtins.readFile "$work/eval-gate") (demo.mkDemo {
+    name = "sloweval-$nonce3";
+    script = "sleep 3; mkdir -p \$out/share; echo $nonce3 > \$out/share/sloweval";
+  });
+}
+NIX
+server_start "$work/srv3" NIX_TIMEOUT=5 NIXERY_PKGS_PATH="$work/pkgs" || { fail "timeout: server starts"; exit 1; }
+start=$(date +%s%3N)
+curl -s -o "$work/b3" -w '%{http_code}' "$URL/v2/sloweval/manifests/latest" >"$work/code3" &
+sleep 3
+echo open >"$work/eval-gate"
+wait
+took=$(($(date +%s%3N) - start))
+check "timeout: 3 s of evaluation and 3 s of build under NIX_TIMEOUT=5 get 504 ($(cat "$work/code3") after $took ms)" \
+	[ "$(cat "$work/code3")" = 504 ]
+check "timeout: the answer comes at the request's deadline, not a step's ($took ms)" [ "$took" -lt 7500 ]
+check "timeout: it was the build that ran out of time" grep -q 'nix-build stopped at the deadline' "$work/b3"
+
+# Packing is bound by the same deadline: the 500 MB package is built
+# already, so its request spends the deadline packing.
+server_stop
+nix-build --no-out-link "$TOP/nix/demo" -A bulk500m >/dev/null 2>&1
+server_start "$work/srv4" NIX_TIMEOUT=3 || { fail "timeout: server starts"; exit 1; }
+start=$(date +%s%3N)
+code=$(curl -s -o "$work/b4" -w '%{http_code}' "$URL/v2/bulk500m/manifests/latest")
+took=$(($(date +%s%3N) - start))
+check "timeout: packing 500 MB under NIX_TIMEOUT=3 gets 504 ($code after $took ms)" [ "$code" = 504 ]
+check "timeout: packing stopped at the deadline ($(cat "$work/b4"))" grep -q 'packing stopped at the deadline' "$work/b4"
+check "timeout: the answer comes soon after it ($took ms)" [ "$took" -lt 5000 ]
+check "timeout: nothing half-packed is left in storage" [ -z "$(ls -A "$SERVER_DIR/storage/tmp")" ]

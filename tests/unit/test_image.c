@@ -59,11 +59,13 @@ static void test_expansion(void)
 		struct image_request req;
 		char err[256];
 
-		if (image_parse("shell/hello", &req, err, sizeof err) == 0) {
+		int rc = image_parse("shell/hello", &req, err, sizeof err);
+
+		CHECK_WHY(rc == 0, err, "shell/hello parses, to be freed");
+		if (rc == 0)
 			image_request_free(&req);
-			CHECK(req.packages == NULL && req.npackages == 0,
-			      "freeing a request leaves it without packages");
-		}
+		CHECK(rc == 0 && req.packages == NULL && req.npackages == 0,
+		      "freeing a request leaves it without packages");
 	}
 	check_expands("zsh/htop/git", "cacert git htop iana-etc zsh", "x86_64-linux", "amd64", 0);
 }

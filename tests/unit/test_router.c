@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fcgi/registry.h"
 #include "fcgi/reply.h"
 #include "fcgi/router.h"
+#include "storage/storage.h"
 #include "tests/unit/check.h"
 
 #define HEX "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -208,11 +210,82 @@ static void test_reply(void)
 	CHECK(rep.body.data == NULL && rep.body.len == 0, "freeing a reply frees its body");
 }
 
+/* A stand-in for Nix that knows no package: enough for the registry's
+ * answers below, which never build. */
+static int knows_nothing(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen)
+{
+	size_t i;
+
+	(void)err;
+	(void)errlen;
+	memset(ev, 0, sizeof *ev);
+	ev->unknown = calloc(job->req->npackages + 1, sizeof *ev->unknown);
+	for (i = 0; ev->unknown && i < job->req->npackages; i++)
+		ev->unknown[ev->nunknown++] = strdup(job->req->packages[i]);
+	return 0;
+}
+
+static const struct nix_runner no_nix = { .evaluate = knows_nothing };
+
+/* router_handle through the registry: what a client gets for routes that
+ * need no build, with a real cache and storage. */
+static void test_registry(void)
+{
+	char dir[] = "/tmp/nixery-router-XXXXXX", state[64], storage_path[64], err[512], cmd[96];
+	struct config cfg = { 0 };
+	struct storage *storage = NULL;
+	struct registry reg;
+	struct reply rep = { 0 };
+	atomic_int cancel = 0;
+
+	if (!mkdtemp(dir))
+		return;
+	snprintf(state, sizeof state, "%s/state", dir);
+	snprintf(storage_path, sizeof storage_path, "%s/storage", dir);
+	cfg = (struct config){ .source = SOURCE_PATH, .source_arg = "/demo", .state_dir = state,
+			       .storage_path = storage_path, .nix_timeout = 10, .max_layers = 94,
+			       .max_builds = 1, .eval_ttl = 60 };
+	if (!CHECK_WHY(registry_prepare(&cfg, err, sizeof err) == 0 &&
+		       storage_open(storage_path, &storage, err, sizeof err) == 0 &&
+		       registry_open(&reg, &cfg, storage, NULL, &cancel, err, sizeof err) == 0,
+		       err, "a registry opens on a new state folder"))
+		return;
+	reg.builder.nix = &no_nix;
+
+	router_handle(&reg, "GET", "/v2/", NULL, &rep);
+	CHECK(rep.status == 200 && strcmp(rep.body.data, "{}") == 0, "GET /v2/ answers 200 {}");
+	reply_free(&rep);
+	rep = (struct reply){ 0 };
+	router_handle(&reg, "GET", "/v2/hello/blobs/sha256:" HEX, NULL, &rep);
+	CHECK(rep.status == 404 && strstr(rep.body.data, "BLOB_UNKNOWN") && !rep.file[0],
+	      "an unknown blob is 404 BLOB_UNKNOWN, and no file is sent");
+	reply_free(&rep);
+	rep = (struct reply){ 0 };
+	router_handle(&reg, "GET", "/v2/hello/manifests/sha256:" HEX, NULL, &rep);
+	CHECK(rep.status == 404 && strstr(rep.body.data, "MANIFEST_UNKNOWN"),
+	      "an unknown manifest digest is 404 MANIFEST_UNKNOWN");
+	reply_free(&rep);
+	rep = (struct reply){ 0 };
+	router_handle(&reg, "GET", "/v2/nosuch/manifests/latest", "application/vnd.oci.image.manifest.v1+json", &rep);
+	CHECK_WHY(rep.status == 404 && strstr(rep.body.data, "Could not find Nix packages: cacert iana-etc nosuch") &&
+		  strstr(rep.body.data, "\"detail\":{\"packages\":[\"cacert\",\"iana-etc\",\"nosuch\"]}"), rep.body.data,
+		  "a manifest of unknown packages is 404 MANIFEST_UNKNOWN naming them in its detail");
+	CHECK(rep.vary_accept, "an answer to a manifest by tag varies with Accept (Vary: Accept)");
+	reply_free(&rep);
+
+	registry_close(&reg);
+	storage_close(storage);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		printf("warning: could not remove %s\n", dir);
+}
+
 int main(void)
 {
 	test_routes();
 	test_methods();
 	test_refusals();
 	test_reply();
+	test_registry();
 	return check_exit();
 }

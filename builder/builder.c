@@ -1,0 +1,435 @@
+#include "builder/builder.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "builder/keys.h"
+#include "builder/lock.h"
+#include "builder/pack.h"
+#include "core/image.h"
+#include "core/layers.h"
+#include "core/log.h"
+#include "core/source.h"
+#include "core/strv.h"
+
+#define MAX_MANIFEST_BYTES (4u << 20)
+/* Refused names explained one by one, each a Nix evaluation. */
+#define MAX_EXPLAINED 8
+
+/* One request on its way through the pipeline. */
+struct request {
+	struct builder *b;
+	const struct deadline *dl;
+	const char *ref;
+	enum manifest_format fmt;
+	struct image_request req;
+	struct source src;
+	struct nix_eval ev;
+	struct nix_job job;
+	char req_key[DIGEST_HEX_LEN + 1];
+	char key[DIGEST_HEX_LEN + 1];
+	struct builder_result *out;
+};
+
+static int say(struct request *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int say(struct request *r, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->out->message, sizeof r->out->message, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* A cache error that is not a miss: never a reason to build. */
+static int cache_failed(struct request *r, int rc)
+{
+	if (rc == -EAGAIN)
+		return rc;
+	log_error("build cache: %s", cache_error(r->b->cache));
+	return say(r, rc == -ENOSPC ? rc : -EBUSY, "the build cache cannot be read or written (%s): try again shortly",
+		   cache_error(r->b->cache));
+}
+
+/* A request stopped by its deadline, or by the worker's stop; what
+ * says which step stopped. */
+static int stopped(struct request *r, int rc, const char *what)
+{
+	if (rc == -ECANCELED)
+		return say(r, rc, "the registry is restarting: try again");
+	return say(r, -ETIMEDOUT, "the image was not ready within NIX_TIMEOUT (%d seconds): %s",
+		   r->b->cfg->nix_timeout, what);
+}
+
+static int load_manifest(struct request *r, const char *hex)
+{
+	int rc = storage_read(r->b->storage, hex, MAX_MANIFEST_BYTES, &r->out->manifest);
+
+	snprintf(r->out->digest, sizeof r->out->digest, "%s", hex);
+	r->out->media_type = manifest_media_type(r->fmt);
+	return rc;
+}
+
+static int blob_present(void *ctx, const char *hex, uint64_t size)
+{
+	struct request *r = ctx;
+
+	if (storage_check(r->b->storage, hex, size) == 0)
+		return 0;
+	log_warn("blob %s of image %s is missing or damaged in storage: building the image again",
+		 hex, r->key);
+	return cache_blob_forget(r->b->cache, hex) == 0 ? -ENOENT : -EIO;
+}
+
+/* Loads a cached image's manifest, if it and every blob it names are
+ * there whole: -ENOENT when something was lost (and is then forgotten,
+ * so that it is packed again). */
+static int load_whole_image(struct request *r, const struct cache_image *img)
+{
+	const char *hex = r->fmt == MANIFEST_OCI ? img->oci_manifest : img->docker_manifest;
+	int rc = load_manifest(r, hex);
+
+	if (rc < 0) {
+		log_warn("manifest %s of image %s is missing from storage: building the image again",
+			 hex, r->key);
+		rc = cache_blob_forget(r->b->cache, hex);
+		return rc < 0 ? cache_failed(r, rc) : -ENOENT;
+	}
+	rc = manifest_each_blob(r->out->manifest.data, blob_present, r);
+	if (rc == -EIO)
+		return cache_failed(r, -EIO);
+	return rc < 0 ? -ENOENT : 0;
+}
+
+/* The image under r->key, if it is cached whole. */
+static int cached_image(struct request *r)
+{
+	struct cache_image img;
+	int rc = cache_image_get(r->b->cache, r->key, &img);
+
+	if (rc == -ENOENT)
+		return rc;
+	if (rc < 0)
+		return cache_failed(r, rc);
+	return load_whole_image(r, &img);
+}
+
+static void add_names(struct builder_result *out, char *const *names, size_t n)
+{
+	char **grown = realloc(out->packages, (out->npackages + n + 1) * sizeof *grown);
+	size_t i;
+
+	if (!grown)
+		return;
+	out->packages = grown;
+	for (i = 0; i < n; i++)
+		if ((grown[out->npackages] = strdup(names[i])))
+			out->npackages++;
+}
+
+/* Unknown names, and refused ones with Nix's reason: the user's mistake,
+ * told in one answer. The caller holds a build slot. */
+static int packages_at_fault(struct request *r)
+{
+	struct buf msg = { 0 };
+	char reason[400];
+	size_t i;
+
+	if (r->ev.nunknown) {
+		buf_printf(&msg, "Could not find Nix packages:");
+		for (i = 0; i < r->ev.nunknown; i++)
+			buf_printf(&msg, " %s", r->ev.unknown[i]);
+	}
+	if (r->ev.nrefused)
+		buf_printf(&msg, "%sNix refused packages:", r->ev.nunknown ? "; " : "");
+	for (i = 0; i < r->ev.nrefused; i++) {
+		if (i >= MAX_EXPLAINED ||
+		    r->b->nix->explain(&r->job, r->ev.refused[i], reason, sizeof reason) < 0)
+			snprintf(reason, sizeof reason, "its evaluation failed");
+		buf_printf(&msg, "%s %s (%s)", i ? ";" : "", r->ev.refused[i], reason);
+	}
+	add_names(r->out, r->ev.unknown, r->ev.nunknown);
+	add_names(r->out, r->ev.refused, r->ev.nrefused);
+	say(r, -ENOENT, "%s", msg.data ? msg.data : "Could not find Nix packages");
+	buf_free(&msg);
+	return -ENOENT;
+}
+
+/* A build slot: one of the host's NIXERY_MAX_BUILDS Nix jobs. */
+static int take_slot(struct request *r, const char *what)
+{
+	long waited = 0;
+	int slot = lock_slot(r->b->cfg->state_dir, r->b->cfg->max_builds, r->dl, &waited);
+
+	if (slot == -EBUSY)
+		return say(r, -EBUSY, "all %d build slots (NIXERY_MAX_BUILDS) stayed busy %s: try again shortly",
+			   r->b->cfg->max_builds, what);
+	if (slot < 0)
+		return slot == -ECANCELED ? stopped(r, slot, "") :
+			say(r, -EIO, "cannot take a build slot: %s", strerror(-slot));
+	if (waited > 1000)
+		log_info("waited %.1f s for a build slot", (double)waited / 1000);
+	return slot;
+}
+
+/* Nix evaluates the request to output paths. */
+static int evaluate(struct request *r)
+{
+	char err[1024];
+	int slot = take_slot(r, "before it could be evaluated"), rc;
+
+	if (slot < 0)
+		return slot;
+	rc = r->b->nix->evaluate(&r->job, &r->ev, err, sizeof err);
+	if (rc == 0 && (r->ev.nunknown || r->ev.nrefused))
+		rc = packages_at_fault(r);
+	else if (rc == -ENOENT)
+		say(r, rc, "unknown tag '%s': %s", r->ref, err);
+	else if (rc == -ETIMEDOUT || rc == -ECANCELED)
+		stopped(r, rc, err);
+	else if (rc < 0)
+		say(r, -EIO, "%s", err);
+	lock_release(slot);
+	return rc < 0 && rc != -ENOENT && rc != -ETIMEDOUT && rc != -ECANCELED ? -EIO : rc;
+}
+
+/* Builds, lays out and packs the image; the caller holds its lock. */
+static int build(struct request *r, struct cache_image *img, uint64_t *packed,
+		 char *err, size_t errlen)
+{
+	const struct config *cfg = r->b->cfg;
+	struct popularity *pop = popularity_acquire(r->b->popularity);
+	struct packer p = { .cfg = cfg, .cache = r->b->cache, .storage = r->b->storage,
+			    .deadline = r->dl };
+	struct closure c = { 0 };
+	struct layer_plan plan = { 0 };
+	char gcroot[4096];
+	int rc;
+
+	snprintf(gcroot, sizeof gcroot, "%s/gcroots/%s", cfg->state_dir, r->key);
+	if ((rc = r->b->nix->realise(&r->job, gcroot, err, errlen)) < 0 ||
+	    (rc = r->b->nix->closure(&r->job, &r->ev, &c, err, errlen)) < 0 ||
+	    (rc = layers_group(&c, (size_t)cfg->max_layers, popularity_lookup, pop,
+				&plan, err, errlen)) < 0 ||
+	    (rc = pack_image(&p, &c, &plan, &r->req, r->ev.outputs, r->ev.noutputs,
+			     img, err, errlen)) < 0)
+		goto out;
+	log_info("built image %s: %zu store paths in %zu layers, %llu bytes newly packed",
+		 r->key, c.n, plan.n + 1, (unsigned long long)p.packed);
+out:
+	*packed = p.packed;
+	nix_release(gcroot);
+	popularity_release(r->b->popularity, pop);
+	layers_plan_free(&plan);
+	closure_free(&c);
+	return rc;
+}
+
+static double seconds_since(struct timespec start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
+}
+
+/* How a failed build's error reaches the client. */
+static int build_failed(struct request *r, int rc, const char *err)
+{
+	if (rc == -ETIMEDOUT || rc == -ECANCELED)
+		return stopped(r, rc, err);
+	if (rc == -EAGAIN || rc == -ENOSPC || rc == -EBUSY)
+		return say(r, rc, "%s", err);
+	log_error("image %s: %s", r->key, err);
+	return say(r, -EIO, "%s", err);
+}
+
+/* Evaluated, not cached: build under the image's lock, once for all the
+ * workers asking for it. */
+static int build_locked(struct request *r)
+{
+	struct cache *cache = r->b->cache;
+	struct cache_image img;
+	struct timespec started;
+	enum build_status status;
+	char err[1024] = "", *packages = image_packages_json(&r->req);
+	int64_t waited_from, build_id = 0;
+	uint64_t packed = 0;
+	int lock, slot = -1, rc;
+
+	if ((lock = lock_take(r->b->cfg->state_dir, "image", r->key, r->dl, &waited_from)) < 0) {
+		rc = lock == -ETIMEDOUT || lock == -ECANCELED ?
+			stopped(r, lock, "the wait for another build of it stopped") :
+			say(r, -EIO, "cannot take the build lock: %s: check NIXERY_STATE_DIR", strerror(-lock));
+		goto out;
+	}
+	/* Another worker may have built it, or failed to, while we waited. */
+	if ((rc = cached_image(r)) != -ENOENT) {
+		if (rc == 0 && (rc = cache_request_put(cache, r->req_key, r->key, time(NULL))) < 0)
+			rc = cache_failed(r, rc);
+		goto out;
+	}
+	/* The build we waited for failed: that is the answer, not a second
+	 * try on what the wait left of the deadline. A request that came
+	 * after the failure never waited for it, and builds again. */
+	if (waited_from &&
+	    (rc = cache_build_failed_since(cache, r->key, waited_from, &status, err, sizeof err)) != -ENOENT) {
+		rc = rc < 0 ? cache_failed(r, rc) : build_failed(r, status == BUILD_TIMEOUT ? -ETIMEDOUT : -EIO, err);
+		goto out;
+	}
+	if ((rc = slot = take_slot(r, "before it could be built")) < 0)
+		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &started);
+	log_info("building image %s: %s", r->key, packages ? packages : "");
+	if ((rc = cache_build_begin(cache, r->key, packages ? packages : "", lock_now_ms(), &build_id)) < 0) {
+		rc = cache_failed(r, rc);
+		goto out;
+	}
+	rc = build(r, &img, &packed, err, sizeof err);
+	if (rc == 0 && (rc = cache_image_put(cache, r->key, &img, r->req_key, time(NULL))) < 0)
+		snprintf(err, sizeof err, "cannot record the image: %s", cache_error(cache));
+	status = rc == 0 ? BUILD_OK : rc == -ETIMEDOUT ? BUILD_TIMEOUT : BUILD_FAILED;
+	/* A stop is nobody's failure: waiters build themselves. */
+	if (rc != -ECANCELED &&
+	    cache_build_end(cache, build_id, status, rc == 0 ? NULL : err, seconds_since(started),
+			    packed, lock_now_ms()) < 0)
+		log_warn("cannot record the end of build %lld: %s", (long long)build_id, cache_error(cache));
+	if (rc < 0)
+		rc = build_failed(r, rc, err);
+	else if (load_manifest(r, r->fmt == MANIFEST_OCI ? img.oci_manifest : img.docker_manifest) < 0)
+		rc = say(r, -EIO, "the image was built, but its manifest cannot be read back from storage");
+out:
+	lock_release(slot);
+	lock_release(lock);
+	cJSON_free(packages);
+	return rc;
+}
+
+/* A moving source's evaluation is trusted for NIXERY_EVAL_TTL; a pinned
+ * one for good. When the TTL runs out one request evaluates again; the
+ * others are answered with the image already built meanwhile. */
+static int still_current(struct request *r, int64_t evaluated)
+{
+	int64_t now = time(NULL);
+	int rc;
+
+	if (r->src.pinned || now - evaluated < r->b->cfg->eval_ttl)
+		return 1;
+	rc = cache_request_claim(r->b->cache, r->req_key, evaluated, now);
+	if (rc == -EBUSY)
+		return 1;
+	return rc < 0 ? cache_failed(r, rc) : 0;
+}
+
+static int resolve(struct request *r, const char *name, const char *ref)
+{
+	struct builder *b = r->b;
+	int64_t evaluated;
+	int rc;
+
+	if (image_parse(name, &r->req, r->out->message, sizeof r->out->message) < 0)
+		return -EINVAL;
+	if (source_resolve(b->cfg, ref, &r->src) < 0)
+		return say(r, -EIO, "out of memory");
+	keys_request(r->req_key, &r->src, &r->req, b->cfg->max_layers);
+	rc = cache_request_get(b->cache, r->req_key, r->key, &evaluated);
+	if (rc == 0 && (rc = cached_image(r)) == 0 && (rc = still_current(r, evaluated)) != 0)
+		return rc < 0 ? rc : 0;
+	if (rc < 0 && rc != -ENOENT)
+		return rc == -EAGAIN || r->out->message[0] ? rc : cache_failed(r, rc);
+	r->out->manifest.len = 0;
+	r->job = (struct nix_job){ .cfg = b->cfg, .src = &r->src, .req = &r->req, .deadline = r->dl };
+	if ((rc = evaluate(r)) < 0)
+		return rc;
+	keys_image(r->key, &r->req, r->ev.outputs, r->ev.noutputs, b->cfg->max_layers);
+	if ((rc = cached_image(r)) == 0) {
+		if ((rc = cache_request_put(b->cache, r->req_key, r->key, time(NULL))) < 0)
+			return cache_failed(r, rc);
+		return 0;
+	}
+	return rc == -ENOENT ? build_locked(r) : rc;
+}
+
+int builder_image(struct builder *b, const char *name, const char *ref, enum manifest_format fmt,
+		  const struct deadline *dl, struct builder_result *out)
+{
+	int attempt, rc = 0;
+
+	memset(out, 0, sizeof *out);
+	/* A damaged cache is replaced by a new one: then the request is
+	 * asked again of it, once. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		struct request r = { .b = b, .dl = dl, .ref = ref, .fmt = fmt, .out = out };
+
+		out->message[0] = '\0';
+		out->manifest.len = 0;
+		if ((rc = cache_refresh(b->cache)) == 0)
+			rc = resolve(&r, name, ref);
+		nix_eval_free(&r.ev);
+		source_free(&r.src);
+		image_request_free(&r.req);
+		if (rc != -EAGAIN)
+			return rc;
+	}
+	snprintf(out->message, sizeof out->message,
+		 "the build cache was damaged and has been replaced: try again");
+	return -EBUSY;
+}
+
+void builder_result_free(struct builder_result *r)
+{
+	buf_free(&r->manifest);
+	strv_free(r->packages, r->npackages);
+	memset(r, 0, sizeof *r);
+}
+
+/* Roots of builds that are no longer running: a killed worker's. A build
+ * holds its image's lock, so a folder whose lock is free is abandoned. */
+static void release_abandoned_roots(const char *state_dir)
+{
+	char path[4096];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof path, "%s/gcroots", state_dir);
+	if (!(d = opendir(path)))
+		return;
+	while ((e = readdir(d))) {
+		int lock;
+
+		if (!digest_is_hex(e->d_name) ||
+		    (lock = lock_try(state_dir, "image", e->d_name)) < 0)
+			continue;
+		snprintf(path, sizeof path, "%s/gcroots/%s", state_dir, e->d_name);
+		nix_release(path);
+		log_info("released the GC roots of %s, left by a build that stopped", e->d_name);
+		lock_release(lock);
+	}
+	closedir(d);
+}
+
+int builder_prepare(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *subdirs[] = { "", "/locks", "/gcroots" };
+	char path[4096];
+	size_t i;
+
+	for (i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
+		snprintf(path, sizeof path, "%s%s", cfg->state_dir, subdirs[i]);
+		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+			return -errno;
+		}
+	}
+	release_abandoned_roots(cfg->state_dir);
+	return cache_init(cfg->state_dir, err, errlen);
+}

@@ -1,0 +1,60 @@
+/* One image request to an image in the cache, Nixery's builder: the name
+ * and tag give a request key; a request evaluated before (pinned, or
+ * within NIXERY_EVAL_TTL) names its image at once, else Nix evaluates the
+ * packages to output paths, whose hash is the image key; an image not yet
+ * built is built, laid out, packed and recorded under the image's lock,
+ * once for all the workers of the host. Returns records, never replies.
+ *
+ * Every Nix job of the host (an evaluation, or a build with its packing)
+ * holds one of NIXERY_MAX_BUILDS slots; everything a request does is bound
+ * by its deadline. A cached image whose blobs were lost is built again. */
+#ifndef NIXERY_BUILDER_H
+#define NIXERY_BUILDER_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/deadline.h"
+#include "core/manifest.h"
+#include "core/popularity.h"
+#include "nix/nixbuild.h"
+#include "sql/cache.h"
+#include "storage/storage.h"
+
+/* One per thread: the cache handle is the thread's own. */
+struct builder {
+	const struct config *cfg;
+	const struct storage *storage;
+	struct cache *cache;
+	struct popularity_source *popularity;   /* shared by the process */
+	const struct nix_runner *nix;
+};
+
+struct builder_result {
+	struct buf manifest;                     /* the manifest asked for */
+	char digest[DIGEST_HEX_LEN + 1];         /* its sha256 */
+	const char *media_type;
+	char message[1024];                      /* why not, on failure */
+	char **packages;                         /* the names at fault (-ENOENT) */
+	size_t npackages;
+};
+
+/* The state folders, the cache, and the removal of what stopped builds
+ * left behind; once per process, before any request. */
+int builder_prepare(const struct config *cfg, char *err, size_t errlen);
+
+/* The manifest of image name at tag ref, in format fmt. name and ref must
+ * be valid (router_parse). Returns 0, or with the reason in message:
+ *   -EINVAL     the name is not a valid image name
+ *   -ENOENT     unknown tag, or packages unknown or refused by Nix (listed)
+ *   -ETIMEDOUT  the deadline passed
+ *   -EBUSY      every build slot stayed busy, or the cache did: try later
+ *   -ECANCELED  the worker is stopping
+ *   -ENOSPC     storage is full
+ *   -EIO        anything else: Nix or the machine failed */
+int builder_image(struct builder *b, const char *name, const char *ref, enum manifest_format fmt,
+		  const struct deadline *dl, struct builder_result *out);
+void builder_result_free(struct builder_result *r);
+
+#endif

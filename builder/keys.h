@@ -1,0 +1,29 @@
+/* The cache's keys: hashes of everything that determines a result, so
+ * that a key names one result for good. */
+#ifndef NIXERY_KEYS_H
+#define NIXERY_KEYS_H
+
+#include <stddef.h>
+
+#include "core/digest.h"
+#include "core/image.h"
+#include "core/source.h"
+
+/* Part of every key: a change to how images are laid out or packed must
+ * never be answered from blobs made the old way. */
+#define KEYS_FORMAT_VERSION "nixery-fcgi-format-1"
+
+/* What a request asks for: pinned requests map to their image for good,
+ * so everything that shapes the image is part of it, the budget too. */
+void keys_request(char key[DIGEST_HEX_LEN + 1], const struct source *src,
+		  const struct image_request *req, int max_layers);
+
+/* The package-set hash: what the request evaluated to (its sorted output
+ * paths), and everything else that shapes the image. */
+void keys_image(char key[DIGEST_HEX_LEN + 1], const struct image_request *req,
+		char *const *outputs, size_t noutputs, int max_layers);
+
+/* A layer by the sorted store paths it holds. */
+void keys_layer(char key[DIGEST_HEX_LEN + 1], char *const *paths, size_t n);
+
+#endif

@@ -1,0 +1,126 @@
+#include "builder/lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_POLL_MS 100
+
+int64_t lock_now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static int open_lock(const char *state_dir, const char *name)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/locks/%s.lock", state_dir, name);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Tries each descriptor once; the index of the one locked, or -1. */
+static int try_all(const int *fds, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (flock(fds[i], LOCK_EX | LOCK_NB) == 0)
+			return i;
+	return -1;
+}
+
+/* Waits, polling with a growing interval, until one of fds is locked. */
+static int wait_any(const int *fds, int n, const struct deadline *dl, long *waited_ms)
+{
+	int64_t began = lock_now_ms();
+	long interval = 2;
+	int got, rc = 0;
+
+	while ((got = try_all(fds, n)) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			rc = -errno;
+			break;
+		}
+		if ((rc = deadline_check(dl)) < 0)
+			break;
+		deadline_sleep(dl, interval);
+		interval = interval * 2 > MAX_POLL_MS ? MAX_POLL_MS : interval * 2;
+	}
+	*waited_ms = (long)(lock_now_ms() - began);
+	return got >= 0 ? got : rc;
+}
+
+int lock_take(const char *state_dir, const char *kind, const char *key,
+	      const struct deadline *dl, int64_t *waited_from_ms)
+{
+	char name[256];
+	long waited;
+	int fd, rc;
+
+	snprintf(name, sizeof name, "%s-%s", kind, key);
+	if ((fd = open_lock(state_dir, name)) < 0)
+		return fd;
+	*waited_from_ms = 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	*waited_from_ms = lock_now_ms();
+	if ((rc = wait_any(&fd, 1, dl, &waited)) < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int lock_slot(const char *state_dir, int n, const struct deadline *dl, long *waited_ms)
+{
+	char name[64];
+	int fds[LOCK_MAX_SLOTS] = { 0 }, i, opened = 0, got, rc;
+
+	if (n > LOCK_MAX_SLOTS)
+		n = LOCK_MAX_SLOTS;
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof name, "slot-%d", i);
+		if ((fds[i] = open_lock(state_dir, name)) < 0) {
+			rc = fds[i];
+			goto out;
+		}
+		opened++;
+	}
+	got = wait_any(fds, n, dl, waited_ms);
+	rc = got == -ETIMEDOUT ? -EBUSY : got < 0 ? got : fds[got];
+out:
+	for (i = 0; i < opened; i++)
+		if (rc < 0 || fds[i] != rc)
+			close(fds[i]);
+	return rc;
+}
+
+int lock_try(const char *state_dir, const char *kind, const char *key)
+{
+	char name[256];
+	int fd;
+
+	snprintf(name, sizeof name, "%s-%s", kind, key);
+	if ((fd = open_lock(state_dir, name)) < 0)
+		return fd;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return -EWOULDBLOCK;
+	}
+	return fd;
+}
+
+void lock_release(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}

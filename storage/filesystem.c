@@ -1,0 +1,323 @@
+#define _GNU_SOURCE   /* O_TMPFILE, mkostemp */
+#include "storage/storage.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+#define PATH_LEN 4096
+
+struct storage {
+	char root[PATH_LEN - 256];   /* room for what is appended */
+	int named_temps;        /* the file system has no O_TMPFILE */
+};
+
+struct storage_writer {
+	const struct storage *s;
+	int fd;
+	int anonymous;          /* O_TMPFILE: no name until committed */
+	char path[PATH_LEN];    /* the named temporary file, if any */
+};
+
+/* The error a user can act on, for a failed write. */
+static int write_error(int rc, const char *what, const char *root, char *err, size_t errlen)
+{
+	if (rc == -ENOSPC || rc == -EDQUOT)
+		snprintf(err, errlen, "storage is full: cannot write %s under STORAGE_PATH %s (%s): free space there",
+			 what, root, strerror(-rc));
+	else
+		snprintf(err, errlen, "cannot write %s under STORAGE_PATH %s: %s", what, root, strerror(-rc));
+	return rc == -EDQUOT ? -ENOSPC : rc;
+}
+
+static int make_dir(const char *path, char *err, size_t errlen)
+{
+	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Named temporary files are locked by their writers: one that can be
+ * locked was left by a writer that died. */
+static void remove_abandoned(const struct storage *s)
+{
+	char tmp[PATH_LEN], path[PATH_LEN + 256];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(tmp, sizeof tmp, "%s/tmp", s->root);
+	d = opendir(tmp);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		int fd;
+
+		if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", tmp, e->d_name);
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(path) == 0)
+			log_info("removed %s, left by a worker that stopped while writing it", path);
+		close(fd);
+	}
+	closedir(d);
+}
+
+int storage_open(const char *root, struct storage **out, char *err, size_t errlen)
+{
+	const char *subdirs[] = { "", "/blobs", "/blobs/sha256", "/tmp" };
+	struct storage *s = calloc(1, sizeof *s);
+	char path[PATH_LEN];
+	size_t i;
+	int rc, fd;
+
+	*out = NULL;
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if ((size_t)snprintf(s->root, sizeof s->root, "%s", root) >= sizeof s->root) {
+		snprintf(err, errlen, "STORAGE_PATH is too long");
+		free(s);
+		return -ENAMETOOLONG;
+	}
+	for (i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
+		snprintf(path, sizeof path, "%s%s", root, subdirs[i]);
+		if ((rc = make_dir(path, err, errlen)) < 0) {
+			free(s);
+			return rc;
+		}
+	}
+	remove_abandoned(s);
+	fd = open(path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	else
+		s->named_temps = 1;
+	*out = s;
+	return 0;
+}
+
+void storage_close(struct storage *s)
+{
+	free(s);
+}
+
+int storage_file(const struct storage *s, const char *hex, char *out, size_t len)
+{
+	if ((size_t)snprintf(out, len, "%s/blobs/sha256/%s", s->root, hex) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int storage_check(const struct storage *s, const char *hex, uint64_t size)
+{
+	char path[PATH_LEN];
+	struct stat st;
+
+	storage_file(s, hex, path, sizeof path);
+	if (stat(path, &st) < 0)
+		return -ENOENT;
+	return S_ISREG(st.st_mode) && (uint64_t)st.st_size == size ? 0 : -EIO;
+}
+
+int storage_read(const struct storage *s, const char *hex, size_t max, struct buf *out)
+{
+	char path[PATH_LEN], chunk[8192];
+	struct stat st;
+	ssize_t n = 0;
+	int fd, rc = 0;
+
+	storage_file(s, hex, path, sizeof path);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -ENOENT;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > max) {
+		rc = -EFBIG;
+		goto out;
+	}
+	out->len = 0;
+	while (rc == 0 && (n = read(fd, chunk, sizeof chunk)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = -errno;
+		else if (out->len + (size_t)n > max)
+			rc = -EFBIG;
+		else if (buf_append(out, chunk, (size_t)n) < 0)
+			rc = -ENOMEM;
+	}
+	/* An empty file still reads as text. */
+	if (rc == 0 && !out->data && buf_append(out, "", 0) < 0)
+		rc = -ENOMEM;
+out:
+	close(fd);
+	return rc;
+}
+
+/* A named temporary file, locked for as long as its writer lives. */
+static int open_named(struct storage_writer *w)
+{
+	struct stat st;
+
+	for (;;) {
+		snprintf(w->path, sizeof w->path, "%s/tmp/blob-XXXXXX", w->s->root);
+		if ((w->fd = mkostemp(w->path, O_CLOEXEC)) < 0)
+			return -errno;
+		if (flock(w->fd, LOCK_EX) < 0) {
+			close(w->fd);
+			return -errno;
+		}
+		/* A sweep may have taken it between creation and lock. */
+		if (fstat(w->fd, &st) == 0 && st.st_nlink > 0)
+			return 0;
+		close(w->fd);
+	}
+}
+
+int storage_begin(const struct storage *s, struct storage_writer **out, char *err, size_t errlen)
+{
+	struct storage_writer *w = calloc(1, sizeof *w);
+	char tmp[PATH_LEN];
+	int rc = 0;
+
+	*out = NULL;
+	if (!w) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	w->s = s;
+	snprintf(tmp, sizeof tmp, "%s/tmp", s->root);
+	/* Locked as named ones are: between its link and its rename, an
+	 * O_TMPFILE file has a name too. */
+	if (!s->named_temps && (w->fd = open(tmp, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644)) >= 0) {
+		w->anonymous = 1;
+		flock(w->fd, LOCK_EX);
+	} else {
+		rc = open_named(w);
+	}
+	if (rc < 0) {
+		free(w);
+		return write_error(rc, "a blob", s->root, err, errlen);
+	}
+	/* The web server reads blobs as another user. */
+	fchmod(w->fd, 0644);
+	*out = w;
+	return 0;
+}
+
+int storage_write(struct storage_writer *w, const void *data, size_t len, char *err, size_t errlen)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(w->fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return write_error(-errno, "a blob", w->s->root, err, errlen);
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+void storage_discard(struct storage_writer *w)
+{
+	if (!w)
+		return;
+	if (!w->anonymous && w->path[0])
+		unlink(w->path);
+	close(w->fd);
+	free(w);
+}
+
+static int sync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+/* Gives an O_TMPFILE file a temporary name, to be renamed into place. */
+static int name_anonymous(struct storage_writer *w)
+{
+	char proc[64];
+	int attempt;
+
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", w->fd);
+	for (attempt = 0; attempt < 100; attempt++) {
+		snprintf(w->path, sizeof w->path, "%s/tmp/commit-%ld-%d", w->s->root,
+			 (long)getpid(), rand());
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, w->path, AT_SYMLINK_FOLLOW) == 0) {
+			w->anonymous = 0;
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+int storage_commit(struct storage_writer *w, const char *hex, char *err, size_t errlen)
+{
+	char final[PATH_LEN], dir[PATH_LEN];
+	struct stat st;
+	int rc = 0;
+
+	if (fsync(w->fd) < 0 || fstat(w->fd, &st) < 0) {
+		rc = write_error(-errno, "a blob", w->s->root, err, errlen);
+		goto out;
+	}
+	if (storage_check(w->s, hex, (uint64_t)st.st_size) == 0)
+		goto out;
+	storage_file(w->s, hex, final, sizeof final);
+	if (w->anonymous && (rc = name_anonymous(w)) < 0) {
+		rc = write_error(rc, "a blob", w->s->root, err, errlen);
+		goto out;
+	}
+	if (rename(w->path, final) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot store blob %s in %s: %s", hex, final, strerror(errno));
+		goto out;
+	}
+	w->path[0] = '\0';
+	snprintf(dir, sizeof dir, "%s/blobs/sha256", w->s->root);
+	if ((rc = sync_dir(dir)) < 0)
+		snprintf(err, errlen, "cannot sync %s: %s", dir, strerror(-rc));
+out:
+	storage_discard(w);
+	return rc;
+}
+
+int storage_put(const struct storage *s, const void *data, size_t len,
+		char hex[DIGEST_HEX_LEN + 1], char *err, size_t errlen)
+{
+	struct storage_writer *w;
+	int rc;
+
+	digest_hex(data, len, hex);
+	if ((rc = storage_begin(s, &w, err, errlen)) < 0)
+		return rc;
+	if ((rc = storage_write(w, data, len, err, errlen)) < 0) {
+		storage_discard(w);
+		return rc;
+	}
+	return storage_commit(w, hex, err, errlen);
+}

@@ -1,0 +1,478 @@
+/* The build pipeline (builder/builder.h) with a stand-in for Nix: what is
+ * evaluated and built when, the TTL claim, the re-check under the image's
+ * lock, a failure told only to those who waited for it, lost blobs healed,
+ * database errors that are not misses, build slots and the deadline. The
+ * cache, the storage and the packing are the real ones. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "builder/builder.h"
+#include "builder/lock.h"
+#include "core/strv.h"
+#include "tests/unit/check.h"
+
+static char tmp[64];          /* /tmp/nixery-builder-XXXXXX */
+static char store[128];       /* tmp/store: the stand-in's "store paths" */
+
+/* What the stand-in was asked to do, and how it answers. */
+static struct {
+	int evaluations, builds, explained;
+	int fail_build;           /* realise fails */
+	int slow_build_ms;        /* realise takes this long */
+	int slow_eval_ms;         /* evaluate waits this long, or to the deadline */
+	const char *refuse;       /* a name evaluation refuses */
+	pthread_mutex_t lock;
+} nix = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void counted(int *n)
+{
+	pthread_mutex_lock(&nix.lock);
+	(*n)++;
+	pthread_mutex_unlock(&nix.lock);
+}
+
+static void die(const char *what)
+{
+	printf("FAIL: %s: setting up the test (%s: %s)\n", check_binary(), what, strerror(errno));
+	exit(1);
+}
+
+static void store_path(const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", store, name);
+}
+
+/* Each package is a store path of its own, holding one file. */
+static void make_package(const char *name)
+{
+	char path[256], file[300];
+	int fd;
+
+	store_path(name, path, sizeof path);
+	snprintf(file, sizeof file, "%s/%s.txt", path, name);
+	if (mkdir(path, 0755) < 0 || (fd = open(file, O_WRONLY | O_CREAT, 0644)) < 0 ||
+	    write(fd, name, strlen(name)) < 0 || close(fd) < 0)
+		die(path);
+}
+
+static int fake_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen)
+{
+	char path[256];
+	size_t i;
+
+	counted(&nix.evaluations);
+	memset(ev, 0, sizeof *ev);
+	if (nix.slow_eval_ms) {
+		deadline_sleep(job->deadline, nix.slow_eval_ms);
+		if (deadline_check(job->deadline) < 0) {
+			snprintf(err, errlen, "nix-instantiate stopped at the deadline");
+			return deadline_check(job->deadline);
+		}
+	}
+	ev->outputs = calloc(job->req->npackages + 1, sizeof *ev->outputs);
+	ev->unknown = calloc(job->req->npackages + 1, sizeof *ev->unknown);
+	ev->refused = calloc(job->req->npackages + 1, sizeof *ev->refused);
+	for (i = 0; i < job->req->npackages; i++) {
+		const char *name = job->req->packages[i];
+
+		store_path(name, path, sizeof path);
+		if (nix.refuse && strcmp(name, nix.refuse) == 0)
+			ev->refused[ev->nrefused++] = strdup(name);
+		else if (access(path, F_OK) < 0)
+			ev->unknown[ev->nunknown++] = strdup(name);
+		else
+			ev->outputs[ev->noutputs++] = strdup(path);
+	}
+	if (ev->nunknown || ev->nrefused) {
+		strv_free(ev->outputs, ev->noutputs);
+		ev->outputs = NULL;
+		ev->noutputs = 0;
+	}
+	return 0;
+}
+
+static int fake_explain(const struct nix_job *job, const char *name, char *reason, size_t len)
+{
+	(void)job;
+	counted(&nix.explained);
+	snprintf(reason, len, "%s has been removed", name);
+	return 0;
+}
+
+static int fake_realise(const struct nix_job *job, const char *gcroots, char *err, size_t errlen)
+{
+	counted(&nix.builds);
+	mkdir(gcroots, 0755);
+	if (nix.slow_build_ms)
+		deadline_sleep(job->deadline, nix.slow_build_ms);
+	if (nix.fail_build) {
+		snprintf(err, errlen, "nix-build failed: error: builder failed on purpose");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Every output alone, without references (the stand-in's paths are not
+ * under /nix/store, which the dump reader insists on). */
+static int fake_closure(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,
+			char *err, size_t errlen)
+{
+	size_t i, len = 0;
+	char *p;
+
+	(void)job;
+	(void)err;
+	(void)errlen;
+	memset(c, 0, sizeof *c);
+	for (i = 0; i < ev->noutputs; i++)
+		len += strlen(ev->outputs[i]) + 1;
+	c->text = malloc(len + 1);
+	c->paths = calloc(ev->noutputs + 1, sizeof *c->paths);
+	if (!c->text || !c->paths)
+		return -ENOMEM;
+	for (i = 0, p = c->text; i < ev->noutputs; i++) {
+		strcpy(p, ev->outputs[i]);
+		c->paths[i] = (struct closure_path){ .path = p, .nar_size = 100, .closure_size = 100, .top = 1 };
+		p += strlen(p) + 1;
+	}
+	c->n = ev->noutputs;
+	return 0;
+}
+
+static const struct nix_runner fake_nix = {
+	.evaluate = fake_evaluate, .explain = fake_explain,
+	.realise = fake_realise, .closure = fake_closure,
+};
+
+struct setup {
+	struct config cfg;
+	struct storage *storage;
+	struct builder b;
+};
+
+/* Each test has a cache and a storage of its own. */
+static char storage_dir[128];
+
+static void setup(struct setup *s, int ttl)
+{
+	static int runs;
+	char state[128], err[512];
+
+	runs++;
+	snprintf(state, sizeof state, "%s/state-%d", tmp, runs);
+	snprintf(storage_dir, sizeof storage_dir, "%s/storage-%d", tmp, runs);
+	memset(s, 0, sizeof *s);
+	s->cfg.source = SOURCE_PATH;
+	s->cfg.source_arg = "/demo";
+	s->cfg.state_dir = strdup(state);
+	s->cfg.storage_path = strdup(storage_dir);
+	s->cfg.nix_timeout = 60;
+	s->cfg.eval_ttl = ttl;
+	s->cfg.max_layers = 94;
+	s->cfg.max_builds = 2;
+	if (builder_prepare(&s->cfg, err, sizeof err) < 0 ||
+	    storage_open(storage_dir, &s->storage, err, sizeof err) < 0) {
+		printf("FAIL: %s: setting up the test (%s)\n", check_binary(), err);
+		exit(1);
+	}
+	s->b = (struct builder){ .cfg = &s->cfg, .storage = s->storage, .nix = &fake_nix };
+	if (cache_open(state, &s->b.cache, err, sizeof err) < 0)
+		die(err);
+}
+
+static void teardown(struct setup *s)
+{
+	cache_close(s->b.cache);
+	storage_close(s->storage);
+	free(s->cfg.state_dir);
+	free(s->cfg.storage_path);
+}
+
+static int ask(struct builder *b, const char *name, int timeout_ms, struct builder_result *res)
+{
+	struct deadline dl = deadline_in(timeout_ms, NULL);
+
+	return builder_image(b, name, "latest", MANIFEST_DOCKER, &dl, res);
+}
+
+static void reset_counts(void)
+{
+	nix.evaluations = nix.builds = nix.explained = 0;
+}
+
+static void test_cache_levels(void)
+{
+	struct builder_result res;
+	struct setup s;
+	int rc;
+
+	setup(&s, 3600);
+	reset_counts();
+	rc = ask(&s.b, "hello", 10000, &res);
+	CHECK_WHY(rc == 0, res.message, "a cold image is built");
+	CHECK(rc == 0 && res.manifest.data && strstr(res.manifest.data, "\"schemaVersion\":2"),
+	      "its answer is a manifest");
+	CHECK(nix.evaluations == 1 && nix.builds == 1, "a cold image takes one evaluation and one build (%d, %d)",
+	      nix.evaluations, nix.builds);
+	builder_result_free(&res);
+	rc = ask(&s.b, "hello", 10000, &res);
+	CHECK(rc == 0 && nix.evaluations == 1 && nix.builds == 1,
+	      "within the TTL the same request is answered without Nix (%d evaluations, %d builds)",
+	      nix.evaluations, nix.builds);
+	builder_result_free(&res);
+	rc = ask(&s.b, "hello/hello", 10000, &res);
+	CHECK(rc == 0 && nix.evaluations == 1 && nix.builds == 1,
+	      "another name for the same packages is the same request (%d evaluations)", nix.evaluations);
+	builder_result_free(&res);
+	teardown(&s);
+
+	/* TTL 0: every request evaluates again, but the evaluation finds the
+	 * image already built. */
+	setup(&s, 0);
+	reset_counts();
+	rc = ask(&s.b, "hello", 10000, &res);
+	builder_result_free(&res);
+	rc |= ask(&s.b, "hello", 10000, &res);
+	CHECK(rc == 0 && nix.evaluations == 2 && nix.builds == 1,
+	      "past the TTL the request is evaluated again, and the image it names is not built again (%d, %d)",
+	      nix.evaluations, nix.builds);
+	builder_result_free(&res);
+	teardown(&s);
+}
+
+static void test_user_mistakes(void)
+{
+	struct builder_result res;
+	struct setup s;
+	int rc;
+
+	setup(&s, 3600);
+	reset_counts();
+	nix.refuse = "removed";
+	rc = ask(&s.b, "hello/removed/nosuch", 10000, &res);
+	CHECK_INT_EQ(rc, -ENOENT, "unknown and refused names are -ENOENT, the user's mistake");
+	CHECK_WHY(strstr(res.message, "Could not find Nix packages: nosuch") &&
+		  strstr(res.message, "removed (removed has been removed)"), res.message,
+		  "the message names the unknown package and the refused one with Nix's reason");
+	CHECK(res.npackages == 2 && strcmp(res.packages[0], "nosuch") == 0 &&
+	      strcmp(res.packages[1], "removed") == 0, "both names are listed, and only they");
+	CHECK(nix.builds == 0, "nothing is built");
+	builder_result_free(&res);
+	nix.refuse = NULL;
+	rc = ask(&s.b, "Hello", 10000, &res);
+	CHECK_INT_EQ(rc, -EINVAL, "an invalid name is -EINVAL");
+	builder_result_free(&res);
+	teardown(&s);
+}
+
+struct asker {
+	struct builder *b;
+	const char *name;
+	int rc;
+	char message[1024];
+};
+
+static void *ask_thread(void *arg)
+{
+	struct asker *a = arg;
+	struct builder_result res;
+
+	a->rc = ask(a->b, a->name, 20000, &res);
+	snprintf(a->message, sizeof a->message, "%s", res.message);
+	builder_result_free(&res);
+	return NULL;
+}
+
+/* Two workers (two cache handles) ask for the same cold image at once. */
+static void two_at_once(struct setup *s, struct asker *first, struct asker *second)
+{
+	struct builder b2 = s->b;
+	char err[256];
+	pthread_t t1, t2;
+
+	if (cache_open(s->cfg.state_dir, &b2.cache, err, sizeof err) < 0)
+		die(err);
+	first->b = &s->b;
+	second->b = &b2;
+	second->name = first->name;
+	pthread_create(&t1, NULL, ask_thread, first);
+	/* The second arrives while the first builds. */
+	usleep(300 * 1000);
+	pthread_create(&t2, NULL, ask_thread, second);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	cache_close(b2.cache);
+}
+
+static void test_one_build_per_image(void)
+{
+	struct asker first = { .name = "figlet" }, second;
+	struct builder_result res;
+	struct setup s;
+	int rc;
+
+	setup(&s, 3600);
+	reset_counts();
+	nix.slow_build_ms = 1000;
+	two_at_once(&s, &first, &second);
+	nix.slow_build_ms = 0;
+	CHECK(first.rc == 0 && second.rc == 0, "two requests for one cold image both get it (%d, %d)",
+	      first.rc, second.rc);
+	CHECK_INT_EQ(nix.builds, 1, "the one that waited for the image's lock found it built, and built nothing");
+
+	/* The build the second waited for fails: that is its answer. */
+	reset_counts();
+	nix.fail_build = 1;
+	nix.slow_build_ms = 1000;
+	first.name = "cowsay";
+	two_at_once(&s, &first, &second);
+	nix.slow_build_ms = 0;
+	CHECK(first.rc == -EIO && second.rc == -EIO, "a failed build fails the request that waited for it too (%d, %d)",
+	      first.rc, second.rc);
+	CHECK_WHY(strstr(second.message, "builder failed on purpose"), second.message,
+		  "the waiter gets the build's own error");
+	CHECK_INT_EQ(nix.builds, 1, "the waiter did not build again on what its deadline had left");
+	/* A request that comes after the failure was recorded builds again. */
+	nix.fail_build = 0;
+	rc = ask(&s.b, "cowsay", 10000, &res);
+	CHECK(rc == 0 && nix.builds == 2, "a request arriving right after a failure builds again, and succeeds (%d, %d builds)",
+	      rc, nix.builds);
+	builder_result_free(&res);
+	teardown(&s);
+}
+
+static int remove_first_layer(void *ctx, const char *hex, uint64_t size)
+{
+	char path[512];
+	int *seen = ctx;
+
+	(void)size;
+	if ((*seen)++ != 1)          /* the config comes first, then the layers */
+		return 0;
+	snprintf(path, sizeof path, "%s/blobs/sha256/%s", storage_dir, hex);
+	return unlink(path) == 0 ? 1 : -1;
+}
+
+static void test_lost_blobs(void)
+{
+	struct builder_result res;
+	struct setup s;
+	char *before = NULL;
+	int rc, seen = 0;
+
+	setup(&s, 3600);
+	reset_counts();
+	rc = ask(&s.b, "diamond", 10000, &res);
+	if (rc == 0)
+		before = strdup(res.manifest.data);
+	CHECK(rc == 0 && before && manifest_each_blob(before, remove_first_layer, &seen) == 1,
+	      "an image is built, and then one of its layers is lost");
+	builder_result_free(&res);
+	rc = ask(&s.b, "diamond", 10000, &res);
+	CHECK(rc == 0 && nix.builds == 2, "the next request builds the image again (%d, %d builds)", rc, nix.builds);
+	CHECK(rc == 0 && before && strcmp(res.manifest.data, before) == 0,
+	      "into the same manifest: the layer is packed again, byte for byte");
+	builder_result_free(&res);
+	free(before);
+	teardown(&s);
+}
+
+static void test_database_errors(void)
+{
+	struct builder_result res;
+	struct setup s;
+	char path[256];
+	sqlite3 *db;
+	int rc;
+
+	setup(&s, 3600);
+	reset_counts();
+	rc = ask(&s.b, "hello", 10000, &res);
+	builder_result_free(&res);
+	snprintf(path, sizeof path, "%s/cache.db", s.cfg.state_dir);
+	if (sqlite3_open(path, &db) != SQLITE_OK ||
+	    sqlite3_exec(db, "ALTER TABLE images RENAME TO images_away", NULL, NULL, NULL) != SQLITE_OK)
+		die("renaming a table");
+	rc = ask(&s.b, "hello", 10000, &res);
+	CHECK_INT_EQ(rc, -EBUSY, "a database error that is not a miss is -EBUSY: try again");
+	CHECK_WHY(strstr(res.message, "build cache cannot be read"), res.message, "and says the cache failed");
+	CHECK(nix.builds == 1 && nix.evaluations == 1, "it never leads to a build (%d builds)", nix.builds);
+	builder_result_free(&res);
+	sqlite3_exec(db, "ALTER TABLE images_away RENAME TO images", NULL, NULL, NULL);
+	sqlite3_close(db);
+	rc = ask(&s.b, "hello", 10000, &res);
+	CHECK(rc == 0 && nix.builds == 1, "once the database works again the image is served from it");
+	builder_result_free(&res);
+	teardown(&s);
+}
+
+static void test_limits(void)
+{
+	struct builder_result res;
+	struct setup s;
+	int slots[2], rc;
+	long waited;
+	struct deadline now = deadline_in(1000, NULL);
+
+	setup(&s, 3600);
+	reset_counts();
+	slots[0] = lock_slot(s.cfg.state_dir, 2, &now, &waited);
+	slots[1] = lock_slot(s.cfg.state_dir, 2, &now, &waited);
+	CHECK(slots[0] >= 0 && slots[1] >= 0, "the host's two build slots can be taken");
+	rc = ask(&s.b, "nano", 500, &res);
+	CHECK_INT_EQ(rc, -EBUSY, "with every build slot taken, a cold request gets -EBUSY at its deadline");
+	CHECK_WHY(strstr(res.message, "build slots (NIXERY_MAX_BUILDS)"), res.message, "saying why");
+	CHECK_INT_EQ(nix.evaluations, 0, "an evaluation waits for a slot too");
+	builder_result_free(&res);
+	lock_release(slots[0]);
+	lock_release(slots[1]);
+
+	nix.slow_eval_ms = 5000;
+	rc = ask(&s.b, "nano", 500, &res);
+	nix.slow_eval_ms = 0;
+	CHECK_INT_EQ(rc, -ETIMEDOUT, "an evaluation past the deadline is -ETIMEDOUT");
+	CHECK_WHY(strstr(res.message, "not ready within NIX_TIMEOUT"), res.message, "saying so");
+	builder_result_free(&res);
+
+	nix.slow_build_ms = 5000;
+	rc = ask(&s.b, "nano", 700, &res);
+	nix.slow_build_ms = 0;
+	CHECK(rc < 0 && nix.builds == 1, "the build shares the request's deadline: it ends with it (%d)", rc);
+	builder_result_free(&res);
+	teardown(&s);
+}
+
+int main(void)
+{
+	const char *packages[] = { "cacert", "iana-etc", "hello", "figlet", "cowsay", "diamond", "nano" };
+	char cmd[128];
+	size_t i;
+
+	snprintf(tmp, sizeof tmp, "/tmp/nixery-builder-XXXXXX");
+	if (!mkdtemp(tmp))
+		die("mkdtemp");
+	snprintf(store, sizeof store, "%s/store", tmp);
+	if (mkdir(store, 0755) < 0)
+		die(store);
+	for (i = 0; i < sizeof packages / sizeof *packages; i++)
+		make_package(packages[i]);
+	test_cache_levels();
+	test_user_mistakes();
+	test_one_build_per_image();
+	test_lost_blobs();
+	test_database_errors();
+	test_limits();
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+	if (system(cmd) != 0)
+		printf("warning: could not remove %s\n", tmp);
+	return check_exit();
+}

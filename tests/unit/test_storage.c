@@ -1,0 +1,121 @@
+/* Blobs on the file system (storage/filesystem.c): complete or absent, a
+ * write in progress has no name (or, where O_TMPFILE is missing, a locked
+ * one that the next start removes once its writer is gone), damaged blobs
+ * are replaced and whole ones kept. The test reaches the backend's own
+ * struct to try the named-file path on a file system that has O_TMPFILE. */
+#include "storage/filesystem.c"
+
+#include <sys/wait.h>
+
+#include "tests/unit/check.h"
+
+static char root[64];
+
+static int entries(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void test_blobs(void)
+{
+	struct storage *s;
+	struct storage_writer *w;
+	struct buf got = { 0 };
+	char err[512] = "", hex[DIGEST_HEX_LEN + 1], tmp[128], path[256];
+	struct stat before, after;
+
+	snprintf(tmp, sizeof tmp, "%s/tmp", root);
+	CHECK_WHY(storage_open(root, &s, err, sizeof err) == 0, err, "a storage opens on an empty folder");
+	CHECK(!s->named_temps, "this file system has O_TMPFILE");
+	CHECK(storage_put(s, "hello", 5, hex, err, sizeof err) == 0, "a small blob is stored");
+	CHECK(storage_check(s, hex, 5) == 0, "it is there whole");
+	CHECK_INT_EQ(storage_check(s, hex, 6), -EIO, "a blob of another size than recorded is damaged");
+	CHECK_INT_EQ(storage_check(s, "0000000000000000000000000000000000000000000000000000000000000000", 5),
+		     -ENOENT, "a blob never stored is missing");
+	CHECK(storage_read(s, hex, 100, &got) == 0 && got.len == 5 && memcmp(got.data, "hello", 5) == 0,
+	      "it reads back");
+	CHECK_INT_EQ(storage_read(s, hex, 4, &got), -EFBIG, "a read is bounded");
+
+	CHECK(storage_begin(s, &w, err, sizeof err) == 0 && storage_write(w, "abc", 3, err, sizeof err) == 0,
+	      "a blob is being written");
+	CHECK_INT_EQ(entries(tmp), 0, "a write in progress has no name in tmp/");
+	storage_discard(w);
+	CHECK_INT_EQ(entries(tmp), 0, "a discarded write leaves nothing");
+
+	/* A damaged copy is replaced; a whole one is kept as it is. */
+	storage_file(s, hex, path, sizeof path);
+	if (truncate(path, 2) < 0)
+		CHECK(0, "a blob can be cut short for the test");
+	CHECK(storage_put(s, "hello", 5, hex, err, sizeof err) == 0 && storage_check(s, hex, 5) == 0,
+	      "storing a blob again replaces a damaged copy");
+	stat(path, &before);
+	storage_put(s, "hello", 5, hex, err, sizeof err);
+	stat(path, &after);
+	CHECK(before.st_ino == after.st_ino, "storing a blob again keeps a whole copy as it is");
+	CHECK_INT_EQ(entries(tmp), 0, "commits leave nothing in tmp/");
+	buf_free(&got);
+	storage_close(s);
+}
+
+/* Where O_TMPFILE is missing: a named file, locked by its writer. */
+static void test_named(void)
+{
+	struct storage *s, *again;
+	struct storage_writer *w;
+	char err[512] = "", hex[DIGEST_HEX_LEN + 1], tmp[128], left[160];
+	int status;
+	pid_t pid;
+
+	snprintf(tmp, sizeof tmp, "%s/tmp", root);
+	if (storage_open(root, &s, err, sizeof err) < 0)
+		return;
+	s->named_temps = 1;
+	CHECK(storage_begin(s, &w, err, sizeof err) == 0, "a named write begins");
+	CHECK_INT_EQ(entries(tmp), 1, "it has a name in tmp/");
+	CHECK(storage_open(root, &again, err, sizeof err) == 0 && entries(tmp) == 1,
+	      "another worker starting leaves a write in progress alone");
+	storage_close(again);
+	storage_discard(w);
+	CHECK_INT_EQ(entries(tmp), 0, "a discarded named write leaves nothing");
+	CHECK(storage_put(s, "named", 5, hex, err, sizeof err) == 0 && storage_check(s, hex, 5) == 0 &&
+	      entries(tmp) == 0, "a named write commits, and leaves nothing");
+
+	/* A writer that dies: its file stays until the next start. */
+	pid = fork();
+	if (pid == 0) {
+		storage_begin(s, &w, err, sizeof err);
+		storage_write(w, "partial", 7, err, sizeof err);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	CHECK_INT_EQ(entries(tmp), 1, "a writer killed mid-write leaves its named file");
+	snprintf(left, sizeof left, "%s/blob-left-by-an-old-version", tmp);
+	close(open(left, O_WRONLY | O_CREAT, 0644));
+	CHECK(storage_open(root, &again, err, sizeof err) == 0 && entries(tmp) == 0,
+	      "the next start removes what dead writers left");
+	storage_close(again);
+	storage_close(s);
+}
+
+int main(void)
+{
+	char cmd[96];
+
+	snprintf(root, sizeof root, "/tmp/nixery-storage-XXXXXX");
+	if (!mkdtemp(root))
+		return 1;
+	test_blobs();
+	test_named();
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+	if (system(cmd) != 0)
+		printf("warning: could not remove %s\n", root);
+	return check_exit();
+}
