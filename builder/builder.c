@@ -79,35 +79,38 @@ static int load_manifest(struct request *r, const char *hex)
 	return rc;
 }
 
+/* A blob lost or damaged: forgotten, so that it is packed again. */
+static int lost(struct request *r, const char *hex, const char *what)
+{
+	int rc;
+
+	log_warn("%s %s of image %s is missing or damaged in storage: building the image again",
+		 what, hex, r->key);
+	rc = cache_blob_forget(r->b->cache, hex);
+	return rc < 0 ? rc : -ENOENT;
+}
+
 static int blob_present(void *ctx, const char *hex, uint64_t size)
 {
 	struct request *r = ctx;
 
-	if (storage_check(r->b->storage, hex, size) == 0)
-		return 0;
-	log_warn("blob %s of image %s is missing or damaged in storage: building the image again",
-		 hex, r->key);
-	return cache_blob_forget(r->b->cache, hex) == 0 ? -ENOENT : -EIO;
+	return storage_check(r->b->storage, hex, size) == 0 ? 0 : lost(r, hex, "blob");
 }
 
 /* Loads a cached image's manifest, if it and every blob it names are
- * there whole: -ENOENT when something was lost (and is then forgotten,
- * so that it is packed again). */
+ * there whole: -ENOENT when something was lost. */
 static int load_whole_image(struct request *r, const struct cache_image *img)
 {
 	const char *hex = r->fmt == MANIFEST_OCI ? img->oci_manifest : img->docker_manifest;
 	int rc = load_manifest(r, hex);
 
-	if (rc < 0) {
-		log_warn("manifest %s of image %s is missing from storage: building the image again",
-			 hex, r->key);
-		rc = cache_blob_forget(r->b->cache, hex);
-		return rc < 0 ? cache_failed(r, rc) : -ENOENT;
-	}
-	rc = manifest_each_blob(r->out->manifest.data, blob_present, r);
-	if (rc == -EIO)
-		return cache_failed(r, -EIO);
-	return rc < 0 ? -ENOENT : 0;
+	/* -EINVAL: the manifest is missing, cut, damaged or no manifest. */
+	rc = rc < 0 ? -EINVAL : manifest_each_blob(r->out->manifest.data, blob_present, r);
+	if (rc == -EINVAL)
+		rc = lost(r, hex, "manifest");
+	if (rc == 0 || rc == -ENOENT)
+		return rc;
+	return cache_failed(r, rc);
 }
 
 /* The image under r->key, if it is cached whole. */

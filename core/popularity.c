@@ -55,8 +55,13 @@ int popularity_parse(const char *json, struct popularity **out, char *err, size_
 		goto fail;
 	}
 	cJSON_ArrayForEach(item, root) {
-		if (!cJSON_IsNumber(item) || item->valuedouble < 0) {
-			snprintf(err, errlen, "the count of '%.100s' is not a whole number", item->string);
+		/* Whole, and exact as a double: beyond 2^53 a count means nothing,
+		 * and beyond 2^64 it would not even convert. */
+		double v = cJSON_IsNumber(item) ? item->valuedouble : -1;
+
+		if (!(v >= 0 && v <= 9007199254740992.0 && v == (double)(uint64_t)v)) {
+			snprintf(err, errlen, "the count of '%.100s' is not a whole number from 0 to 2^53",
+				 item->string);
 			goto fail;
 		}
 		bytes += strlen(item->string) + 1;

@@ -62,12 +62,22 @@ static int image_command(const struct nix_job *job, struct image_command *ic,
 	return 0;
 }
 
-/* Copies text with its whitespace folded to single spaces. */
+/* Copies text with its whitespace folded to single spaces, and without
+ * terminal colour codes. */
 static size_t fold(const char *from, const char *to, char *out, size_t n, size_t outlen)
 {
 	int space = 0;
 
 	for (; from < to && *from && n + 1 < outlen; from++) {
+		/* Colour codes (ESC [ ... letter) are for terminals, not for
+		 * JSON: a daemon may send them. */
+		if (*from == '\033' && from + 1 < to && from[1] == '[') {
+			for (from += 2; from < to && *from && !(*from >= '@' && *from <= '~'); from++)
+				;
+			if (from >= to || !*from)
+				break;
+			continue;
+		}
 		if (*from == ' ' || *from == '\n' || *from == '\t' || *from == '\r') {
 			space = n > 0;
 			continue;

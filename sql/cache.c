@@ -249,11 +249,14 @@ static int recover(struct cache *c)
 	if (!moved(c))
 		move_aside(c->state_dir, why);
 	close_db(c);
-	rc = cache_init(c->state_dir, c->err, sizeof c->err);
+	rc = setup(c->state_dir, c->err, sizeof c->err);
 	if (lock >= 0)
 		close(lock);
-	if (rc == 0)
-		rc = reopen(c);
+	if (rc != SQLITE_OK) {
+		log_error("cannot start a new build cache in %s: %s", c->state_dir, c->err);
+		return -EIO;
+	}
+	rc = reopen(c);
 	snprintf(c->err, sizeof c->err, "%s", why);
 	return rc == 0 ? -EAGAIN : rc;
 }

@@ -135,7 +135,7 @@ int storage_check(const struct storage *s, const char *hex, uint64_t size)
 
 int storage_read(const struct storage *s, const char *hex, size_t max, struct buf *out)
 {
-	char path[PATH_LEN], chunk[8192];
+	char path[PATH_LEN], chunk[8192], got[DIGEST_HEX_LEN + 1];
 	struct stat st;
 	ssize_t n = 0;
 	int fd, rc = 0;
@@ -161,6 +161,10 @@ int storage_read(const struct storage *s, const char *hex, size_t max, struct bu
 	/* An empty file still reads as text. */
 	if (rc == 0 && !out->data && buf_append(out, "", 0) < 0)
 		rc = -ENOMEM;
+	if (rc == 0) {
+		digest_hex(out->data, out->len, got);
+		rc = strcmp(got, hex) == 0 ? 0 : -EIO;
+	}
 out:
 	close(fd);
 	return rc;
@@ -275,7 +279,8 @@ static int name_anonymous(struct storage_writer *w)
 	return -EEXIST;
 }
 
-int storage_commit(struct storage_writer *w, const char *hex, char *err, size_t errlen)
+/* keep: a copy already there with the right size stays as it is. */
+static int commit(struct storage_writer *w, const char *hex, int keep, char *err, size_t errlen)
 {
 	char final[PATH_LEN], dir[PATH_LEN];
 	struct stat st;
@@ -285,7 +290,7 @@ int storage_commit(struct storage_writer *w, const char *hex, char *err, size_t 
 		rc = write_error(-errno, "a blob", w->s->root, err, errlen);
 		goto out;
 	}
-	if (storage_check(w->s, hex, (uint64_t)st.st_size) == 0)
+	if (keep && storage_check(w->s, hex, (uint64_t)st.st_size) == 0)
 		goto out;
 	storage_file(w->s, hex, final, sizeof final);
 	if (w->anonymous && (rc = name_anonymous(w)) < 0) {
@@ -306,6 +311,22 @@ out:
 	return rc;
 }
 
+int storage_commit(struct storage_writer *w, const char *hex, char *err, size_t errlen)
+{
+	return commit(w, hex, 1, err, errlen);
+}
+
+/* Whether blob hex is there whole: a small blob is checked against its
+ * digest, so that a damaged copy of the same size is replaced too. */
+static int holds(const struct storage *s, const char *hex, size_t len)
+{
+	struct buf have = { 0 };
+	int whole = storage_read(s, hex, len, &have) == 0;
+
+	buf_free(&have);
+	return whole;
+}
+
 int storage_put(const struct storage *s, const void *data, size_t len,
 		char hex[DIGEST_HEX_LEN + 1], char *err, size_t errlen)
 {
@@ -313,11 +334,13 @@ int storage_put(const struct storage *s, const void *data, size_t len,
 	int rc;
 
 	digest_hex(data, len, hex);
+	if (holds(s, hex, len))
+		return 0;
 	if ((rc = storage_begin(s, &w, err, errlen)) < 0)
 		return rc;
 	if ((rc = storage_write(w, data, len, err, errlen)) < 0) {
 		storage_discard(w);
 		return rc;
 	}
-	return storage_commit(w, hex, err, errlen);
+	return commit(w, hex, 0, err, errlen);
 }

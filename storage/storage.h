@@ -31,8 +31,8 @@ int storage_file(const struct storage *s, const char *hex, char *out, size_t len
  * when its size is not the one recorded. */
 int storage_check(const struct storage *s, const char *hex, uint64_t size);
 
-/* Reads a small blob (a manifest) whole: -ENOENT when missing, -EFBIG when
- * over max bytes. */
+/* Reads a small blob (a manifest) whole, checked against its digest:
+ * -ENOENT when missing, -EFBIG when over max bytes, -EIO when damaged. */
 int storage_read(const struct storage *s, const char *hex, size_t max, struct buf *out);
 
 /* A blob written as a stream, named only by storage_commit. Errors are
@@ -46,7 +46,8 @@ int storage_commit(struct storage_writer *w, const char *hex, char *err, size_t 
 /* Drops the write and frees w (NULL is fine). */
 void storage_discard(struct storage_writer *w);
 
-/* Stores a small blob held in memory and returns its digest. */
+/* Stores a small blob held in memory and returns its digest; a copy
+ * already there is kept only when it holds exactly these bytes. */
 int storage_put(const struct storage *s, const void *data, size_t len,
 		char hex[DIGEST_HEX_LEN + 1], char *err, size_t errlen);
 

@@ -46,6 +46,8 @@ static void malformed(void)
 	refuse("[1, 2]", "an array");
 	refuse("{\"a\": \"many\"}", "a count that is a string");
 	refuse("{\"a\": -3}", "a negative count");
+	refuse("{\"a\": 1.5}", "a count that is not whole");
+	refuse("{\"a\": 1e37}", "a count beyond 2^53 (found by fuzzing: its conversion was undefined)");
 	refuse("{\"a\": 1", "cut-off JSON");
 	refuse("null", "null");
 }

@@ -31,6 +31,7 @@ static void test_blobs(void)
 	struct buf got = { 0 };
 	char err[512] = "", hex[DIGEST_HEX_LEN + 1], tmp[128], path[256];
 	struct stat before, after;
+	int fd;
 
 	snprintf(tmp, sizeof tmp, "%s/tmp", root);
 	CHECK_WHY(storage_open(root, &s, err, sizeof err) == 0, err, "a storage opens on an empty folder");
@@ -59,7 +60,14 @@ static void test_blobs(void)
 	stat(path, &before);
 	storage_put(s, "hello", 5, hex, err, sizeof err);
 	stat(path, &after);
-	CHECK(before.st_ino == after.st_ino, "storing a blob again keeps a whole copy as it is");
+	CHECK(before.st_ino == after.st_ino, "storing a small blob again keeps a whole copy as it is");
+	/* Damaged without changing size: a small blob is compared whole. */
+	fd = open(path, O_WRONLY);
+	if (fd < 0 || pwrite(fd, "J", 1, 0) != 1 || close(fd) < 0)
+		CHECK(0, "a blob can be damaged for the test");
+	CHECK(storage_put(s, "hello", 5, hex, err, sizeof err) == 0 &&
+	      storage_read(s, hex, 100, &got) == 0 && memcmp(got.data, "hello", 5) == 0,
+	      "storing a small blob again replaces a copy damaged without a change of size");
 	CHECK_INT_EQ(entries(tmp), 0, "commits leave nothing in tmp/");
 	buf_free(&got);
 	storage_close(s);
