@@ -28,7 +28,7 @@
 struct request {
 	struct builder *b;
 	const struct deadline *dl;
-	const char *ref;
+	const char *name, *ref;
 	enum manifest_format fmt;
 	struct image_request req;
 	struct source src;
@@ -167,6 +167,19 @@ static int packages_at_fault(struct request *r)
 	return -ENOENT;
 }
 
+/* Records what the request evaluated to (unless the image's record did
+ * already), and the tag under its name, for tags/list: on evaluation,
+ * never on a request answered from the cache. */
+static int remember(struct request *r, int request_too)
+{
+	int64_t now = time(NULL);
+	int rc = request_too ? cache_request_put(r->b->cache, r->req_key, r->key, now) : 0;
+
+	if (rc == 0)
+		rc = cache_tag_put(r->b->cache, r->name, r->ref, r->key, now);
+	return rc < 0 ? cache_failed(r, rc) : 0;
+}
+
 /* A build slot: one of the host's NIXERY_MAX_BUILDS Nix jobs. */
 static int take_slot(struct request *r, const char *what)
 {
@@ -277,8 +290,8 @@ static int build_locked(struct request *r)
 	}
 	/* Another worker may have built it, or failed to, while we waited. */
 	if ((rc = cached_image(r)) != -ENOENT) {
-		if (rc == 0 && (rc = cache_request_put(cache, r->req_key, r->key, time(NULL))) < 0)
-			rc = cache_failed(r, rc);
+		if (rc == 0)
+			rc = remember(r, 1);
 		goto out;
 	}
 	/* The build we waited for failed: that is the answer, not a second
@@ -310,6 +323,8 @@ static int build_locked(struct request *r)
 		rc = build_failed(r, rc, err);
 	else if (load_manifest(r, r->fmt == MANIFEST_OCI ? img.oci_manifest : img.docker_manifest) < 0)
 		rc = say(r, -EIO, "the image was built, but its manifest cannot be read back from storage");
+	else
+		rc = remember(r, 0);
 out:
 	lock_release(slot);
 	lock_release(lock);
@@ -345,8 +360,15 @@ static int resolve(struct request *r, const char *name, const char *ref)
 		return say(r, -EIO, "out of memory");
 	keys_request(r->req_key, &r->src, &r->req, b->cfg->max_layers);
 	rc = cache_request_get(b->cache, r->req_key, r->key, &evaluated);
-	if (rc == 0 && (rc = cached_image(r)) == 0 && (rc = still_current(r, evaluated)) != 0)
-		return rc < 0 ? rc : 0;
+	if (rc == 0 && (rc = cached_image(r)) == 0 && (rc = still_current(r, evaluated)) != 0) {
+		/* A tag the source ignores (a path, a channel) names the
+		 * image too: the first time, for tags/list. */
+		if (rc < 0)
+			return rc;
+		if ((rc = cache_tag_get(b->cache, name, ref)) == -ENOENT)
+			return remember(r, 0);
+		return rc < 0 ? cache_failed(r, rc) : 0;
+	}
 	if (rc < 0 && rc != -ENOENT)
 		return rc == -EAGAIN || r->out->message[0] ? rc : cache_failed(r, rc);
 	r->out->manifest.len = 0;
@@ -354,11 +376,8 @@ static int resolve(struct request *r, const char *name, const char *ref)
 	if ((rc = evaluate(r)) < 0)
 		return rc;
 	keys_image(r->key, &r->req, r->ev.outputs, r->ev.noutputs, b->cfg->max_layers);
-	if ((rc = cached_image(r)) == 0) {
-		if ((rc = cache_request_put(b->cache, r->req_key, r->key, time(NULL))) < 0)
-			return cache_failed(r, rc);
-		return 0;
-	}
+	if ((rc = cached_image(r)) == 0)
+		return remember(r, 1);
 	return rc == -ENOENT ? build_locked(r) : rc;
 }
 
@@ -371,7 +390,7 @@ int builder_image(struct builder *b, const char *name, const char *ref, enum man
 	/* A damaged cache is replaced by a new one: then the request is
 	 * asked again of it, once. */
 	for (attempt = 0; attempt < 2; attempt++) {
-		struct request r = { .b = b, .dl = dl, .ref = ref, .fmt = fmt, .out = out };
+		struct request r = { .b = b, .dl = dl, .name = name, .ref = ref, .fmt = fmt, .out = out };
 
 		out->message[0] = '\0';
 		out->manifest.len = 0;

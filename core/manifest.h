@@ -14,6 +14,7 @@
 #define MEDIA_OCI_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
 #define MEDIA_OCI_CONFIG      "application/vnd.oci.image.config.v1+json"
 #define MEDIA_OCI_LAYER       "application/vnd.oci.image.layer.v1.tar+gzip"
+#define MEDIA_OCI_INDEX       "application/vnd.oci.image.index.v1+json"
 
 enum manifest_format { MANIFEST_DOCKER, MANIFEST_OCI };
 

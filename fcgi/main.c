@@ -104,6 +104,8 @@ static void send_reply(FCGX_Request *req, const struct config *cfg, struct reply
 		buf_printf(&h, "Vary: Accept\r\n");
 	if (rep->retry_after)
 		buf_printf(&h, "Retry-After: %d\r\n", rep->retry_after);
+	if (rep->link[0])
+		buf_printf(&h, "Link: %s\r\n", rep->link);
 	if (!rep->file[0]) {
 		buf_printf(&h, "Content-Length: %zu\r\n\r\n", rep->body.len);
 		body = !head;

@@ -2,13 +2,17 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
 #include "core/log.h"
+#include "core/strv.h"
 
 #define MAX_MANIFEST_BYTES (4u << 20)
+/* Entries of a listing when the client asks for no number. */
+#define LIST_DEFAULT 1000
 /* Seconds a client is asked to wait when the registry is busy. */
 #define RETRY_AFTER 10
 
@@ -170,4 +174,76 @@ void registry_blob(struct registry *reg, const char *hex, struct reply *rep)
 	rep->file_size = blob.size;
 	snprintf(rep->file_hex, sizeof rep->file_hex, "%s", hex);
 	snprintf(rep->digest, sizeof rep->digest, DIGEST_PREFIX "%s", hex);
+}
+
+/* A listing's answer: {"<key>": [entries], plus "name" for tags}, and a
+ * Link to the next page when there is more than the page holds. */
+static void listing(struct reply *rep, const char *path, const char *name, const char *key,
+		    char **entries, size_t count, int page)
+{
+	cJSON *root = cJSON_CreateObject();
+	char *json;
+	size_t shown = count > (size_t)page ? (size_t)page : count;
+
+	if (root && name)
+		cJSON_AddStringToObject(root, "name", name);
+	if (root)
+		cJSON_AddItemToObject(root, key, cJSON_CreateStringArray((const char *const *)entries, (int)shown));
+	if (!root || !(json = cJSON_PrintUnformatted(root))) {
+		cJSON_Delete(root);
+		failed(rep, -EIO, "out of memory", NULL);
+		return;
+	}
+	reply_json(rep, 200, json);
+	if (count > shown && shown > 0)
+		snprintf(rep->link, sizeof rep->link, "<%s?n=%d&last=%s>; rel=\"next\"", path, page,
+			 entries[shown - 1]);
+	cJSON_free(json);
+	cJSON_Delete(root);
+}
+
+void registry_tags(struct registry *reg, const char *name, int n, const char *last,
+		   struct reply *rep)
+{
+	int page = n < 0 ? LIST_DEFAULT : n;
+	char **tags = NULL, **grown, path[IMAGE_NAME_MAX + 32];
+	size_t count = 0;
+
+	/* One more than the page: whether there is a next one. */
+	if (cache_refresh(reg->builder.cache) < 0 ||
+	    cache_tags(reg->builder.cache, name, last, page + 1, &tags, &count) < 0) {
+		cache_unavailable(reg, rep);
+		goto out;
+	}
+	/* Every name has latest: the registry builds it when asked. */
+	if (strcmp("latest", last) > 0 && (grown = realloc(tags, (count + 2) * sizeof *tags)) &&
+	    (grown[count] = strdup("latest"))) {
+		tags = grown;
+		tags[++count] = NULL;
+		strv_sort_unique(tags, &count);
+	}
+	snprintf(path, sizeof path, "/v2/%s/tags/list", name);
+	listing(rep, path, name, "tags", tags, count, page);
+out:
+	strv_free(tags, count);
+}
+
+void registry_catalog(struct registry *reg, int n, const char *last, struct reply *rep)
+{
+	int page = n < 0 ? LIST_DEFAULT : n;
+	char **names = NULL;
+	size_t count = 0;
+
+	if (cache_refresh(reg->builder.cache) < 0 ||
+	    cache_names(reg->builder.cache, last, page + 1, &names, &count) < 0)
+		cache_unavailable(reg, rep);
+	else
+		listing(rep, "/v2/_catalog", NULL, "repositories", names, count, page);
+	strv_free(names, count);
+}
+
+void registry_referrers(struct reply *rep)
+{
+	reply_json(rep, 200, "{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_OCI_INDEX "\",\"manifests\":[]}");
+	snprintf(rep->content_type, sizeof rep->content_type, "%s", MEDIA_OCI_INDEX);
 }

@@ -27,4 +27,12 @@ void registry_manifest(struct registry *reg, const char *name, const char *ref,
 		       const char *accept, struct reply *rep);
 void registry_blob(struct registry *reg, const char *hex, struct reply *rep);
 
+/* Listings, n entries at most (-1: no n asked) after `last`: the tags of
+ * a name (latest, and every tag evaluated for it), and the names built. */
+void registry_tags(struct registry *reg, const char *name, int n, const char *last,
+		   struct reply *rep);
+void registry_catalog(struct registry *reg, int n, const char *last, struct reply *rep);
+/* Referrers of a manifest: this registry builds images, it holds none. */
+void registry_referrers(struct reply *rep);
+
 #endif

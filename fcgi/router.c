@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/digest.h"
@@ -29,27 +30,78 @@ static int has_dot_segment(const char *path)
 	return 0;
 }
 
-/* The last "/manifests/" or "/blobs/" splits name from reference: names
- * may themselves contain those words as components. */
+static const struct {
+	const char *word;
+	enum route_kind kind;
+} endpoints[] = {
+	{ "/manifests/", ROUTE_MANIFEST },
+	{ "/blobs/", ROUTE_BLOB },
+	{ "/referrers/", ROUTE_REFERRERS },
+};
+
+/* The last "/manifests/", "/blobs/" or "/referrers/" splits name from
+ * reference: names may themselves contain those words as components. A
+ * path ending in "/tags/list" lists the name's tags. */
 static const char *split_endpoint(const char *path, enum route_kind *kind, size_t *name_len)
 {
+	static const char tags[] = "/tags/list";
 	const char *best = NULL, *p;
-	size_t mlen = strlen("/manifests/"), blen = strlen("/blobs/");
+	size_t i, len = strlen(path), skip = 0;
 
-	for (p = path; (p = strstr(p, "/manifests/")); p++)
-		best = p, *kind = ROUTE_MANIFEST;
-	for (p = path; (p = strstr(p, "/blobs/")); p++)
-		if (!best || p > best)
-			best = p, *kind = ROUTE_BLOB;
+	if (len > strlen(tags) && strcmp(path + len - strlen(tags), tags) == 0) {
+		*kind = ROUTE_TAGS;
+		*name_len = len - strlen(tags);
+		return path + len;
+	}
+	for (i = 0; i < sizeof endpoints / sizeof *endpoints; i++)
+		for (p = path; (p = strstr(p, endpoints[i].word)); p++)
+			if (!best || p > best) {
+				best = p;
+				*kind = endpoints[i].kind;
+				skip = strlen(endpoints[i].word);
+			}
 	if (!best)
 		return NULL;
 	*name_len = (size_t)(best - path);
-	return best + (*kind == ROUTE_MANIFEST ? mlen : blen);
+	return best + skip;
+}
+
+/* n=<count>&last=<entry>, the listing parameters; anything else in the
+ * query is ignored, as the rest of the registry ignores queries. */
+static int parse_listing(const char *query, struct route *rt, struct reply *rep)
+{
+	const char *p = query;
+
+	rt->n = -1;
+	while (p && *p) {
+		size_t len = strcspn(p, "&");
+
+		if (strncmp(p, "n=", 2) == 0) {
+			char digits[8];
+			size_t dlen = len - 2;
+
+			if (dlen == 0 || dlen >= sizeof digits || strspn(p + 2, "0123456789") < dlen)
+				return invalid(rep, "PAGINATION_NUMBER_INVALID", "n must be a whole number");
+			memcpy(digits, p + 2, dlen);
+			digits[dlen] = '\0';
+			rt->n = atoi(digits);
+		} else if (strncmp(p, "last=", 5) == 0) {
+			if (len - 5 > IMAGE_NAME_MAX || memchr(p + 5, '%', len - 5))
+				return invalid(rep, "NAME_INVALID", "last must be a tag or an image name, unescaped");
+			memcpy(rt->last, p + 5, len - 5);
+			rt->last[len - 5] = '\0';
+		}
+		p = p[len] ? p + len + 1 : NULL;
+	}
+	if (rt->n > ROUTE_MAX_LIST)
+		rt->n = ROUTE_MAX_LIST;
+	return 0;
 }
 
 int router_parse(const char *method, const char *uri, struct route *rt, struct reply *rep)
 {
 	size_t path_len = strcspn(uri, "?"), name_len = 0;
+	const char *query = uri[path_len] ? uri + path_len + 1 : "";
 	char path[1024], hex[DIGEST_HEX_LEN + 1];
 	const char *ref;
 
@@ -69,6 +121,10 @@ int router_parse(const char *method, const char *uri, struct route *rt, struct r
 		rt->kind = ROUTE_BASE;
 		return 0;
 	}
+	if (strcmp(path, "/v2/_catalog") == 0) {
+		rt->kind = ROUTE_CATALOG;
+		return parse_listing(query, rt, rep);
+	}
 	/* Names, tags and digests have no use for escapes: refuse them rather
 	 * than decode them into something that was never checked. */
 	if (strchr(path, '%'))
@@ -77,7 +133,7 @@ int router_parse(const char *method, const char *uri, struct route *rt, struct r
 		return invalid(rep, "NAME_INVALID", "'.' and '..' segments are not allowed in image paths");
 	if (strncmp(path, "/v2/", 4) != 0 ||
 	    !(ref = split_endpoint(path + 4, &rt->kind, &name_len))) {
-		reply_error(rep, 404, "UNSUPPORTED", "unknown endpoint: this registry serves /v2/<name>/manifests/<reference> and /v2/<name>/blobs/<digest>", NULL);
+		reply_error(rep, 404, "UNSUPPORTED", "unknown endpoint: this registry serves /v2/<name>/manifests/<reference>, /v2/<name>/blobs/<digest>, /v2/<name>/tags/list and /v2/_catalog", NULL);
 		return -ENOENT;
 	}
 	if (name_len > IMAGE_NAME_MAX)
@@ -86,15 +142,20 @@ int router_parse(const char *method, const char *uri, struct route *rt, struct r
 	rt->name[name_len] = '\0';
 	if (!image_name_valid(rt->name))
 		return invalid(rep, "NAME_INVALID", "invalid image name: use lowercase package names separated by '/'");
-	if (strlen(ref) >= sizeof rt->ref)
-		return invalid(rep, rt->kind == ROUTE_BLOB ? "DIGEST_INVALID" : "NAME_INVALID", "reference too long");
-	strcpy(rt->ref, ref);
-	if (rt->kind == ROUTE_BLOB || strchr(ref, ':')) {
-		if (digest_parse(ref, hex) < 0)
-			return invalid(rep, "DIGEST_INVALID", "invalid digest: expected sha256: and 64 lowercase hex digits");
-	} else if (!source_tag_valid(ref)) {
-		return invalid(rep, "NAME_INVALID", "invalid tag: use up to 128 letters, digits, '_', '.' and '-'");
+	if (rt->kind == ROUTE_TAGS)
+		return parse_listing(query, rt, rep);
+	/* A reference that can be neither a tag nor a digest names no
+	 * manifest: unknown, as the distribution spec has it. */
+	if (rt->kind == ROUTE_MANIFEST && !source_tag_valid(ref) && digest_parse(ref, hex) < 0) {
+		reply_error(rep, 404, "MANIFEST_UNKNOWN",
+			    "manifest unknown: the reference is neither a tag (up to 128 letters, digits, '_', '.' and '-') nor a sha256 digest", NULL);
+		return -ENOENT;
 	}
+	if (strlen(ref) >= sizeof rt->ref)
+		return invalid(rep, "DIGEST_INVALID", "reference too long");
+	strcpy(rt->ref, ref);
+	if (rt->kind != ROUTE_MANIFEST && digest_parse(ref, hex) < 0)
+		return invalid(rep, "DIGEST_INVALID", "invalid digest: expected sha256: and 64 lowercase hex digits");
 	return 0;
 }
 
@@ -114,6 +175,15 @@ void router_handle(struct registry *reg, const char *method, const char *uri,
 		break;
 	case ROUTE_BLOB:
 		registry_blob(reg, rt.ref + strlen(DIGEST_PREFIX), rep);
+		break;
+	case ROUTE_TAGS:
+		registry_tags(reg, rt.name, rt.n, rt.last, rep);
+		break;
+	case ROUTE_CATALOG:
+		registry_catalog(reg, rt.n, rt.last, rep);
+		break;
+	case ROUTE_REFERRERS:
+		registry_referrers(rep);
 		break;
 	}
 }

@@ -1,6 +1,7 @@
 /* From method and URI to a registry call. Every part of the URI is checked
  * here before it goes anywhere: names against the repository grammar, tags
- * against the tag grammar, digests to "sha256:" and 64 hex digits. */
+ * against the tag grammar, digests to "sha256:" and 64 hex digits, and the
+ * listing parameters n and last. */
 #ifndef NIXERY_ROUTER_H
 #define NIXERY_ROUTER_H
 
@@ -8,12 +9,17 @@
 #include "fcgi/reply.h"
 #include "fcgi/registry.h"
 
-enum route_kind { ROUTE_BASE, ROUTE_MANIFEST, ROUTE_BLOB };
+enum route_kind { ROUTE_BASE, ROUTE_MANIFEST, ROUTE_BLOB, ROUTE_TAGS, ROUTE_CATALOG, ROUTE_REFERRERS };
+
+/* The most entries a listing gives at once, whatever n asks. */
+#define ROUTE_MAX_LIST 1000
 
 struct route {
 	enum route_kind kind;
 	char name[IMAGE_NAME_MAX + 1];
 	char ref[160];                   /* tag or digest */
+	int n;                           /* listings: at most n entries (-1: no n given) */
+	char last[IMAGE_NAME_MAX + 1];   /* listings: entries after this one */
 };
 
 /* 0 with the route, or a negative code with the error reply set. */

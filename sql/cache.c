@@ -15,14 +15,14 @@
 #include "core/log.h"
 #include "sql/schema.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 10000
 #define PATH_LEN 4096
 
 enum stmt_id {
 	REQUEST_GET, REQUEST_PUT, REQUEST_CLAIM, IMAGE_GET, IMAGE_PUT, LAYER_GET, LAYER_PUT,
 	BLOB_GET, BLOB_PUT, BLOB_FORGET, LAYER_FORGET, BUILD_BEGIN, BUILD_END,
-	BUILD_LAST_FAILURE, STMT_COUNT
+	BUILD_LAST_FAILURE, TAG_GET, TAG_PUT, TAG_LIST, NAME_LIST, STMT_COUNT
 };
 
 static const char *const sql_text[STMT_COUNT] = {
@@ -40,6 +40,10 @@ static const char *const sql_text[STMT_COUNT] = {
 	[BUILD_BEGIN] = "INSERT INTO builds (image_key, packages, started, status) VALUES (?1, ?2, ?3 / 1000, 'running')",
 	[BUILD_END] = "UPDATE builds SET status = ?2, message = ?3, seconds = ?4, packed = ?5, finished = ?6 / 1000, finished_ms = ?6 WHERE id = ?1",
 	[BUILD_LAST_FAILURE] = "SELECT status, message FROM builds WHERE image_key = ?1 AND finished_ms >= ?2 AND status IN ('failed', 'timeout') ORDER BY finished_ms DESC LIMIT 1",
+	[TAG_GET] = "SELECT 1 FROM tags WHERE name = ?1 AND tag = ?2",
+	[TAG_PUT] = "INSERT OR REPLACE INTO tags (name, tag, image_key, evaluated) VALUES (?1, ?2, ?3, ?4)",
+	[TAG_LIST] = "SELECT tag FROM tags WHERE name = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3",
+	[NAME_LIST] = "SELECT DISTINCT name FROM tags WHERE name > ?1 ORDER BY name LIMIT ?2",
 };
 
 struct cache {
@@ -98,7 +102,7 @@ static int migrate(sqlite3 *db)
 	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
 		rc = exec(db, cache_schema_sql);
 	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
-		rc = exec(db, "PRAGMA user_version = 2");
+		rc = exec(db, "PRAGMA user_version = 3");
 	if (rc == SQLITE_OK)
 		rc = exec(db, "COMMIT");
 	if (rc != SQLITE_OK)
@@ -536,4 +540,61 @@ int cache_build_failed_since(struct cache *c, const char *image_key, int64_t sin
 		sqlite3_reset(st);
 	}
 	return rc;
+}
+
+int cache_tag_get(struct cache *c, const char *name, const char *tag)
+{
+	sqlite3_stmt *st = bind(c, TAG_GET, "ss", name, tag);
+	int rc = step_row(c, st);
+
+	if (rc == 0)
+		sqlite3_reset(st);
+	return rc;
+}
+
+int cache_tag_put(struct cache *c, const char *name, const char *tag, const char *image_key,
+		  int64_t now)
+{
+	return step_done(c, bind(c, TAG_PUT, "sssi", name, tag, image_key, now));
+}
+
+/* Steps a query of one text column into a vector of copies. */
+static int texts(struct cache *c, sqlite3_stmt *st, char ***out, size_t *n)
+{
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	while ((rc = step_row(c, st)) == 0) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+
+		if (*n + 1 >= cap) {
+			char **grown = realloc(*out, (cap = cap * 2 + 16) * sizeof **out);
+
+			if (!grown) {
+				rc = -ENOMEM;
+				break;
+			}
+			*out = grown;
+		}
+		if (!((*out)[*n] = strdup(t ? (const char *)t : ""))) {
+			rc = -ENOMEM;
+			break;
+		}
+		(*out)[++*n] = NULL;
+	}
+	if (st)
+		sqlite3_reset(st);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+int cache_tags(struct cache *c, const char *name, const char *after, int max, char ***tags, size_t *n)
+{
+	return texts(c, bind(c, TAG_LIST, "ssi", name, after, (int64_t)max), tags, n);
+}
+
+int cache_names(struct cache *c, const char *after, int max, char ***names, size_t *n)
+{
+	return texts(c, bind(c, NAME_LIST, "si", after, (int64_t)max), names, n);
 }

@@ -75,6 +75,17 @@ int cache_build_end(struct cache *c, int64_t id, enum build_status status, const
 int cache_build_failed_since(struct cache *c, const char *image_key, int64_t since_ms,
 			     enum build_status *status, char *message, size_t len);
 
+/* Whether name:tag was recorded (0), or not (-ENOENT). */
+int cache_tag_get(struct cache *c, const char *name, const char *tag);
+/* Records that name:tag was evaluated to image_key. */
+int cache_tag_put(struct cache *c, const char *name, const char *tag, const char *image_key,
+		  int64_t now);
+/* The tags recorded for name, in byte order, after `after`, at most max;
+ * a NULL-terminated vector of copies (strv_free). */
+int cache_tags(struct cache *c, const char *name, const char *after, int max, char ***tags, size_t *n);
+/* The image names with a recorded tag, likewise. */
+int cache_names(struct cache *c, const char *after, int max, char ***names, size_t *n);
+
 const char *cache_error(const struct cache *c);
 
 #endif

@@ -47,3 +47,13 @@ CREATE TABLE IF NOT EXISTS builds (
 	message   TEXT
 );
 CREATE INDEX IF NOT EXISTS builds_by_image ON builds (image_key, started);
+
+-- The tags asked for under each image name, for tags/list and _catalog:
+-- written when a tag is evaluated or built, not on every request.
+CREATE TABLE IF NOT EXISTS tags (
+	name      TEXT NOT NULL,            -- the image name as asked, e.g. shell/hello
+	tag       TEXT NOT NULL,
+	image_key TEXT NOT NULL,
+	evaluated INTEGER NOT NULL,         -- unix time
+	PRIMARY KEY (name, tag)
+) WITHOUT ROWID;

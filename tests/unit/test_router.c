@@ -16,7 +16,15 @@
 
 static const char *kind_name(enum route_kind k)
 {
-	return k == ROUTE_BASE ? "base" : k == ROUTE_MANIFEST ? "manifest" : k == ROUTE_BLOB ? "blob" : "?";
+	switch (k) {
+	case ROUTE_BASE: return "base";
+	case ROUTE_MANIFEST: return "manifest";
+	case ROUTE_BLOB: return "blob";
+	case ROUTE_TAGS: return "tags";
+	case ROUTE_CATALOG: return "catalog";
+	case ROUTE_REFERRERS: return "referrers";
+	}
+	return "?";
 }
 
 /* The route must parse to kind, name and ref; the reply stays untouched. */
@@ -34,7 +42,7 @@ static void check_route(const char *method, const char *uri, enum route_kind kin
 		return;
 	}
 	CHECK_STR_EQ(kind_name(rt.kind), kind_name(kind), "%s %s goes to the %s endpoint", method, uri, kind_name(kind));
-	if (kind != ROUTE_BASE) {
+	if (kind != ROUTE_BASE && kind != ROUTE_CATALOG) {
 		CHECK_STR_EQ(rt.name, name, "%s %s names the image %s", method, uri, name);
 		CHECK_STR_EQ(rt.ref, ref, "%s %s asks for the reference %s", method, uri,
 			     strncmp(ref, "sha256:", 7) == 0 ? "sha256:<64 hex>" : ref);
@@ -94,6 +102,24 @@ static void test_routes(void)
 	check_route("GET", "/v2/?x", ROUTE_BASE, NULL, NULL, "the API base with a query string");
 	check_route("GET", "/v2/arm64/shell/python3packages.numpy/manifests/v1.2-3_x", ROUTE_MANIFEST,
 		    "arm64/shell/python3packages.numpy", "v1.2-3_x", "a long name with a dotted package and a tag");
+	check_route("GET", "/v2/shell/hello/tags/list", ROUTE_TAGS, "shell/hello", "", "the tags of a name");
+	check_route("GET", "/v2/tags/list/manifests/latest", ROUTE_MANIFEST, "tags/list", "latest",
+		    "an image named tags/list");
+	check_route("GET", "/v2/_catalog", ROUTE_CATALOG, NULL, NULL, "the catalog");
+	check_route("GET", "/v2/hello/referrers/sha256:" HEX, ROUTE_REFERRERS, "hello", "sha256:" HEX,
+		    "the referrers of a manifest");
+	{
+		struct reply rep = { 0 };
+		struct route rt;
+
+		CHECK(router_parse("GET", "/v2/hello/tags/list?n=2&last=v1.0&x=y", &rt, &rep) == 0 &&
+		      rt.n == 2 && strcmp(rt.last, "v1.0") == 0, "a listing takes n and last from the query");
+		CHECK(router_parse("GET", "/v2/_catalog?n=100000", &rt, &rep) == 0 && rt.n == ROUTE_MAX_LIST,
+		      "n is capped at %d", ROUTE_MAX_LIST);
+		CHECK(router_parse("GET", "/v2/_catalog", &rt, &rep) == 0 && rt.n == -1 && !rt.last[0],
+		      "without a query a listing has no n and no last");
+		reply_free(&rep);
+	}
 	check_route("GET", "/v2/0123456789abcdef0123456789abcdef01234567/manifests/0123456789abcdef0123456789abcdef01234567",
 		    ROUTE_MANIFEST, "0123456789abcdef0123456789abcdef01234567",
 		    "0123456789abcdef0123456789abcdef01234567", "a commit as the tag");
@@ -136,23 +162,27 @@ static void test_refusals(void)
 	check_refused("GET", "/v2/hello/blobs/sha512:" HEX HEX, 400, "DIGEST_INVALID", "a sha512 blob digest");
 	check_refused("GET", "/v2/hello/blobs/latest", 400, "DIGEST_INVALID", "a blob asked for by tag");
 	check_refused("GET", "/v2/hello/blobs/", 400, "DIGEST_INVALID", "a blob without a digest");
-	check_refused("GET", "/v2/hello/manifests/sha256:abc", 400, "DIGEST_INVALID", "a manifest digest of 3 hex digits");
-	check_refused("GET", "/v2/hello/manifests/sha256:" HEX "/x", 400, "DIGEST_INVALID",
+	/* A manifest reference that can be neither a tag nor a digest names
+	 * no manifest: 404, as the conformance suite expects. */
+	check_refused("GET", "/v2/hello/manifests/sha256:abc", 404, "MANIFEST_UNKNOWN", "a manifest digest of 3 hex digits");
+	check_refused("GET", "/v2/hello/manifests/sha256:" HEX "/x", 404, "MANIFEST_UNKNOWN",
 		      "a manifest digest followed by /x");
-	check_refused("GET", "/v2/hello/manifests/sha512:" HEX HEX, 400, "DIGEST_INVALID", "a sha512 manifest digest");
+	check_refused("GET", "/v2/hello/manifests/sha512:" HEX HEX, 404, "MANIFEST_UNKNOWN", "a sha512 manifest digest");
+	check_refused("GET", "/v2/hello/manifests/.INVALID_MANIFEST_NAME", 404, "MANIFEST_UNKNOWN",
+		      "the conformance suite's .INVALID_MANIFEST_NAME");
 
 	check_refused("GET", "/v2/Hello/manifests/latest", 400, "NAME_INVALID", "an uppercase image name");
 	check_refused("GET", "/v2//manifests/latest", 400, "NAME_INVALID", "an empty image name");
 	check_refused("GET", "/v2/hello//manifests/latest", 400, "NAME_INVALID", "an image name ending in /");
 	check_refused("GET", "/v2/a;rm/manifests/latest", 400, "NAME_INVALID", "an image name with a semicolon");
-	check_refused("GET", "/v2/hello/manifests/-bad", 400, NULL, "the tag -bad");
-	check_refused("GET", "/v2/hello/manifests/.bad", 400, NULL, "the tag .bad");
-	check_refused("GET", "/v2/hello/manifests/", 400, NULL, "an empty tag");
-	check_refused("GET", "/v2/hello/manifests/a/b", 400, NULL, "a tag with a slash");
+	check_refused("GET", "/v2/hello/manifests/-bad", 404, "MANIFEST_UNKNOWN", "the tag -bad");
+	check_refused("GET", "/v2/hello/manifests/.bad", 404, "MANIFEST_UNKNOWN", "the tag .bad");
+	check_refused("GET", "/v2/hello/manifests/", 404, "MANIFEST_UNKNOWN", "an empty tag");
+	check_refused("GET", "/v2/hello/manifests/a/b", 404, "MANIFEST_UNKNOWN", "a tag with a slash");
 	memset(tag, 'a', 129);
 	tag[129] = '\0';
 	snprintf(uri, sizeof uri, "/v2/hello/manifests/%s", tag);
-	check_refused("GET", uri, 400, NULL, "a tag of 129 characters");
+	check_refused("GET", uri, 404, "MANIFEST_UNKNOWN", "a tag of 129 characters");
 	tag[128] = '\0';
 	snprintf(uri, sizeof uri, "/v2/hello/manifests/%s", tag);
 	{
@@ -172,8 +202,12 @@ static void test_refusals(void)
 		check_refused("GET", uri, 400, "NAME_INVALID", "an image name of 256 characters");
 	}
 
-	check_refused("GET", "/v2/_catalog", 404, NULL, "/v2/_catalog");
-	check_refused("GET", "/v2/hello/tags/list", 404, NULL, "/v2/hello/tags/list");
+	check_refused("GET", "/v2/hello/tags/list?n=ten", 400, "PAGINATION_NUMBER_INVALID", "a listing's n that is no number");
+	check_refused("GET", "/v2/hello/tags/list?n=-1", 400, "PAGINATION_NUMBER_INVALID", "a negative n");
+	check_refused("GET", "/v2/_catalog?n=99999999999", 400, "PAGINATION_NUMBER_INVALID", "an n too long to be a number");
+	check_refused("GET", "/v2/hello/tags/list?last=%2e%2e", 400, "NAME_INVALID", "an escaped last");
+	check_refused("GET", "/v2/Hello/tags/list", 400, "NAME_INVALID", "the tags of an uppercase name");
+	check_refused("GET", "/v2/hello/referrers/sha256:abc", 400, "DIGEST_INVALID", "referrers of a bad digest");
 	check_refused("GET", "/etc/passwd", 404, NULL, "/etc/passwd");
 	check_refused("GET", "/", 404, NULL, "/");
 	check_refused("GET", "", 404, NULL, "the empty URI");
@@ -271,6 +305,43 @@ static void test_registry(void)
 		  strstr(rep.body.data, "\"detail\":{\"packages\":[\"cacert\",\"iana-etc\",\"nosuch\"]}"), rep.body.data,
 		  "a manifest of unknown packages is 404 MANIFEST_UNKNOWN naming them in its detail");
 	CHECK(rep.vary_accept, "an answer to a manifest by tag varies with Accept (Vary: Accept)");
+	reply_free(&rep);
+
+	/* Listings, from what builds recorded. */
+	cache_tag_put(reg.builder.cache, "shell/hello", "v2", HEX, 1);
+	cache_tag_put(reg.builder.cache, "shell/hello", "main", HEX, 1);
+	cache_tag_put(reg.builder.cache, "shell/hello", "v2", HEX, 2);
+	cache_tag_put(reg.builder.cache, "cowsay", "latest", HEX, 1);
+	rep = (struct reply){ 0 };
+	router_handle(&reg, "GET", "/v2/shell/hello/tags/list", NULL, &rep);
+	CHECK_STR_EQ(rep.body.data, "{\"name\":\"shell/hello\",\"tags\":[\"latest\",\"main\",\"v2\"]}",
+		     "a name's tags are latest and the tags recorded for it, sorted, each once");
+	CHECK(!rep.link[0], "a listing that fits has no Link");
+	reply_free(&rep);
+	rep = (struct reply){ 0 };
+	router_handle(&reg, "GET", "/v2/shell/hello/tags/list?n=2", NULL, &rep);
+	CHECK_STR_EQ(rep.body.data, "{\"name\":\"shell/hello\",\"tags\":[\"latest\",\"main\"]}", "n=2 gives two tags");
+	CHECK_STR_EQ(rep.link, "</v2/shell/hello/tags/list?n=2&last=main>; rel=\"next\"", "and a Link to the next page");
+	reply_free(&rep);
+	rep = (struct reply){ 0 };
+	router_handle(&reg, "GET", "/v2/shell/hello/tags/list?n=2&last=main", NULL, &rep);
+	CHECK_STR_EQ(rep.body.data, "{\"name\":\"shell/hello\",\"tags\":[\"v2\"]}", "last=main gives the tags after main");
+	CHECK(!rep.link[0], "the last page has no Link");
+	reply_free(&rep);
+	rep = (struct reply){ 0 };
+	router_handle(&reg, "GET", "/v2/nothing/built/tags/list?n=0", NULL, &rep);
+	CHECK_STR_EQ(rep.body.data, "{\"name\":\"nothing/built\",\"tags\":[]}", "n=0 gives no tags");
+	reply_free(&rep);
+	rep = (struct reply){ 0 };
+	router_handle(&reg, "GET", "/v2/_catalog?n=1", NULL, &rep);
+	CHECK_STR_EQ(rep.body.data, "{\"repositories\":[\"cowsay\"]}", "the catalog lists the names built, sorted, n at a time");
+	CHECK_STR_EQ(rep.link, "</v2/_catalog?n=1&last=cowsay>; rel=\"next\"", "with a Link to the next page");
+	reply_free(&rep);
+	rep = (struct reply){ 0 };
+	router_handle(&reg, "GET", "/v2/hello/referrers/sha256:" HEX, NULL, &rep);
+	CHECK(rep.status == 200 && strstr(rep.body.data, "\"manifests\":[]") &&
+	      strcmp(rep.content_type, "application/vnd.oci.image.index.v1+json") == 0,
+	      "referrers are an empty OCI index");
 	reply_free(&rep);
 
 	registry_close(&reg);
