@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
@@ -17,6 +16,7 @@
 #include "core/image.h"
 #include "core/layers.h"
 #include "core/log.h"
+#include "core/mkdirs.h"
 #include "core/source.h"
 #include "core/strv.h"
 
@@ -441,16 +441,15 @@ static void release_abandoned_roots(const char *state_dir)
 
 int builder_prepare(const struct config *cfg, char *err, size_t errlen)
 {
-	const char *subdirs[] = { "", "/locks", "/gcroots" };
+	const char *subdirs[] = { "/locks", "/gcroots" };
 	char path[4096];
 	size_t i;
+	int rc;
 
 	for (i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
 		snprintf(path, sizeof path, "%s%s", cfg->state_dir, subdirs[i]);
-		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-			snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-			return -errno;
-		}
+		if ((rc = mkdirs(path, 0755, err, errlen)) < 0)
+			return rc;
 	}
 	release_abandoned_roots(cfg->state_dir);
 	return cache_init(cfg->state_dir, err, errlen);

@@ -23,7 +23,7 @@ enum kind {
 	TEXT,        /* a word (channel, URL) */
 	PATH,        /* an absolute path */
 	NUMBER,      /* a whole number between min and max */
-	OFFLOAD,     /* x-sendfile | x-accel-redirect | none */
+	OFFLOAD,     /* auto | x-sendfile | x-accel-redirect | none */
 };
 
 struct setting {
@@ -54,9 +54,10 @@ static const struct setting settings[] = {
 	{ "NIXERY_MAX_LAYERS", "94", NUMBER, AT(max_layers), 1, 120 },
 	{ "NIX_POPULARITY_URL", NULL, TEXT, AT(popularity_url), 0, 0 },
 	{ "NIXERY_POPULARITY_TTL", "86400", NUMBER, AT(popularity_ttl), 1, INT_MAX },
-	{ "NIXERY_BLOB_OFFLOAD", "x-sendfile", OFFLOAD, AT(offload), 0, 0 },
+	{ "NIXERY_BLOB_OFFLOAD", "auto", OFFLOAD, AT(offload), 0, 0 },
 	{ "NIXERY_ACCEL_PREFIX", "/_nixery_blobs", PATH, AT(accel_prefix), 0, 0 },
 	{ "NIXERY_THREADS", "16", NUMBER, AT(threads), 1, 1024 },
+	{ "NIXERY_LOG_FILE", NULL, PATH, AT(log_file), 0, 0 },
 };
 
 #define NSETTINGS (sizeof settings / sizeof *settings)
@@ -227,14 +228,16 @@ static int set_value(struct config *cfg, const struct setting *s, const char *v,
 		*(int *)field = (int)n;
 		return 0;
 	case OFFLOAD:
-		if (strcasecmp(v, "x-sendfile") == 0)
+		if (strcasecmp(v, "auto") == 0)
+			*(enum offload *)field = OFFLOAD_AUTO;
+		else if (strcasecmp(v, "x-sendfile") == 0)
 			*(enum offload *)field = OFFLOAD_SENDFILE;
 		else if (strcasecmp(v, "x-accel-redirect") == 0)
 			*(enum offload *)field = OFFLOAD_ACCEL;
 		else if (strcasecmp(v, "none") == 0)
 			*(enum offload *)field = OFFLOAD_NONE;
 		else {
-			problem(err, errlen, "%s=%s is not valid: use x-sendfile, x-accel-redirect or none",
+			problem(err, errlen, "%s=%s is not valid: use auto, x-sendfile, x-accel-redirect or none",
 				s->name, v);
 			return -EINVAL;
 		}
@@ -257,6 +260,19 @@ static int pick_source(struct config *cfg, char *err, size_t errlen)
 	const char *origin = (from(cfg, CHANNEL, "environment") || from(cfg, REPO, "environment") ||
 			      from(cfg, LOCAL, "environment")) ? "environment" : "file";
 
+	/* Two sources where one is read: which one was meant is a guess. */
+	if (from(cfg, CHANNEL, origin) + from(cfg, REPO, origin) + from(cfg, LOCAL, origin) > 1) {
+		char names[128] = "";
+		size_t i;
+
+		for (i = CHANNEL; i <= LOCAL; i++)
+			if (from(cfg, i, origin))
+				snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+					 names[0] ? " and " : "", settings[i].name);
+		problem(err, errlen, "%s are both set in the %s: set exactly one package source",
+			names, origin);
+		return -EINVAL;
+	}
 	if (from(cfg, CHANNEL, origin)) {
 		if (!is_safe_word(cfg->channel)) {
 			problem(err, errlen, "NIXERY_CHANNEL=%s is not a channel name or commit", cfg->channel);
@@ -337,7 +353,19 @@ void config_free(struct config *cfg)
 
 static const char *offload_name(enum offload o)
 {
-	return o == OFFLOAD_SENDFILE ? "x-sendfile" : o == OFFLOAD_ACCEL ? "x-accel-redirect" : "none";
+	return o == OFFLOAD_AUTO ? "auto" : o == OFFLOAD_SENDFILE ? "x-sendfile" :
+	       o == OFFLOAD_ACCEL ? "x-accel-redirect" : "none";
+}
+
+enum offload config_offload_for(const char *server_software)
+{
+	if (!server_software)
+		return OFFLOAD_NONE;
+	if (strncasecmp(server_software, "nginx", 5) == 0)
+		return OFFLOAD_ACCEL;
+	if (strncasecmp(server_software, "lighttpd", 8) == 0 || strncasecmp(server_software, "Apache", 6) == 0)
+		return OFFLOAD_SENDFILE;
+	return OFFLOAD_NONE;
 }
 
 void config_print(const struct config *cfg, struct buf *out)

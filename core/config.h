@@ -16,7 +16,13 @@ enum offload {
 	OFFLOAD_NONE,        /* the worker streams blobs itself */
 	OFFLOAD_SENDFILE,    /* X-Sendfile: lighttpd, Apache mod_xsendfile */
 	OFFLOAD_ACCEL,       /* X-Accel-Redirect: nginx */
+	OFFLOAD_AUTO,        /* by the web server each request names */
 };
+
+/* The offload for a web server by the SERVER_SOFTWARE it passes (NULL:
+ * unknown): X-Accel-Redirect for nginx, X-Sendfile for lighttpd and
+ * Apache, streaming for anything else. */
+enum offload config_offload_for(const char *server_software);
 
 enum source_kind {
 	SOURCE_CHANNEL,      /* NIXERY_CHANNEL: a nixpkgs branch or commit */
@@ -43,6 +49,7 @@ struct config {
 	int threads;             /* NIXERY_THREADS, requests served at once per process */
 	enum offload offload;    /* NIXERY_BLOB_OFFLOAD */
 	char *accel_prefix;      /* NIXERY_ACCEL_PREFIX, nginx internal location */
+	char *log_file;          /* NIXERY_LOG_FILE, or NULL: standard error */
 	char *popularity_url;    /* NIX_POPULARITY_URL, or NULL */
 	int popularity_ttl;      /* NIXERY_POPULARITY_TTL, seconds between downloads */
 	char *file;              /* the configuration file read, or NULL */

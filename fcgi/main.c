@@ -83,11 +83,13 @@ static void stream_file(FCGX_Stream *out, int fd)
 static void send_reply(FCGX_Request *req, const struct config *cfg, struct reply *rep,
 		       int head)
 {
+	enum offload offload = cfg->offload == OFFLOAD_AUTO ?
+		config_offload_for(FCGX_GetParam("SERVER_SOFTWARE", req->envp)) : cfg->offload;
 	struct buf h = { 0 };
 	int body = 0, fd = -1;
 
 	/* A blob the worker streams is opened before a header promises it. */
-	if (rep->file[0] && cfg->offload == OFFLOAD_NONE && !head &&
+	if (rep->file[0] && offload == OFFLOAD_NONE && !head &&
 	    (fd = open(rep->file, O_RDONLY | O_CLOEXEC)) < 0) {
 		rep->file[0] = '\0';
 		reply_error(rep, 404, "BLOB_UNKNOWN", "blob is missing from storage", NULL);
@@ -109,11 +111,11 @@ static void send_reply(FCGX_Request *req, const struct config *cfg, struct reply
 	if (!rep->file[0]) {
 		buf_printf(&h, "Content-Length: %zu\r\n\r\n", rep->body.len);
 		body = !head;
-	} else if (cfg->offload == OFFLOAD_SENDFILE) {
+	} else if (offload == OFFLOAD_SENDFILE) {
 		/* Blobs: the web server sends the file (ranges, validators,
 		 * sendfile); the worker streams only when nothing offloads. */
 		buf_printf(&h, "X-Sendfile: %s\r\n\r\n", rep->file);
-	} else if (cfg->offload == OFFLOAD_ACCEL) {
+	} else if (offload == OFFLOAD_ACCEL) {
 		buf_printf(&h, "X-Accel-Redirect: %s/%s\r\n\r\n", cfg->accel_prefix, rep->file_hex);
 	} else {
 		buf_printf(&h, "Content-Length: %llu\r\n\r\n", (unsigned long long)rep->file_size);
@@ -285,7 +287,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *listen_path = NULL, *config_path = NULL;
+	const char *listen_path = NULL, *config_path = NULL, *changed;
 	struct worker *workers = NULL;
 	struct popularity_source *popularity = NULL;
 	struct storage *storage = NULL;
@@ -313,12 +315,24 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
+	if (cfg.log_file) {
+		int fd = open(cfg.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+		if (fd < 0 || dup2(fd, 2) < 0) {
+			log_error("cannot log to NIXERY_LOG_FILE %s: %s", cfg.log_file, strerror(errno));
+			config_free(&cfg);
+			return 1;
+		}
+		close(fd);
+	}
 	if (registry_prepare(&cfg, err, sizeof err) < 0 ||
 	    storage_open(cfg.storage_path, &storage, err, sizeof err) < 0) {
 		log_error("%s", err);
 		config_free(&cfg);
 		return 1;
 	}
+	if ((changed = nix_environment(cfg.state_dir)))
+		log_info("%s", changed);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    popularity_source_new(cfg.popularity_url, cfg.popularity_ttl, &popularity) < 0) {
 		log_error("cannot initialise libcurl");

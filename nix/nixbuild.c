@@ -237,6 +237,32 @@ void nix_eval_free(struct nix_eval *ev)
 	memset(ev, 0, sizeof *ev);
 }
 
+/* The variable set to dir/name (created), when it names no folder this
+ * user can write. */
+static int writable_or(const char *var, const char *dir, const char *name)
+{
+	const char *now = getenv(var);
+	char path[4096];
+
+	if (now && *now && access(now, W_OK | X_OK) == 0)
+		return 0;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return 0;
+	return setenv(var, path, 1) == 0;
+}
+
+const char *nix_environment(const char *state_dir)
+{
+	int home = writable_or("HOME", state_dir, "home");
+
+	/* Unset, it follows HOME; set elsewhere, it must be writable too. */
+	if (getenv("XDG_CACHE_HOME") && writable_or("XDG_CACHE_HOME", state_dir, "cache"))
+		return home ? "HOME and XDG_CACHE_HOME could not be written: Nix uses folders under NIXERY_STATE_DIR instead" :
+			"XDG_CACHE_HOME could not be written: Nix uses a folder under NIXERY_STATE_DIR instead";
+	return home ? "HOME could not be written: Nix uses a folder under NIXERY_STATE_DIR instead" : NULL;
+}
+
 static int explain(const struct nix_job *job, const char *name, char *reason, size_t len)
 {
 	struct spawn_result res = { 0 };

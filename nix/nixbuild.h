@@ -51,6 +51,13 @@ struct nix_runner {
 extern const struct nix_runner nix_real;
 
 void nix_eval_free(struct nix_eval *ev);
+
+/* Nix needs a home it can write (caches, ~/.nix-defexpr): a worker that a
+ * spawner started as another user may have inherited root's. When HOME, or
+ * XDG_CACHE_HOME, cannot be written, points it at a folder under
+ * state_dir. Once, before any thread starts; returns what it changed, in
+ * words, or NULL. */
+const char *nix_environment(const char *state_dir);
 void nix_release(const char *gcroots);
 
 /* Whether Nix can build here: its tools on PATH; for a user that needs it,

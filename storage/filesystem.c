@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/mkdirs.h"
 
 #define PATH_LEN 4096
 
@@ -36,15 +37,6 @@ static int write_error(int rc, const char *what, const char *root, char *err, si
 	else
 		snprintf(err, errlen, "cannot write %s under STORAGE_PATH %s: %s", what, root, strerror(-rc));
 	return rc == -EDQUOT ? -ENOSPC : rc;
-}
-
-static int make_dir(const char *path, char *err, size_t errlen)
-{
-	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	return 0;
 }
 
 /* Named temporary files are locked by their writers: one that can be
@@ -77,7 +69,9 @@ static void remove_abandoned(const struct storage *s)
 
 int storage_open(const char *root, struct storage **out, char *err, size_t errlen)
 {
-	const char *subdirs[] = { "", "/blobs", "/blobs/sha256", "/tmp" };
+	/* empty/: the document root the server configurations give the web
+	 * server, so that it serves nothing but blobs. */
+	const char *subdirs[] = { "/blobs/sha256", "/empty", "/tmp" };
 	struct storage *s = calloc(1, sizeof *s);
 	char path[PATH_LEN];
 	size_t i;
@@ -95,7 +89,7 @@ int storage_open(const char *root, struct storage **out, char *err, size_t errle
 	}
 	for (i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
 		snprintf(path, sizeof path, "%s%s", root, subdirs[i]);
-		if ((rc = make_dir(path, err, errlen)) < 0) {
+		if ((rc = mkdirs(path, 0755, err, errlen)) < 0) {
 			free(s);
 			return rc;
 		}

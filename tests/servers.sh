@@ -94,7 +94,7 @@ nginx_start() {
 	(
 		_server_env "$dir"
 		NIXERY_USER=$(id -un) NGINX_USER=www-data NIXERY_WORKERS=2
-		export NIXERY_BLOB_OFFLOAD=x-accel-redirect HOME=$dir/state
+		export HOME=$dir/state
 		for kv in "$@"; do export "${kv?}"; done
 		_server_dirs "$dir" "$NIXERY_USER" || exit 1
 		mkdir -p "$dir/run/nginx-tmp"

@@ -38,6 +38,24 @@ check "config: NIXERY_BLOB_OFFLOAD = none from the file makes the worker stream 
 	sh -c "grep -q '^Content-Length:' '$work/blob' && ! grep -qi '^X-Sendfile' '$work/blob'"
 kill $pid; wait $pid 2>/dev/null; pid=
 
+# A first start on folders that do not exist yet, as the workers' user:
+# it makes them; NIXERY_LOG_FILE takes the log; an unusable HOME (as a
+# worker spawned from root's environment has) is replaced for Nix.
+env -i PATH="$PATH" HOME=/nonexistent/home NIXERY_PKGS_PATH="$TOP/nix/demo" NIXERY_NIX_DIR="$TOP/nix" \
+	STORAGE_PATH="$work/new/var/storage" NIXERY_STATE_DIR="$work/new/var/state" \
+	NIXERY_LOG_FILE="$work/new.log" NIXERY_CONFIG=/dev/null \
+	"$BIN" --listen "$work/sock2" 2>"$work/new.stderr" &
+pid=$!
+for _ in $(seq 50); do [ -S "$work/sock2" ] && break; sleep 0.1; done
+check "config: a first start creates STORAGE_PATH with blobs/, empty/ and tmp/, and NIXERY_STATE_DIR" \
+	test -d "$work/new/var/storage/blobs/sha256" -a -d "$work/new/var/storage/empty" -a -d "$work/new/var/storage/tmp" \
+	-a -d "$work/new/var/state/locks"
+code=$(env -i REQUEST_METHOD=GET REQUEST_URI=/v2/cowsay/manifests/latest cgi-fcgi -bind -connect "$work/sock2" | head -1)
+check "config: a worker whose HOME cannot be used builds an image all the same ($code)" grep -q 200 <<<"$code"
+check "config: NIXERY_LOG_FILE holds the log, standard error stays empty" \
+	eval 'grep -q "info: serving" "$work/new.log" && grep -q "HOME could not be written" "$work/new.log" && [ ! -s "$work/new.stderr" ]'
+kill $pid; wait $pid 2>/dev/null; pid=
+
 out=$(NIX_TIMEOUT=7 "$BIN" --config "$work/nixery.conf" --check-config)
 check "config: --check-config passes on a good configuration (exit $?)" [ $? = 0 ]
 check "config: the environment wins over the file" grep -q 'NIX_TIMEOUT *7 *(environment)' <<<"$out"
@@ -66,6 +84,10 @@ problem "an unknown setting with its line" "typo.conf:3: unknown setting NIXERY_
 	sh -c "printf '# x\n\nNIXERY_TYPO = 1\n' > '$work/typo.conf'; '$BIN' --config '$work/typo.conf' --check-config"
 problem "a missing explicit file" "cannot read the configuration file $work/none.conf" \
 	"$BIN" --config "$work/none.conf" --check-config
+problem "two package sources in one file" "NIXERY_CHANNEL and NIXERY_PKGS_PATH are both set in the file: set exactly one package source" \
+	sh -c "printf 'NIXERY_CHANNEL = nixos-unstable\nNIXERY_PKGS_PATH = /srv\n' > '$work/two.conf'; '$BIN' --config '$work/two.conf' --check-config"
+problem "the shipped settings file, which sets no source" "no package source: set NIXERY_CHANNEL, NIXERY_PKGS_REPO or NIXERY_PKGS_PATH" \
+	env -u NIXERY_PKGS_PATH -u NIXERY_CHANNEL -u NIXERY_PKGS_REPO "$BIN" --config "$TOP/etc/nixery-fcgi.conf" --check-config
 problem "several problems at once" "NIXERY_THREADS=0 is not valid" \
 	NIXERY_THREADS=0 NIX_TIMEOUT=0 "$BIN" --config "$work/nixery.conf" --check-config
 # Nix that cannot build: nix-bin alone has no build users.

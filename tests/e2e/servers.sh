@@ -164,9 +164,12 @@ servers_stop
 
 # 4. Unprivileged: workers as nixery under nginx, NIX_REMOTE=daemon; the
 # package set has a package no one has built before (freshbuild), so that
-# its image needs a real build, which only the daemon can do for them.
-if nginx_start "$work/unpriv" NIXERY_USER=nixery NIX_REMOTE=daemon NIXERY_PKGS_PATH="$work/pkgs"; then
+# its image needs a real build, which only the daemon can do for them. They
+# inherit root's HOME, as spawn-fcgi run by root gives them.
+if nginx_start "$work/unpriv" NIXERY_USER=nixery NIX_REMOTE=daemon NIXERY_PKGS_PATH="$work/pkgs" HOME=/root; then
 	pass "unprivileged: nginx starts with workers as nixery on 127.0.0.1:$PORT"
+	check "unprivileged: the workers found root's HOME unusable and gave Nix one of their own" \
+		grep -q "HOME could not be written" "$WORKER_LOG"
 	worker_checks unprivileged nixery
 	server_pull_test unprivileged
 	blob_offload_check unprivileged
