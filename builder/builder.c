@@ -21,6 +21,8 @@
 #include "core/strv.h"
 
 #define MAX_MANIFEST_BYTES (4u << 20)
+/* Seconds between two records of an image's last use. */
+#define USED_PRECISION 3600
 /* Refused names explained one by one, each a Nix evaluation. */
 #define MAX_EXPLAINED 8
 
@@ -113,17 +115,22 @@ static int load_whole_image(struct request *r, const struct cache_image *img)
 	return cache_failed(r, rc);
 }
 
-/* The image under r->key, if it is cached whole. */
+/* The image under r->key, if it is cached whole. Its last use is
+ * written at most once an hour: gc needs days, not every request. */
 static int cached_image(struct request *r)
 {
 	struct cache_image img;
+	int64_t now = time(NULL);
 	int rc = cache_image_get(r->b->cache, r->key, &img);
 
 	if (rc == -ENOENT)
 		return rc;
 	if (rc < 0)
 		return cache_failed(r, rc);
-	return load_whole_image(r, &img);
+	if ((rc = load_whole_image(r, &img)) == 0 && now - img.used >= USED_PRECISION &&
+	    (rc = cache_image_used(r->b->cache, r->key, now)) < 0)
+		return cache_failed(r, rc);
+	return rc;
 }
 
 static void add_names(struct builder_result *out, char *const *names, size_t n)
@@ -280,7 +287,7 @@ static int build_locked(struct request *r)
 	char err[1024] = "", *packages = image_packages_json(&r->req);
 	int64_t waited_from, build_id = 0;
 	uint64_t packed = 0;
-	int lock, slot = -1, rc;
+	int lock, slot = -1, pack = -1, rc;
 
 	if ((lock = lock_take(r->b->cfg->state_dir, "image", r->key, r->dl, &waited_from)) < 0) {
 		rc = lock == -ETIMEDOUT || lock == -ECANCELED ?
@@ -304,6 +311,12 @@ static int build_locked(struct request *r)
 	}
 	if ((rc = slot = take_slot(r, "before it could be built")) < 0)
 		goto out;
+	/* Until the image is recorded, gc keeps its hands off the blobs. */
+	if ((rc = pack = lock_build(r->b->cfg->state_dir, r->dl)) < 0) {
+		rc = rc == -ETIMEDOUT || rc == -ECANCELED ? stopped(r, rc, "the wait for the garbage collector stopped") :
+			say(r, -EIO, "cannot take the build lock: %s: check NIXERY_STATE_DIR", strerror(-rc));
+		goto out;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &started);
 	log_info("building image %s: %s", r->key, packages ? packages : "");
 	if ((rc = cache_build_begin(cache, r->key, packages ? packages : "", lock_now_ms(), &build_id)) < 0) {
@@ -323,9 +336,12 @@ static int build_locked(struct request *r)
 		rc = build_failed(r, rc, err);
 	else if (load_manifest(r, r->fmt == MANIFEST_OCI ? img.oci_manifest : img.docker_manifest) < 0)
 		rc = say(r, -EIO, "the image was built, but its manifest cannot be read back from storage");
-	else
-		rc = remember(r, 0);
+	else if ((rc = remember(r, 0)) == 0) {
+		r->out->built = 1;
+		r->out->packed = packed;
+	}
 out:
+	lock_release(pack);
 	lock_release(slot);
 	lock_release(lock);
 	cJSON_free(packages);
@@ -414,17 +430,16 @@ void builder_result_free(struct builder_result *r)
 	memset(r, 0, sizeof *r);
 }
 
-/* Roots of builds that are no longer running: a killed worker's. A build
- * holds its image's lock, so a folder whose lock is free is abandoned. */
-static void release_abandoned_roots(const char *state_dir)
+int builder_release_roots(const char *state_dir)
 {
 	char path[4096];
 	struct dirent *e;
 	DIR *d;
+	int released = 0;
 
 	snprintf(path, sizeof path, "%s/gcroots", state_dir);
 	if (!(d = opendir(path)))
-		return;
+		return 0;
 	while ((e = readdir(d))) {
 		int lock;
 
@@ -435,8 +450,10 @@ static void release_abandoned_roots(const char *state_dir)
 		nix_release(path);
 		log_info("released the GC roots of %s, left by a build that stopped", e->d_name);
 		lock_release(lock);
+		released++;
 	}
 	closedir(d);
+	return released;
 }
 
 int builder_prepare(const struct config *cfg, char *err, size_t errlen)
@@ -451,6 +468,6 @@ int builder_prepare(const struct config *cfg, char *err, size_t errlen)
 		if ((rc = mkdirs(path, 0755, err, errlen)) < 0)
 			return rc;
 	}
-	release_abandoned_roots(cfg->state_dir);
+	builder_release_roots(cfg->state_dir);
 	return cache_init(cfg->state_dir, err, errlen);
 }

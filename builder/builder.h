@@ -12,6 +12,7 @@
 #define NIXERY_BUILDER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/buf.h"
 #include "core/config.h"
@@ -38,6 +39,8 @@ struct builder_result {
 	char message[1024];                      /* why not, on failure */
 	char **packages;                         /* the names at fault (-ENOENT) */
 	size_t npackages;
+	int built;                               /* this request ran the build */
+	uint64_t packed;                         /* and packed this many bytes */
 };
 
 /* The state folders, the cache, and the removal of what stopped builds
@@ -56,5 +59,9 @@ int builder_prepare(const struct config *cfg, char *err, size_t errlen);
 int builder_image(struct builder *b, const char *name, const char *ref, enum manifest_format fmt,
 		  const struct deadline *dl, struct builder_result *out);
 void builder_result_free(struct builder_result *r);
+
+/* Releases the GC roots of builds that are not running (their image's lock
+ * is free): a killed worker's. Returns how many folders went. */
+int builder_release_roots(const char *state_dir);
 
 #endif

@@ -1,8 +1,10 @@
 #include "builder/lock.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,24 +30,25 @@ static int open_lock(const char *state_dir, const char *name)
 }
 
 /* Tries each descriptor once; the index of the one locked, or -1. */
-static int try_all(const int *fds, int n)
+static int try_all(const int *fds, int n, int mode)
 {
 	int i;
 
 	for (i = 0; i < n; i++)
-		if (flock(fds[i], LOCK_EX | LOCK_NB) == 0)
+		if (flock(fds[i], mode | LOCK_NB) == 0)
 			return i;
 	return -1;
 }
 
-/* Waits, polling with a growing interval, until one of fds is locked. */
-static int wait_any(const int *fds, int n, const struct deadline *dl, long *waited_ms)
+/* Waits, polling with a growing interval, until one of fds is locked in
+ * mode (LOCK_EX or LOCK_SH); returns its index. */
+static int wait_any(const int *fds, int n, int mode, const struct deadline *dl, long *waited_ms)
 {
 	int64_t began = lock_now_ms();
 	long interval = 2;
 	int got, rc = 0;
 
-	while ((got = try_all(fds, n)) < 0) {
+	while ((got = try_all(fds, n, mode)) < 0) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			rc = -errno;
 			break;
@@ -73,7 +76,7 @@ int lock_take(const char *state_dir, const char *kind, const char *key,
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 		return fd;
 	*waited_from_ms = lock_now_ms();
-	if ((rc = wait_any(&fd, 1, dl, &waited)) < 0) {
+	if ((rc = wait_any(&fd, 1, LOCK_EX, dl, &waited)) < 0) {
 		close(fd);
 		return rc;
 	}
@@ -95,7 +98,7 @@ int lock_slot(const char *state_dir, int n, const struct deadline *dl, long *wai
 		}
 		opened++;
 	}
-	got = wait_any(fds, n, dl, waited_ms);
+	got = wait_any(fds, n, LOCK_EX, dl, waited_ms);
 	rc = got == -ETIMEDOUT ? -EBUSY : got < 0 ? got : fds[got];
 out:
 	for (i = 0; i < opened; i++)
@@ -117,6 +120,69 @@ int lock_try(const char *state_dir, const char *kind, const char *key)
 		return -EWOULDBLOCK;
 	}
 	return fd;
+}
+
+/* Takes name's lock in mode (LOCK_SH or LOCK_EX) within dl. */
+static int lock_mode(const char *state_dir, const char *name, int mode, const struct deadline *dl)
+{
+	long waited;
+	int fd = open_lock(state_dir, name), rc;
+
+	if (fd >= 0 && (rc = wait_any(&fd, 1, mode, dl, &waited)) < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int lock_build(const char *state_dir, const struct deadline *dl)
+{
+	int gate = lock_mode(state_dir, "gate", LOCK_SH, dl), pack;
+
+	if (gate < 0)
+		return gate;
+	pack = lock_mode(state_dir, "pack", LOCK_SH, dl);
+	close(gate);
+	return pack;
+}
+
+int lock_gc(const char *state_dir, const struct deadline *dl, int *gate)
+{
+	int pack;
+
+	if ((*gate = lock_mode(state_dir, "gate", LOCK_EX, dl)) < 0)
+		return *gate;
+	if ((pack = lock_mode(state_dir, "pack", LOCK_EX, dl)) < 0) {
+		close(*gate);
+		*gate = -1;
+	}
+	return pack;
+}
+
+int lock_remove_free(const char *state_dir)
+{
+	char dir[4096], path[4096 + 256];
+	struct dirent *e;
+	DIR *d;
+	int removed = 0;
+
+	snprintf(dir, sizeof dir, "%s/locks", state_dir);
+	if (!(d = opendir(dir)))
+		return 0;
+	while ((e = readdir(d))) {
+		int fd;
+
+		if (strncmp(e->d_name, "image-", 6) != 0 && strncmp(e->d_name, "layer-", 6) != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(path) == 0)
+			removed++;
+		close(fd);
+	}
+	closedir(d);
+	return removed;
 }
 
 void lock_release(int fd)

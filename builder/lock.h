@@ -29,6 +29,20 @@ int lock_slot(const char *state_dir, int n, const struct deadline *dl, long *wai
  * descriptor, or -EWOULDBLOCK. */
 int lock_try(const char *state_dir, const char *kind, const char *key);
 
+/* Builds and the garbage collector. A build holds locks/pack.lock shared
+ * from its first look at the layers it may reuse to the record of its
+ * image; gc holds it exclusively while it removes, so it never removes a
+ * blob a build is about to name. Before either, locks/gate.lock: gc takes
+ * it first, so builds that start meanwhile wait instead of starving it.
+ * Both wait within the deadline: -ETIMEDOUT, or -ECANCELED. */
+int lock_build(const char *state_dir, const struct deadline *dl);
+int lock_gc(const char *state_dir, const struct deadline *dl, int *gate);
+
+/* Removes the image and layer lock files nobody holds; gc calls it while
+ * it holds lock_gc, when no build can be waiting for one. Returns how
+ * many went. */
+int lock_remove_free(const char *state_dir);
+
 void lock_release(int fd);
 
 /* Milliseconds since the epoch. */

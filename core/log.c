@@ -1,5 +1,7 @@
+#define _GNU_SOURCE   /* program_invocation_short_name */
 #include "core/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -14,7 +16,8 @@ static void log_line(const char *level, const char *fmt, va_list ap)
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	/* One fprintf per line keeps lines from concurrent threads whole. */
-	fprintf(stderr, "%s nixery-fcgi[%ld] %s: %s\n", stamp, (long)getpid(), level, msg);
+	fprintf(stderr, "%s %s[%ld] %s: %s\n", stamp, program_invocation_short_name, (long)getpid(),
+		level, msg);
 }
 
 #define LOG_FN(name, level) \

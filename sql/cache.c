@@ -15,12 +15,12 @@
 #include "core/log.h"
 #include "sql/schema.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define BUSY_TIMEOUT_MS 10000
 #define PATH_LEN 4096
 
 enum stmt_id {
-	REQUEST_GET, REQUEST_PUT, REQUEST_CLAIM, IMAGE_GET, IMAGE_PUT, LAYER_GET, LAYER_PUT,
+	REQUEST_GET, REQUEST_PUT, REQUEST_CLAIM, IMAGE_GET, IMAGE_PUT, IMAGE_USED, LAYER_GET, LAYER_PUT,
 	BLOB_GET, BLOB_PUT, BLOB_FORGET, LAYER_FORGET, BUILD_BEGIN, BUILD_END,
 	BUILD_LAST_FAILURE, TAG_GET, TAG_PUT, TAG_LIST, NAME_LIST, STMT_COUNT
 };
@@ -29,8 +29,9 @@ static const char *const sql_text[STMT_COUNT] = {
 	[REQUEST_GET] = "SELECT image_key, evaluated FROM requests WHERE request_key = ?1",
 	[REQUEST_PUT] = "INSERT OR REPLACE INTO requests (request_key, image_key, evaluated) VALUES (?1, ?2, ?3)",
 	[REQUEST_CLAIM] = "UPDATE requests SET evaluated = ?3 WHERE request_key = ?1 AND evaluated = ?2",
-	[IMAGE_GET] = "SELECT docker_manifest, oci_manifest FROM images WHERE image_key = ?1",
-	[IMAGE_PUT] = "INSERT OR REPLACE INTO images (image_key, docker_manifest, oci_manifest, created) VALUES (?1, ?2, ?3, ?4)",
+	[IMAGE_GET] = "SELECT docker_manifest, oci_manifest, used FROM images WHERE image_key = ?1",
+	[IMAGE_PUT] = "INSERT OR REPLACE INTO images (image_key, docker_manifest, oci_manifest, created, used) VALUES (?1, ?2, ?3, ?4, ?4)",
+	[IMAGE_USED] = "UPDATE images SET used = ?2 WHERE image_key = ?1",
 	[LAYER_GET] = "SELECT l.digest, l.diff_id, l.size FROM layers l JOIN blobs b ON b.digest = l.digest WHERE l.layer_key = ?1",
 	[LAYER_PUT] = "INSERT OR REPLACE INTO layers (layer_key, digest, diff_id, size) VALUES (?1, ?2, ?3, ?4)",
 	[BLOB_GET] = "SELECT size, media_type FROM blobs WHERE digest = ?1",
@@ -96,13 +97,17 @@ static int migrate(sqlite3 *db)
 	sqlite3_finalize(st);
 	if (rc == SQLITE_OK && version > SCHEMA_VERSION)
 		rc = SQLITE_ERROR;
-	/* Version 1 timed builds in whole seconds only. */
+	/* Version 1 timed builds in whole seconds only; up to version 3
+	 * images had no time of last use. */
 	if (rc == SQLITE_OK && version == 1)
 		rc = exec(db, "ALTER TABLE builds ADD COLUMN finished_ms INTEGER");
+	if (rc == SQLITE_OK && version >= 1 && version <= 3)
+		rc = exec(db, "ALTER TABLE images ADD COLUMN used INTEGER NOT NULL DEFAULT 0;"
+			  "UPDATE images SET used = created");
 	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
 		rc = exec(db, cache_schema_sql);
 	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
-		rc = exec(db, "PRAGMA user_version = 3");
+		rc = exec(db, "PRAGMA user_version = 4");
 	if (rc == SQLITE_OK)
 		rc = exec(db, "COMMIT");
 	if (rc != SQLITE_OK)
@@ -433,9 +438,15 @@ int cache_image_get(struct cache *c, const char *image_key, struct cache_image *
 	if (rc == 0) {
 		copy_text(st, 0, img->docker_manifest, sizeof img->docker_manifest);
 		copy_text(st, 1, img->oci_manifest, sizeof img->oci_manifest);
+		img->used = sqlite3_column_int64(st, 2);
 		sqlite3_reset(st);
 	}
 	return rc;
+}
+
+int cache_image_used(struct cache *c, const char *image_key, int64_t now)
+{
+	return step_done(c, bind(c, IMAGE_USED, "si", image_key, now));
 }
 
 int cache_image_put(struct cache *c, const char *image_key, const struct cache_image *img,
@@ -597,4 +608,173 @@ int cache_tags(struct cache *c, const char *name, const char *after, int max, ch
 int cache_names(struct cache *c, const char *after, int max, char ***names, size_t *n)
 {
 	return texts(c, bind(c, NAME_LIST, "si", after, (int64_t)max), names, n);
+}
+
+int cache_image_tags(struct cache *c, const char *image_key, char ***refs, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int src, rc;
+
+	*refs = NULL;
+	*n = 0;
+	if (!c->db)
+		return -EIO;
+	if ((src = sqlite3_prepare_v2(c->db, "SELECT name || ':' || tag FROM tags WHERE image_key = ?1 ORDER BY 1",
+				      -1, &st, NULL)) != SQLITE_OK)
+		return fail(c, src);
+	sqlite3_bind_text(st, 1, image_key, -1, SQLITE_STATIC);
+	rc = texts(c, st, refs, n);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* A query run once, row by row: for the operators' tools, which walk the
+ * whole cache (the workers' statements are prepared once per thread). */
+static int each_row(struct cache *c, const char *sql, const char *fmt, int64_t arg,
+		    int (*fn)(sqlite3_stmt *st, void *ctx), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, src;
+
+	if (!c->db)
+		return -EIO;
+	if ((src = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL)) != SQLITE_OK)
+		return fail(c, src);
+	if (fmt[0] == 'i')
+		sqlite3_bind_int64(st, 1, arg);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+		if ((rc = fn(st, ctx)) != 0)
+			goto out;
+	rc = src == SQLITE_DONE ? 0 : fail(c, src);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+struct image_walk {
+	cache_image_fn fn;
+	void *ctx;
+};
+
+static int image_row(sqlite3_stmt *st, void *ctx)
+{
+	struct image_walk *w = ctx;
+	struct cache_image img;
+	char key[CACHE_KEY_LEN + 1];
+
+	copy_text(st, 0, key, sizeof key);
+	copy_text(st, 1, img.docker_manifest, sizeof img.docker_manifest);
+	copy_text(st, 2, img.oci_manifest, sizeof img.oci_manifest);
+	img.used = sqlite3_column_int64(st, 3);
+	return w->fn(w->ctx, key, &img, sqlite3_column_int64(st, 4));
+}
+
+int cache_each_image(struct cache *c, cache_image_fn fn, void *ctx)
+{
+	struct image_walk w = { fn, ctx };
+
+	return each_row(c, "SELECT image_key, docker_manifest, oci_manifest, used, created FROM images ORDER BY used DESC",
+			"", 0, image_row, &w);
+}
+
+struct blob_walk {
+	cache_blob_fn fn;
+	void *ctx;
+};
+
+static int blob_row(sqlite3_stmt *st, void *ctx)
+{
+	struct blob_walk *w = ctx;
+	struct cache_blob blob;
+	char digest[DIGEST_HEX_LEN + 1];
+
+	copy_text(st, 0, digest, sizeof digest);
+	blob.size = (uint64_t)sqlite3_column_int64(st, 1);
+	copy_text(st, 2, blob.media_type, sizeof blob.media_type);
+	return w->fn(w->ctx, digest, &blob);
+}
+
+int cache_each_blob(struct cache *c, cache_blob_fn fn, void *ctx)
+{
+	struct blob_walk w = { fn, ctx };
+
+	return each_row(c, "SELECT digest, size, media_type FROM blobs", "", 0, blob_row, &w);
+}
+
+struct build_walk {
+	cache_build_fn fn;
+	void *ctx;
+};
+
+static int build_row(sqlite3_stmt *st, void *ctx)
+{
+	struct build_walk *w = ctx;
+	struct cache_build b = { 0 };
+
+	b.id = sqlite3_column_int64(st, 0);
+	copy_text(st, 1, b.image_key, sizeof b.image_key);
+	copy_text(st, 2, b.packages, sizeof b.packages);
+	b.started = sqlite3_column_int64(st, 3);
+	b.seconds = sqlite3_column_double(st, 4);
+	b.packed = (uint64_t)sqlite3_column_int64(st, 5);
+	copy_text(st, 6, b.status, sizeof b.status);
+	copy_text(st, 7, b.message, sizeof b.message);
+	return w->fn(w->ctx, &b);
+}
+
+int cache_each_build(struct cache *c, int running, int64_t limit, cache_build_fn fn, void *ctx)
+{
+	struct build_walk w = { fn, ctx };
+
+	return each_row(c, running ?
+			"SELECT id, image_key, packages, started, seconds, packed, status, message FROM builds WHERE status = 'running' ORDER BY id DESC LIMIT ?1" :
+			"SELECT id, image_key, packages, started, seconds, packed, status, message FROM builds WHERE status != 'running' ORDER BY id DESC LIMIT ?1",
+			"i", limit, build_row, &w);
+}
+
+int cache_image_forget(struct cache *c, const char *image_key)
+{
+	static const char *const sql[] = {
+		"DELETE FROM tags WHERE image_key = ?1",
+		"DELETE FROM requests WHERE image_key = ?1",
+		"DELETE FROM images WHERE image_key = ?1",
+	};
+	size_t i;
+	int rc = begin(c), src;
+
+	for (i = 0; rc == 0 && i < sizeof sql / sizeof *sql; i++) {
+		sqlite3_stmt *st = NULL;
+
+		if ((src = sqlite3_prepare_v2(c->db, sql[i], -1, &st, NULL)) == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, image_key, -1, SQLITE_STATIC);
+			src = sqlite3_step(st);
+		}
+		sqlite3_finalize(st);
+		if (src != SQLITE_DONE)
+			rc = fail(c, src);
+	}
+	return end(c, rc);
+}
+
+int cache_builds_prune(struct cache *c, int64_t before, int keep, int64_t *removed)
+{
+	sqlite3_stmt *st = NULL;
+	int src;
+
+	*removed = 0;
+	if (!c->db)
+		return -EIO;
+	src = sqlite3_prepare_v2(c->db,
+		"DELETE FROM builds WHERE status != 'running' AND started < ?1 "
+		"AND id NOT IN (SELECT id FROM builds ORDER BY id DESC LIMIT ?2)", -1, &st, NULL);
+	if (src == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, before);
+		sqlite3_bind_int64(st, 2, keep);
+		src = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	if (src != SQLITE_DONE)
+		return fail(c, src);
+	*removed = sqlite3_changes(c->db);
+	return 0;
 }

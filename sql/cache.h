@@ -25,6 +25,7 @@ struct cache;
 struct cache_image {
 	char docker_manifest[DIGEST_HEX_LEN + 1];
 	char oci_manifest[DIGEST_HEX_LEN + 1];
+	int64_t used;            /* unix time it last answered a request, to the hour */
 };
 
 struct cache_blob {
@@ -51,6 +52,8 @@ int cache_request_put(struct cache *c, const char *request_key, const char *imag
  * callers that saw evaluation time `seen`, -EBUSY for the others. */
 int cache_request_claim(struct cache *c, const char *request_key, int64_t seen, int64_t now);
 int cache_image_get(struct cache *c, const char *image_key, struct cache_image *img);
+/* Records that the image answered a request at `now`. */
+int cache_image_used(struct cache *c, const char *image_key, int64_t now);
 /* Records an image (replacing one whose blobs were lost) and the request
  * that named it, in one transaction. */
 int cache_image_put(struct cache *c, const char *image_key, const struct cache_image *img,
@@ -85,6 +88,38 @@ int cache_tag_put(struct cache *c, const char *name, const char *tag, const char
 int cache_tags(struct cache *c, const char *name, const char *after, int max, char ***tags, size_t *n);
 /* The image names with a recorded tag, likewise. */
 int cache_names(struct cache *c, const char *after, int max, char ***names, size_t *n);
+
+/* The name:tag references recorded for an image, sorted (strv_free). */
+int cache_image_tags(struct cache *c, const char *image_key, char ***refs, size_t *n);
+
+/* For operators' tools: walks, which stop at the first non-zero result of
+ * fn and return it. Images come most recently used first. */
+typedef int (*cache_image_fn)(void *ctx, const char *image_key, const struct cache_image *img,
+			      int64_t created);
+int cache_each_image(struct cache *c, cache_image_fn fn, void *ctx);
+typedef int (*cache_blob_fn)(void *ctx, const char *digest, const struct cache_blob *blob);
+int cache_each_blob(struct cache *c, cache_blob_fn fn, void *ctx);
+
+struct cache_build {
+	int64_t id;
+	char image_key[CACHE_KEY_LEN + 1];
+	char packages[512];      /* JSON list */
+	int64_t started;         /* unix time */
+	double seconds;
+	uint64_t packed;         /* bytes newly packed */
+	char status[16];         /* running, ok, failed, timeout */
+	char message[512];
+};
+typedef int (*cache_build_fn)(void *ctx, const struct cache_build *b);
+/* The last `limit` builds, newest first: those running, or those ended. */
+int cache_each_build(struct cache *c, int running, int64_t limit, cache_build_fn fn, void *ctx);
+
+/* Forgets an image, the requests and tags that name it (its blobs stay:
+ * other images may share them). */
+int cache_image_forget(struct cache *c, const char *image_key);
+/* Removes the records of builds that ended before `before`, all but the
+ * `keep` newest; *removed says how many went. */
+int cache_builds_prune(struct cache *c, int64_t before, int keep, int64_t *removed);
 
 const char *cache_error(const struct cache *c);
 

@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS images (
 	image_key       TEXT PRIMARY KEY,
 	docker_manifest TEXT NOT NULL REFERENCES blobs (digest),
 	oci_manifest    TEXT NOT NULL REFERENCES blobs (digest),
-	created         INTEGER NOT NULL
+	created         INTEGER NOT NULL,
+	used            INTEGER NOT NULL DEFAULT 0   -- unix time of the last answer
+	                                             -- from it, to the hour
 );
 
 -- What an image request (source, tag, system, packages) last evaluated to.

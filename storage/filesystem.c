@@ -338,3 +338,31 @@ int storage_put(const struct storage *s, const void *data, size_t len,
 	}
 	return commit(w, hex, 0, err, errlen);
 }
+
+int storage_each(const struct storage *s, storage_blob_fn fn, void *ctx)
+{
+	char dir[PATH_LEN], path[PATH_LEN + 256];
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+	int rc = 0;
+
+	snprintf(dir, sizeof dir, "%s/blobs/sha256", s->root);
+	if (!(d = opendir(dir)))
+		return -errno;
+	while (rc == 0 && (e = readdir(d))) {
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (digest_is_hex(e->d_name) && lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+			rc = fn(ctx, e->d_name, (uint64_t)st.st_size);
+	}
+	closedir(d);
+	return rc;
+}
+
+int storage_remove(const struct storage *s, const char *hex)
+{
+	char path[PATH_LEN];
+
+	storage_file(s, hex, path, sizeof path);
+	return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
+}

@@ -46,6 +46,11 @@ int storage_commit(struct storage_writer *w, const char *hex, char *err, size_t 
 /* Drops the write and frees w (NULL is fine). */
 void storage_discard(struct storage_writer *w);
 
+/* For the garbage collector: every blob stored, and its removal. */
+typedef int (*storage_blob_fn)(void *ctx, const char *hex, uint64_t size);
+int storage_each(const struct storage *s, storage_blob_fn fn, void *ctx);
+int storage_remove(const struct storage *s, const char *hex);
+
 /* Stores a small blob held in memory and returns its digest; a copy
  * already there is kept only when it holds exactly these bytes. */
 int storage_put(const struct storage *s, const void *data, size_t len,

@@ -72,6 +72,13 @@ server_stop() {
 	rm -f "$SERVER_DIR/run/lighttpd.pid"
 }
 
+# admin ARGS...: nixery-admin on the running server's storage and state.
+admin() {
+	env NIXERY_CONFIG=/dev/null STORAGE_PATH="$SERVER_DIR/storage" NIXERY_STATE_DIR="$SERVER_DIR/state" \
+		NIXERY_PKGS_PATH="${NIXERY_PKGS_PATH:-$TOP/nix/demo}" NIXERY_NIX_DIR="$TOP/nix" \
+		NIX_POPULARITY_URL="$TOP/nix/demo/popularity.json" "$BUILD/nixery-admin" "$@"
+}
+
 # Nix builds the registry ran for an image so far (the builds table).
 builds_count() {
 	sqlite3 "$SERVER_DIR/state/cache.db" "SELECT count(*) FROM builds" 2>/dev/null || echo 0

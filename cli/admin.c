@@ -1,0 +1,314 @@
+/* nixery-admin: the operator's tool, beside the FastCGI program and with
+ * the same settings, cache and storage: prebuild images without HTTP, remove
+ * what no image uses any more, and show what the registry holds. One
+ * function per command, as cgit dispatches its pages. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "builder/builder.h"
+#include "builder/gc.h"
+#include "builder/lock.h"
+#include "core/config.h"
+#include "core/image.h"
+#include "core/source.h"
+#include "core/strv.h"
+#include "storage/storage.h"
+
+#define MAX_MANIFEST_BYTES (4u << 20)
+
+struct admin {
+	struct config cfg;
+	struct storage *storage;
+	struct popularity_source *popularity;
+	struct builder builder;
+};
+
+static int usage(FILE *f)
+{
+	fprintf(f,
+		"usage: nixery-admin [--config FILE] COMMAND [ARGUMENTS]\n"
+		"\n"
+		"  prebuild [--tag TAG] [--from FILE] [IMAGE[:TAG]...]\n"
+		"        build images into the cache, one line for each (FILE: one image a\n"
+		"        line, - for standard input, # for comments)\n"
+		"  gc [--keep-days N] [--dry-run]\n"
+		"        forget images not used for N days (default 30), remove the blobs\n"
+		"        no image uses, lock files and GC roots nobody holds, old build\n"
+		"        records; safe while the registry serves and builds\n"
+		"  status\n"
+		"        images with their names, sizes and last use; builds in progress\n"
+		"\n"
+		"Settings as for nixery-fcgi (its file, then the environment); run as\n"
+		"the user the workers run as. See nixery-admin(8).\n");
+	return f == stdout ? 0 : 2;
+}
+
+static double seconds_since(struct timespec start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
+}
+
+/* One image: "name" or "name:tag"; prints its line, returns 0 or 1. */
+static int prebuild_one(struct admin *a, const char *ref, const char *default_tag)
+{
+	char name[IMAGE_NAME_MAX + 1], tag[160];
+	const char *colon = strrchr(ref, ':');
+	struct deadline dl = deadline_in(a->cfg.nix_timeout * 1000L, NULL);
+	struct builder_result res;
+	struct timespec started;
+	int rc;
+
+	snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - ref) : (int)strlen(ref), ref);
+	snprintf(tag, sizeof tag, "%s", colon ? colon + 1 : default_tag);
+	printf("%s:%s ", name, tag);
+	fflush(stdout);
+	if (!image_name_valid(name) || !source_tag_valid(tag)) {
+		printf("failed: not an image name and tag\n");
+		return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &started);
+	rc = builder_image(&a->builder, name, tag, MANIFEST_DOCKER, &dl, &res);
+	if (rc < 0)
+		printf("failed: %s\n", res.message);
+	else if (res.built)
+		printf("built in %.1f s, %.1f MiB packed, sha256:%s\n", seconds_since(started),
+		       (double)res.packed / (1 << 20), res.digest);
+	else
+		printf("cached, sha256:%s\n", res.digest);
+	builder_result_free(&res);
+	return rc < 0;
+}
+
+static int cmd_prebuild(struct admin *a, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tag", required_argument, NULL, 't' },
+		{ "from", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *tag = "latest", *from = NULL;
+	char line[1024];
+	int opt, failed = 0, done = 0;
+	FILE *f;
+
+	while ((opt = getopt_long(argc, argv, "t:f:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 't': tag = optarg; break;
+		case 'f': from = optarg; break;
+		default: return usage(stderr);
+		}
+	}
+	for (; optind < argc; optind++, done++)
+		failed += prebuild_one(a, argv[optind], tag);
+	if (from) {
+		if (!(f = strcmp(from, "-") == 0 ? stdin : fopen(from, "r"))) {
+			fprintf(stderr, "nixery-admin: cannot read %s: %s\n", from, strerror(errno));
+			return 1;
+		}
+		while (fgets(line, sizeof line, f)) {
+			char *image = line + strspn(line, " \t");
+
+			image[strcspn(image, " \t\r\n#")] = '\0';
+			if (*image) {
+				failed += prebuild_one(a, image, tag);
+				done++;
+			}
+		}
+		if (f != stdin)
+			fclose(f);
+	}
+	if (!done)
+		return usage(stderr);
+	printf("%d of %d images ready\n", done - failed, done);
+	return failed ? 1 : 0;
+}
+
+static int cmd_gc(struct admin *a, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "keep-days", required_argument, NULL, 'k' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct gc_report r;
+	char err[1024], *end;
+	int opt, keep = 30, dry = 0;
+
+	while ((opt = getopt_long(argc, argv, "k:n", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'k':
+			keep = (int)strtol(optarg, &end, 10);
+			if (*end || end == optarg || keep < 0) {
+				fprintf(stderr, "nixery-admin: --keep-days takes a whole number of days\n");
+				return 2;
+			}
+			break;
+		case 'n': dry = 1; break;
+		default: return usage(stderr);
+		}
+	}
+	if (gc_run(&a->cfg, a->builder.cache, a->storage, keep, dry, &r, err, sizeof err) < 0) {
+		fprintf(stderr, "nixery-admin: gc: %s\n", err);
+		return 1;
+	}
+	printf("%s %d images not used for %d days, %d blobs (%.1f MiB)", dry ? "would remove" : "removed",
+	       r.images, keep, r.blobs, (double)r.bytes / (1 << 20));
+	if (!dry)
+		printf(", %d lock files, %d GC-root folders, %lld build records", r.locks, r.roots,
+		       (long long)r.builds);
+	printf("\n");
+	return 0;
+}
+
+static void print_age(int64_t when)
+{
+	int64_t ago = (int64_t)time(NULL) - when;
+
+	if (ago < 3600)
+		printf("%3lld min ago", (long long)(ago / 60));
+	else if (ago < 86400 * 2)
+		printf("%3lld h ago  ", (long long)(ago / 3600));
+	else
+		printf("%3lld d ago  ", (long long)(ago / 86400));
+}
+
+static int add_size(void *ctx, const char *hex, uint64_t size)
+{
+	(void)hex;
+	*(uint64_t *)ctx += size;
+	return 0;
+}
+
+static int show_image(void *ctx, const char *key, const struct cache_image *img, int64_t created)
+{
+	struct admin *a = ctx;
+	struct buf manifest = { 0 };
+	uint64_t size = 0;
+	char **refs = NULL;
+	size_t n = 0, i;
+
+	(void)created;
+	if (storage_read(a->storage, img->docker_manifest, MAX_MANIFEST_BYTES, &manifest) == 0)
+		manifest_each_blob(manifest.data, add_size, &size);
+	buf_free(&manifest);
+	cache_image_tags(a->builder.cache, key, &refs, &n);
+	printf("%.12s  %9.1f MiB  used ", key, (double)size / (1 << 20));
+	print_age(img->used);
+	printf("  ");
+	for (i = 0; i < n; i++)
+		printf("%s%s", i ? " " : "", refs[i]);
+	printf("%s\n", n ? "" : "(no tag recorded)");
+	strv_free(refs, n);
+	return 0;
+}
+
+static int show_build(void *ctx, const struct cache_build *b)
+{
+	struct admin *a = ctx;
+	int lock = lock_try(a->cfg.state_dir, "image", b->image_key);
+
+	printf("%.12s  started ", b->image_key);
+	print_age(b->started);
+	printf("  %s%s\n", b->packages, lock >= 0 ? "  (its worker stopped: no longer running)" : "");
+	lock_release(lock);
+	return 0;
+}
+
+static int cmd_status(struct admin *a, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("images, most recently used first:\n");
+	if (cache_each_image(a->builder.cache, show_image, a) < 0)
+		goto fail;
+	printf("builds in progress:\n");
+	if (cache_each_build(a->builder.cache, 1, 100, show_build, a) < 0)
+		goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "nixery-admin: cannot read the build cache: %s\n", cache_error(a->builder.cache));
+	return 1;
+}
+
+static const struct {
+	const char *name;
+	int (*run)(struct admin *a, int argc, char **argv);
+} commands[] = {
+	{ "prebuild", cmd_prebuild },
+	{ "gc", cmd_gc },
+	{ "status", cmd_status },
+	{ "ls", cmd_status },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL;
+	struct admin a = { 0 };
+	char err[4096];
+	size_t i;
+	int opt, rc = 1;
+
+	/* Options before the command only: the command parses its own. */
+	while ((opt = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config_path = optarg; break;
+		case 'h': return usage(stdout);
+		default: return usage(stderr);
+		}
+	}
+	if (optind >= argc)
+		return usage(stderr);
+	for (i = 0; i < sizeof commands / sizeof *commands; i++)
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			break;
+	if (i == sizeof commands / sizeof *commands) {
+		fprintf(stderr, "nixery-admin: no command %s\n", argv[optind]);
+		return usage(stderr);
+	}
+	if (config_load(&a.cfg, config_path, err, sizeof err) < 0) {
+		fprintf(stderr, "nixery-admin: %s\n", err);
+		return 1;
+	}
+	nix_environment(a.cfg.state_dir);
+	if (builder_prepare(&a.cfg, err, sizeof err) < 0 ||
+	    storage_open(a.cfg.storage_path, &a.storage, err, sizeof err) < 0 ||
+	    cache_open(a.cfg.state_dir, &a.builder.cache, err, sizeof err) < 0) {
+		fprintf(stderr, "nixery-admin: %s\n", err);
+		goto out;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    popularity_source_new(a.cfg.popularity_url, a.cfg.popularity_ttl, &a.popularity) < 0) {
+		fprintf(stderr, "nixery-admin: cannot initialise libcurl\n");
+		goto out;
+	}
+	a.builder.cfg = &a.cfg;
+	a.builder.storage = a.storage;
+	a.builder.popularity = a.popularity;
+	a.builder.nix = &nix_real;
+	/* The command sees its own name as argv[0]. */
+	optind++;
+	argv += optind - 1;
+	argc -= optind - 1;
+	optind = 0;   /* glibc: start over */
+	rc = commands[i].run(&a, argc, argv);
+out:
+	cache_close(a.builder.cache);
+	storage_close(a.storage);
+	popularity_source_free(a.popularity);
+	config_free(&a.cfg);
+	return rc;
+}
