@@ -199,6 +199,8 @@ static int take_slot(struct request *r, const char *what)
 	if (slot < 0)
 		return slot == -ECANCELED ? stopped(r, slot, "") :
 			say(r, -EIO, "cannot take a build slot: %s", strerror(-slot));
+	if (waited > 0)
+		metrics_slot_wait(r->b->metrics, waited);
 	if (waited > 1000)
 		log_info("waited %.1f s for a build slot", (double)waited / 1000);
 	return slot;
@@ -232,7 +234,7 @@ static int build(struct request *r, struct cache_image *img, uint64_t *packed,
 	const struct config *cfg = r->b->cfg;
 	struct popularity *pop = popularity_acquire(r->b->popularity);
 	struct packer p = { .cfg = cfg, .cache = r->b->cache, .storage = r->b->storage,
-			    .deadline = r->dl };
+			    .deadline = r->dl, .metrics = r->b->metrics };
 	struct closure c = { 0 };
 	struct layer_plan plan = { 0 };
 	char gcroot[4096];
@@ -319,6 +321,7 @@ static int build_locked(struct request *r)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &started);
 	log_info("building image %s: %s", r->key, packages ? packages : "");
+	metrics_build_started(r->b->metrics);
 	if ((rc = cache_build_begin(cache, r->key, packages ? packages : "", lock_now_ms(), &build_id)) < 0) {
 		rc = cache_failed(r, rc);
 		goto out;
@@ -327,6 +330,9 @@ static int build_locked(struct request *r)
 	if (rc == 0 && (rc = cache_image_put(cache, r->key, &img, r->req_key, time(NULL))) < 0)
 		snprintf(err, sizeof err, "cannot record the image: %s", cache_error(cache));
 	status = rc == 0 ? BUILD_OK : rc == -ETIMEDOUT ? BUILD_TIMEOUT : BUILD_FAILED;
+	metrics_build_ended(r->b->metrics, status == BUILD_OK ? METRICS_BUILD_OK :
+			    status == BUILD_TIMEOUT ? METRICS_BUILD_TIMEOUT : METRICS_BUILD_FAILED,
+			    seconds_since(started), packed);
 	/* A stop is nobody's failure: waiters build themselves. */
 	if (rc != -ECANCELED &&
 	    cache_build_end(cache, build_id, status, rc == 0 ? NULL : err, seconds_since(started),
@@ -381,18 +387,22 @@ static int resolve(struct request *r, const char *name, const char *ref)
 		 * image too: the first time, for tags/list. */
 		if (rc < 0)
 			return rc;
+		metrics_cache(b->metrics, METRICS_REQUEST, 1);
 		if ((rc = cache_tag_get(b->cache, name, ref)) == -ENOENT)
 			return remember(r, 0);
 		return rc < 0 ? cache_failed(r, rc) : 0;
 	}
 	if (rc < 0 && rc != -ENOENT)
 		return rc == -EAGAIN || r->out->message[0] ? rc : cache_failed(r, rc);
+	metrics_cache(b->metrics, METRICS_REQUEST, 0);
 	r->out->manifest.len = 0;
 	r->job = (struct nix_job){ .cfg = b->cfg, .src = &r->src, .req = &r->req, .deadline = r->dl };
 	if ((rc = evaluate(r)) < 0)
 		return rc;
 	keys_image(r->key, &r->req, r->ev.outputs, r->ev.noutputs, b->cfg->max_layers);
-	if ((rc = cached_image(r)) == 0)
+	rc = cached_image(r);
+	metrics_cache(b->metrics, METRICS_IMAGE, rc == 0);
+	if (rc == 0)
 		return remember(r, 1);
 	return rc == -ENOENT ? build_locked(r) : rc;
 }

@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "core/deadline.h"
 #include "core/manifest.h"
+#include "builder/metrics.h"
 #include "core/popularity.h"
 #include "nix/nixbuild.h"
 #include "sql/cache.h"
@@ -30,6 +31,7 @@ struct builder {
 	struct cache *cache;
 	struct popularity_source *popularity;   /* shared by the process */
 	const struct nix_runner *nix;
+	struct metrics *metrics;                /* shared by the host; may be NULL */
 };
 
 struct builder_result {

@@ -118,7 +118,9 @@ static int pack_store_layer(struct packer *p, const struct closure *c,
 	for (i = 0; i < g->npaths; i++)
 		sp.paths[i] = c->paths[g->paths[i]].path;
 	keys_layer(key, sp.paths, sp.n);
-	if ((rc = cached_layer(p, key, out, err, errlen)) != -ENOENT)
+	rc = cached_layer(p, key, out, err, errlen);
+	metrics_cache(p->metrics, METRICS_LAYER, rc == 0);
+	if (rc != -ENOENT)
 		goto out;
 	/* Two images sharing a layer nobody packed yet: one packs it. */
 	if ((lock = lock_take(p->cfg->state_dir, "layer", key, p->deadline, &waited)) < 0) {

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "builder/metrics.h"
 #include "core/closure.h"
 #include "core/config.h"
 #include "core/deadline.h"
@@ -20,6 +21,7 @@ struct packer {
 	struct cache *cache;
 	const struct storage *storage;
 	const struct deadline *deadline;
+	struct metrics *metrics;      /* may be NULL */
 	uint64_t packed;              /* compressed bytes newly packed */
 };
 

@@ -170,8 +170,9 @@ static void *serve(void *arg)
 		const char *uri = FCGX_GetParam("REQUEST_URI", req.envp);
 		const char *accept = FCGX_GetParam("HTTP_ACCEPT", req.envp);
 		struct reply rep = { 0 };
+		const char *route = router_handle(&w->reg, method ? method : "", uri ? uri : "", accept, &rep);
 
-		router_handle(&w->reg, method ? method : "", uri ? uri : "", accept, &rep);
+		metrics_request(w->reg.builder.metrics, route, rep.status);
 		send_reply(&req, w->cfg, &rep, method && strcmp(method, "HEAD") == 0);
 		reply_free(&rep);
 		FCGX_Finish_r(&req);
@@ -291,6 +292,7 @@ int main(int argc, char **argv)
 	struct worker *workers = NULL;
 	struct popularity_source *popularity = NULL;
 	struct storage *storage = NULL;
+	struct metrics *metrics = NULL;
 	struct config cfg;
 	struct stat st;
 	struct sigaction wake_action = { .sa_handler = on_wake };   /* no SA_RESTART */
@@ -326,10 +328,10 @@ int main(int argc, char **argv)
 		close(fd);
 	}
 	if (registry_prepare(&cfg, err, sizeof err) < 0 ||
-	    storage_open(cfg.storage_path, &storage, err, sizeof err) < 0) {
+	    storage_open(cfg.storage_path, &storage, err, sizeof err) < 0 ||
+	    metrics_open(cfg.state_dir, &metrics, err, sizeof err) < 0) {
 		log_error("%s", err);
-		config_free(&cfg);
-		return 1;
+		goto out;
 	}
 	if ((changed = nix_environment(cfg.state_dir)))
 		log_info("%s", changed);
@@ -374,7 +376,7 @@ int main(int argc, char **argv)
 		workers[i].cfg = &cfg;
 		workers[i].listen_fd = listen_fd;
 		workers[i].stopping = &stopping;
-		if (registry_open(&workers[i].reg, &cfg, storage, popularity, &cancel, err, sizeof err) < 0) {
+		if (registry_open(&workers[i].reg, &cfg, storage, popularity, metrics, &cancel, err, sizeof err) < 0) {
 			log_error("%s", err);
 			goto out;
 		}
@@ -406,6 +408,7 @@ out:
 		registry_close(&workers[i].reg);
 	free(workers);
 	popularity_source_free(popularity);
+	metrics_close(metrics);
 	storage_close(storage);
 	config_free(&cfg);
 	return rc;

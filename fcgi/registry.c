@@ -22,12 +22,12 @@ int registry_prepare(const struct config *cfg, char *err, size_t errlen)
 }
 
 int registry_open(struct registry *reg, const struct config *cfg, const struct storage *storage,
-		  struct popularity_source *popularity, const atomic_int *cancel,
-		  char *err, size_t errlen)
+		  struct popularity_source *popularity, struct metrics *metrics,
+		  const atomic_int *cancel, char *err, size_t errlen)
 {
 	memset(reg, 0, sizeof *reg);
 	reg->builder = (struct builder){ .cfg = cfg, .storage = storage, .popularity = popularity,
-					 .nix = &nix_real };
+					 .nix = &nix_real, .metrics = metrics };
 	reg->cancel = cancel;
 	return cache_open(cfg->state_dir, &reg->builder.cache, err, errlen);
 }
@@ -246,4 +246,23 @@ void registry_referrers(struct reply *rep)
 {
 	reply_json(rep, 200, "{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_OCI_INDEX "\",\"manifests\":[]}");
 	snprintf(rep->content_type, sizeof rep->content_type, "%s", MEDIA_OCI_INDEX);
+}
+
+void registry_metrics(struct registry *reg, struct reply *rep)
+{
+	uint64_t blobs = 0, bytes = 0;
+
+	if (!reg->builder.metrics) {
+		reply_error(rep, 404, "UNSUPPORTED", "metrics are not kept by this worker", NULL);
+		return;
+	}
+	if (cache_refresh(reg->builder.cache) < 0 ||
+	    cache_blob_totals(reg->builder.cache, &blobs, &bytes) < 0) {
+		cache_unavailable(reg, rep);
+		return;
+	}
+	rep->body.len = 0;
+	metrics_render(reg->builder.metrics, blobs, bytes, &rep->body);
+	rep->status = 200;
+	snprintf(rep->content_type, sizeof rep->content_type, "text/plain; version=0.0.4; charset=utf-8");
 }

@@ -18,8 +18,8 @@ struct registry {
 int registry_prepare(const struct config *cfg, char *err, size_t errlen);
 
 int registry_open(struct registry *reg, const struct config *cfg, const struct storage *storage,
-		  struct popularity_source *popularity, const atomic_int *cancel,
-		  char *err, size_t errlen);
+		  struct popularity_source *popularity, struct metrics *metrics,
+		  const atomic_int *cancel, char *err, size_t errlen);
 void registry_close(struct registry *reg);
 
 /* name and ref must already be validated (router_parse). */
@@ -34,5 +34,7 @@ void registry_tags(struct registry *reg, const char *name, int n, const char *la
 void registry_catalog(struct registry *reg, int n, const char *last, struct reply *rep);
 /* Referrers of a manifest: this registry builds images, it holds none. */
 void registry_referrers(struct reply *rep);
+/* The counters of every worker of the host, in Prometheus's text format. */
+void registry_metrics(struct registry *reg, struct reply *rep);
 
 #endif

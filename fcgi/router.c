@@ -125,6 +125,10 @@ int router_parse(const char *method, const char *uri, struct route *rt, struct r
 		rt->kind = ROUTE_CATALOG;
 		return parse_listing(query, rt, rep);
 	}
+	if (strcmp(path, "/metrics") == 0) {
+		rt->kind = ROUTE_METRICS;
+		return 0;
+	}
 	/* Names, tags and digests have no use for escapes: refuse them rather
 	 * than decode them into something that was never checked. */
 	if (strchr(path, '%'))
@@ -133,7 +137,7 @@ int router_parse(const char *method, const char *uri, struct route *rt, struct r
 		return invalid(rep, "NAME_INVALID", "'.' and '..' segments are not allowed in image paths");
 	if (strncmp(path, "/v2/", 4) != 0 ||
 	    !(ref = split_endpoint(path + 4, &rt->kind, &name_len))) {
-		reply_error(rep, 404, "UNSUPPORTED", "unknown endpoint: this registry serves /v2/<name>/manifests/<reference>, /v2/<name>/blobs/<digest>, /v2/<name>/tags/list and /v2/_catalog", NULL);
+		reply_error(rep, 404, "UNSUPPORTED", "unknown endpoint: this registry serves /v2/<name>/manifests/<reference>, /v2/<name>/blobs/<digest>, /v2/<name>/tags/list, /v2/_catalog and /metrics", NULL);
 		return -ENOENT;
 	}
 	if (name_len > IMAGE_NAME_MAX)
@@ -159,13 +163,19 @@ int router_parse(const char *method, const char *uri, struct route *rt, struct r
 	return 0;
 }
 
-void router_handle(struct registry *reg, const char *method, const char *uri,
-		   const char *accept, struct reply *rep)
+static const char *const labels[] = {
+	[ROUTE_BASE] = "base", [ROUTE_MANIFEST] = "manifest", [ROUTE_BLOB] = "blob",
+	[ROUTE_TAGS] = "tags", [ROUTE_CATALOG] = "catalog", [ROUTE_REFERRERS] = "referrers",
+	[ROUTE_METRICS] = "metrics",
+};
+
+const char *router_handle(struct registry *reg, const char *method, const char *uri,
+			  const char *accept, struct reply *rep)
 {
 	struct route rt;
 
 	if (router_parse(method, uri, &rt, rep) < 0)
-		return;
+		return "other";
 	switch (rt.kind) {
 	case ROUTE_BASE:
 		reply_json(rep, 200, "{}");
@@ -185,5 +195,9 @@ void router_handle(struct registry *reg, const char *method, const char *uri,
 	case ROUTE_REFERRERS:
 		registry_referrers(rep);
 		break;
+	case ROUTE_METRICS:
+		registry_metrics(reg, rep);
+		break;
 	}
+	return labels[rt.kind];
 }

@@ -9,7 +9,10 @@
 #include "fcgi/reply.h"
 #include "fcgi/registry.h"
 
-enum route_kind { ROUTE_BASE, ROUTE_MANIFEST, ROUTE_BLOB, ROUTE_TAGS, ROUTE_CATALOG, ROUTE_REFERRERS };
+enum route_kind {
+	ROUTE_BASE, ROUTE_MANIFEST, ROUTE_BLOB, ROUTE_TAGS, ROUTE_CATALOG, ROUTE_REFERRERS,
+	ROUTE_METRICS,
+};
 
 /* The most entries a listing gives at once, whatever n asks. */
 #define ROUTE_MAX_LIST 1000
@@ -25,7 +28,10 @@ struct route {
 /* 0 with the route, or a negative code with the error reply set. */
 int router_parse(const char *method, const char *uri, struct route *rt, struct reply *rep);
 
-void router_handle(struct registry *reg, const char *method, const char *uri,
-		   const char *accept, struct reply *rep);
+/* Answers a request; returns the route's label for the request counters
+ * (base, manifest, blob, tags, catalog, referrers, metrics; other for what
+ * no route takes). */
+const char *router_handle(struct registry *reg, const char *method, const char *uri,
+			  const char *accept, struct reply *rep);
 
 #endif

@@ -22,7 +22,7 @@
 enum stmt_id {
 	REQUEST_GET, REQUEST_PUT, REQUEST_CLAIM, IMAGE_GET, IMAGE_PUT, IMAGE_USED, LAYER_GET, LAYER_PUT,
 	BLOB_GET, BLOB_PUT, BLOB_FORGET, LAYER_FORGET, BUILD_BEGIN, BUILD_END,
-	BUILD_LAST_FAILURE, TAG_GET, TAG_PUT, TAG_LIST, NAME_LIST, STMT_COUNT
+	BUILD_LAST_FAILURE, TAG_GET, TAG_PUT, TAG_LIST, NAME_LIST, BLOB_TOTALS, STMT_COUNT
 };
 
 static const char *const sql_text[STMT_COUNT] = {
@@ -45,6 +45,7 @@ static const char *const sql_text[STMT_COUNT] = {
 	[TAG_PUT] = "INSERT OR REPLACE INTO tags (name, tag, image_key, evaluated) VALUES (?1, ?2, ?3, ?4)",
 	[TAG_LIST] = "SELECT tag FROM tags WHERE name = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3",
 	[NAME_LIST] = "SELECT DISTINCT name FROM tags WHERE name > ?1 ORDER BY name LIMIT ?2",
+	[BLOB_TOTALS] = "SELECT count(*), coalesce(sum(size), 0) FROM blobs",
 };
 
 struct cache {
@@ -496,6 +497,19 @@ int cache_blob_get(struct cache *c, const char *digest, struct cache_blob *blob)
 	if (rc == 0) {
 		blob->size = (uint64_t)sqlite3_column_int64(st, 0);
 		copy_text(st, 1, blob->media_type, sizeof blob->media_type);
+		sqlite3_reset(st);
+	}
+	return rc;
+}
+
+int cache_blob_totals(struct cache *c, uint64_t *blobs, uint64_t *bytes)
+{
+	sqlite3_stmt *st = bind(c, BLOB_TOTALS, "");
+	int rc = step_row(c, st);
+
+	if (rc == 0) {
+		*blobs = (uint64_t)sqlite3_column_int64(st, 0);
+		*bytes = (uint64_t)sqlite3_column_int64(st, 1);
 		sqlite3_reset(st);
 	}
 	return rc;

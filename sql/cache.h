@@ -62,6 +62,8 @@ int cache_layer_get(struct cache *c, const char *layer_key, struct manifest_laye
 int cache_layer_put(struct cache *c, const char *layer_key, const struct manifest_layer *layer);
 int cache_blob_get(struct cache *c, const char *digest, struct cache_blob *blob);
 int cache_blob_put(struct cache *c, const char *digest, uint64_t size, const char *media_type);
+/* How many blobs the cache records, and their bytes. */
+int cache_blob_totals(struct cache *c, uint64_t *blobs, uint64_t *bytes);
 /* Forgets a blob whose file is gone or damaged, and the layers made of it,
  * so that they are packed again. */
 int cache_blob_forget(struct cache *c, const char *digest);

@@ -51,6 +51,8 @@ server_start() {
 			NIXERY_RUN_DIR="$dir/run" NIXERY_NIX_DIR="$TOP/nix" NIXERY_CONFIG=/dev/null \
 			NIXERY_PKGS_PATH="${NIXERY_PKGS_PATH:-$TOP/nix/demo}" \
 			NIX_POPULARITY_URL="$TOP/nix/demo/popularity.json"
+		# One package source: another given replaces the demo set.
+		case " $* " in *" NIXERY_PKGS_REPO="* | *" NIXERY_CHANNEL="*) unset NIXERY_PKGS_PATH ;; esac
 		for kv in "$@"; do export "${kv?}"; done
 		exec lighttpd -f "$TOP/etc/lighttpd.conf"
 	) || return 1

@@ -23,6 +23,7 @@ static const char *kind_name(enum route_kind k)
 	case ROUTE_TAGS: return "tags";
 	case ROUTE_CATALOG: return "catalog";
 	case ROUTE_REFERRERS: return "referrers";
+	case ROUTE_METRICS: return "metrics";
 	}
 	return "?";
 }
@@ -42,7 +43,7 @@ static void check_route(const char *method, const char *uri, enum route_kind kin
 		return;
 	}
 	CHECK_STR_EQ(kind_name(rt.kind), kind_name(kind), "%s %s goes to the %s endpoint", method, uri, kind_name(kind));
-	if (kind != ROUTE_BASE && kind != ROUTE_CATALOG) {
+	if (kind != ROUTE_BASE && kind != ROUTE_CATALOG && kind != ROUTE_METRICS) {
 		CHECK_STR_EQ(rt.name, name, "%s %s names the image %s", method, uri, name);
 		CHECK_STR_EQ(rt.ref, ref, "%s %s asks for the reference %s", method, uri,
 			     strncmp(ref, "sha256:", 7) == 0 ? "sha256:<64 hex>" : ref);
@@ -106,6 +107,7 @@ static void test_routes(void)
 	check_route("GET", "/v2/tags/list/manifests/latest", ROUTE_MANIFEST, "tags/list", "latest",
 		    "an image named tags/list");
 	check_route("GET", "/v2/_catalog", ROUTE_CATALOG, NULL, NULL, "the catalog");
+	check_route("GET", "/metrics", ROUTE_METRICS, NULL, NULL, "the metrics");
 	check_route("GET", "/v2/hello/referrers/sha256:" HEX, ROUTE_REFERRERS, "hello", "sha256:" HEX,
 		    "the referrers of a manifest");
 	{
@@ -281,7 +283,7 @@ static void test_registry(void)
 			       .max_builds = 1, .eval_ttl = 60 };
 	if (!CHECK_WHY(registry_prepare(&cfg, err, sizeof err) == 0 &&
 		       storage_open(storage_path, &storage, err, sizeof err) == 0 &&
-		       registry_open(&reg, &cfg, storage, NULL, &cancel, err, sizeof err) == 0,
+		       registry_open(&reg, &cfg, storage, NULL, NULL, &cancel, err, sizeof err) == 0,
 		       err, "a registry opens on a new state folder"))
 		return;
 	reg.builder.nix = &no_nix;

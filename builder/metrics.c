@@ -1,0 +1,210 @@
+#include "builder/metrics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* "nxmetr" and a layout number: a file of another layout is started anew. */
+#define MAGIC 0x6e786d6574720001ULL
+
+static const char *const routes[] = {
+	"base", "manifest", "blob", "tags", "catalog", "referrers", "page", "search", "metrics", "other",
+};
+#define NROUTES (sizeof routes / sizeof *routes)
+static const int statuses[] = { 200, 400, 404, 405, 414, 500, 503, 504, 507 };
+#define NSTATUSES (sizeof statuses / sizeof *statuses)
+/* Upper bounds, in seconds, of the build-duration histogram's buckets. */
+static const double buckets[] = { 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800 };
+#define NBUCKETS (sizeof buckets / sizeof *buckets)
+static const char *const levels[] = { "request", "image", "layer" };
+
+struct shared {
+	uint64_t magic;
+	atomic_uint_fast64_t requests[NROUTES][NSTATUSES + 1];   /* the last: other statuses */
+	atomic_uint_fast64_t hits[METRICS_LEVELS], misses[METRICS_LEVELS];
+	atomic_uint_fast64_t builds_started, builds[3];
+	atomic_uint_fast64_t duration[NBUCKETS + 1];              /* the last: above every bound */
+	atomic_uint_fast64_t duration_ms;
+	atomic_uint_fast64_t packed_bytes;
+	atomic_uint_fast64_t slot_waits, slot_wait_ms;
+};
+
+struct metrics {
+	struct shared *s;
+};
+
+int metrics_open(const char *state_dir, struct metrics **out, char *err, size_t errlen)
+{
+	struct metrics *m = calloc(1, sizeof *m);
+	char path[4096];
+	struct stat st;
+	void *map = MAP_FAILED;
+	int fd = -1, rc = 0;
+
+	*out = NULL;
+	snprintf(path, sizeof path, "%s/metrics.shm", state_dir);
+	if (!m || (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
+	    flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0 ||
+	    ((size_t)st.st_size != sizeof(struct shared) && ftruncate(fd, sizeof(struct shared)) < 0) ||
+	    (map = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		rc = m ? -errno : -ENOMEM;
+		snprintf(err, errlen, "cannot map the metrics file %s: %s", path, strerror(-rc));
+		free(m);
+		goto out;
+	}
+	m->s = map;
+	/* Under the lock, so that two first starts do not both clear it. */
+	if (m->s->magic != MAGIC) {
+		memset(m->s, 0, sizeof *m->s);
+		m->s->magic = MAGIC;
+	}
+	*out = m;
+out:
+	/* Explicitly: the mapping keeps the file open, and the lock with it. */
+	if (fd >= 0) {
+		flock(fd, LOCK_UN);
+		close(fd);
+	}
+	return rc;
+}
+
+void metrics_close(struct metrics *m)
+{
+	if (!m)
+		return;
+	munmap(m->s, sizeof *m->s);
+	free(m);
+}
+
+static void count(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static uint64_t read_count(const atomic_uint_fast64_t *c)
+{
+	return atomic_load_explicit((atomic_uint_fast64_t *)c, memory_order_relaxed);
+}
+
+void metrics_request(struct metrics *m, const char *route, int status)
+{
+	size_t r, s;
+
+	if (!m)
+		return;
+	for (r = 0; r < NROUTES - 1 && strcmp(routes[r], route) != 0; r++)
+		;
+	for (s = 0; s < NSTATUSES && statuses[s] != status; s++)
+		;
+	count(&m->s->requests[r][s], 1);
+}
+
+void metrics_cache(struct metrics *m, enum metrics_level level, int hit)
+{
+	if (m)
+		count(hit ? &m->s->hits[level] : &m->s->misses[level], 1);
+}
+
+void metrics_build_started(struct metrics *m)
+{
+	if (m)
+		count(&m->s->builds_started, 1);
+}
+
+void metrics_build_ended(struct metrics *m, enum metrics_build result, double seconds,
+			 uint64_t packed)
+{
+	size_t b;
+
+	if (!m)
+		return;
+	for (b = 0; b < NBUCKETS && seconds > buckets[b]; b++)
+		;
+	count(&m->s->builds[result], 1);
+	count(&m->s->duration[b], 1);
+	count(&m->s->duration_ms, (uint64_t)(seconds * 1000));
+	count(&m->s->packed_bytes, packed);
+}
+
+void metrics_slot_wait(struct metrics *m, long ms)
+{
+	if (!m)
+		return;
+	count(&m->s->slot_waits, 1);
+	count(&m->s->slot_wait_ms, ms > 0 ? (uint64_t)ms : 0);
+}
+
+static void header(struct buf *out, const char *name, const char *type, const char *help)
+{
+	buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void metrics_render(const struct metrics *m, uint64_t store_blobs, uint64_t store_bytes,
+		    struct buf *out)
+{
+	static const char *const results[] = { "ok", "failed", "timeout" };
+	const struct shared *s = m->s;
+	uint64_t cumulative = 0;
+	size_t r, i;
+
+	header(out, "nixery_requests_total", "counter", "Requests the workers answered, by route and status.");
+	for (r = 0; r < NROUTES; r++)
+		for (i = 0; i <= NSTATUSES; i++) {
+			uint64_t n = read_count(&s->requests[r][i]);
+
+			if (!n)
+				continue;
+			if (i < NSTATUSES)
+				buf_printf(out, "nixery_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+					   routes[r], statuses[i], (unsigned long long)n);
+			else
+				buf_printf(out, "nixery_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+					   routes[r], (unsigned long long)n);
+		}
+	header(out, "nixery_cache_hits_total", "counter",
+	       "Answers found in the cache: a request evaluated before, an image built before, a layer packed before.");
+	for (i = 0; i < METRICS_LEVELS; i++)
+		buf_printf(out, "nixery_cache_hits_total{level=\"%s\"} %llu\n", levels[i],
+			   (unsigned long long)read_count(&s->hits[i]));
+	header(out, "nixery_cache_misses_total", "counter", "Answers not found in the cache, by the same levels.");
+	for (i = 0; i < METRICS_LEVELS; i++)
+		buf_printf(out, "nixery_cache_misses_total{level=\"%s\"} %llu\n", levels[i],
+			   (unsigned long long)read_count(&s->misses[i]));
+	header(out, "nixery_layers_reused_total", "counter", "Layers an image took from the cache instead of packing them.");
+	buf_printf(out, "nixery_layers_reused_total %llu\n", (unsigned long long)read_count(&s->hits[METRICS_LAYER]));
+	header(out, "nixery_builds_started_total", "counter", "Image builds started.");
+	buf_printf(out, "nixery_builds_started_total %llu\n", (unsigned long long)read_count(&s->builds_started));
+	header(out, "nixery_builds_total", "counter", "Image builds ended, by result: ok, failed, timeout.");
+	for (i = 0; i < 3; i++)
+		buf_printf(out, "nixery_builds_total{result=\"%s\"} %llu\n", results[i],
+			   (unsigned long long)read_count(&s->builds[i]));
+	header(out, "nixery_build_duration_seconds", "histogram", "How long image builds took, packing included.");
+	for (i = 0; i < NBUCKETS; i++) {
+		cumulative += read_count(&s->duration[i]);
+		buf_printf(out, "nixery_build_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets[i],
+			   (unsigned long long)cumulative);
+	}
+	cumulative += read_count(&s->duration[NBUCKETS]);
+	buf_printf(out, "nixery_build_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+		   "nixery_build_duration_seconds_sum %.3f\n"
+		   "nixery_build_duration_seconds_count %llu\n",
+		   (unsigned long long)cumulative, (double)read_count(&s->duration_ms) / 1000,
+		   (unsigned long long)cumulative);
+	header(out, "nixery_packed_bytes_total", "counter", "Compressed bytes of layers packed.");
+	buf_printf(out, "nixery_packed_bytes_total %llu\n", (unsigned long long)read_count(&s->packed_bytes));
+	header(out, "nixery_build_slot_waits_total", "counter", "Nix jobs that waited for a build slot (NIXERY_MAX_BUILDS).");
+	buf_printf(out, "nixery_build_slot_waits_total %llu\n", (unsigned long long)read_count(&s->slot_waits));
+	header(out, "nixery_build_slot_wait_seconds_total", "counter", "Time Nix jobs spent waiting for a build slot.");
+	buf_printf(out, "nixery_build_slot_wait_seconds_total %.3f\n", (double)read_count(&s->slot_wait_ms) / 1000);
+	header(out, "nixery_blob_store_blobs", "gauge", "Blobs the cache records in storage.");
+	buf_printf(out, "nixery_blob_store_blobs %llu\n", (unsigned long long)store_blobs);
+	header(out, "nixery_blob_store_bytes", "gauge", "Bytes of the blobs the cache records in storage.");
+	buf_printf(out, "nixery_blob_store_bytes %llu\n", (unsigned long long)store_bytes);
+}

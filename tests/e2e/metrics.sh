@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# GET /metrics: the Prometheus text format, counters shared by every worker
+# process, matching the requests made; promtool accepts it; the shipped
+# lighttpd configuration gives it to this host's own clients only.
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/lib.sh"
+work=$(mktemp -d /tmp/nixery-e2e-metrics.XXXXXX)
+trap 'server_stop; rm -rf "$work"' EXIT
+server_start "$work/srv" || { fail "metrics: server starts"; exit 1; }
+
+# value NAME{LABELS}: a sample's value, 0 when absent.
+value() { awk -v k="$1" '$1 == k {print $2; found=1} END {if (!found) print 0}' "$work/m"; }
+
+for _ in 1 2 3; do curl -s -o /dev/null "$URL/v2/hello/manifests/latest"; done
+curl -s -o /dev/null "$URL/v2/nosuchpkg/manifests/latest"
+curl -s -o /dev/null "$URL/v2/hello/blobs/sha256:$(printf '0%.0s' $(seq 64))"
+curl -s -o /dev/null "$URL/v2/"
+code=$(curl -s -o "$work/m" -D "$work/h" -w '%{http_code}' "$URL/metrics")
+check "metrics: GET /metrics from this host answers 200 ($code)" [ "$code" = 200 ]
+check "metrics: in the Prometheus text format" grep -qi '^content-type: text/plain; version=0.0.4' "$work/h"
+# Two workers (max-procs 2) served these: the counts are the host's.
+check "metrics: three manifests answered 200 are counted ($(value 'nixery_requests_total{route="manifest",status="200"}'))" \
+	[ "$(value 'nixery_requests_total{route="manifest",status="200"}')" = 3 ]
+check "metrics: an unknown package's 404 is counted" [ "$(value 'nixery_requests_total{route="manifest",status="404"}')" = 1 ]
+check "metrics: an unknown blob's 404 is counted" [ "$(value 'nixery_requests_total{route="blob",status="404"}')" = 1 ]
+# server_start asked for it too, until the server answered.
+check "metrics: the API base is counted" [ "$(value 'nixery_requests_total{route="base",status="200"}')" -ge 1 ]
+check "metrics: one build started and ended ok" \
+	[ "$(value nixery_builds_started_total)" = 1 -a "$(value 'nixery_builds_total{result="ok"}')" = 1 ]
+check "metrics: its duration is in the histogram" [ "$(value nixery_build_duration_seconds_count)" = 1 ]
+check "metrics: two requests were answered from the request cache, one was not" \
+	[ "$(value 'nixery_cache_hits_total{level="request"}')" = 2 -a "$(value 'nixery_cache_misses_total{level="request"}')" = 2 ]
+check "metrics: the bytes packed are the build's ($(value nixery_packed_bytes_total))" \
+	[ "$(value nixery_packed_bytes_total)" = "$(sqlite3 "$SERVER_DIR/state/cache.db" 'select sum(packed) from builds')" ]
+check "metrics: the blob store's size is the cache's" \
+	[ "$(value nixery_blob_store_bytes)" = "$(sqlite3 "$SERVER_DIR/state/cache.db" 'select sum(size) from blobs')" ]
+if out=$(promtool check metrics <"$work/m" 2>&1); then
+	pass "metrics: promtool check metrics accepts the page"
+else
+	fail "metrics: promtool check metrics accepts the page: $out"
+fi
+
+# The shipped configuration: the same path asked from another address
+# (127.0.0.2, a client that is not this host's loopback 127.0.0.1) is not
+# the registry's: lighttpd's own 404, no metrics.
+code=$(curl -s -o "$work/far" -w '%{http_code}' --interface 127.0.0.2 "$URL/metrics")
+check "metrics: from another address the page is refused ($code)" \
+	eval '[ "$code" = 404 ] && ! grep -q nixery_ "$work/far"'
