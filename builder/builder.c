@@ -38,6 +38,7 @@ struct request {
 	struct nix_job job;
 	char req_key[DIGEST_HEX_LEN + 1];
 	char key[DIGEST_HEX_LEN + 1];
+	int64_t build_id;             /* the builds row, while building */
 	struct builder_result *out;
 };
 
@@ -227,10 +228,19 @@ static int evaluate(struct request *r)
 	return rc < 0 && rc != -ENOENT && rc != -ETIMEDOUT && rc != -ECANCELED ? -EIO : rc;
 }
 
+/* What nix-build prints, into the builds row: the landing page shows it. */
+static void build_progress(void *ctx, const char *line)
+{
+	struct request *r = ctx;
+
+	cache_build_log(r->b->cache, r->build_id, line);
+}
+
 /* Builds, lays out and packs the image; the caller holds its lock. */
-static int build(struct request *r, struct cache_image *img, uint64_t *packed,
+static int build(struct request *r, struct cache_image *img, uint64_t *packed, uint64_t *size,
 		 char *err, size_t errlen)
 {
+	struct spawn_progress progress = { build_progress, r };
 	const struct config *cfg = r->b->cfg;
 	struct popularity *pop = popularity_acquire(r->b->popularity);
 	struct packer p = { .cfg = cfg, .cache = r->b->cache, .storage = r->b->storage,
@@ -241,7 +251,10 @@ static int build(struct request *r, struct cache_image *img, uint64_t *packed,
 	int rc;
 
 	snprintf(gcroot, sizeof gcroot, "%s/gcroots/%s", cfg->state_dir, r->key);
-	if ((rc = r->b->nix->realise(&r->job, gcroot, err, errlen)) < 0 ||
+	r->job.progress = &progress;
+	rc = r->b->nix->realise(&r->job, gcroot, err, errlen);
+	r->job.progress = NULL;
+	if (rc < 0 ||
 	    (rc = r->b->nix->closure(&r->job, &r->ev, &c, err, errlen)) < 0 ||
 	    (rc = layers_group(&c, (size_t)cfg->max_layers, popularity_lookup, pop,
 				&plan, err, errlen)) < 0 ||
@@ -252,6 +265,7 @@ static int build(struct request *r, struct cache_image *img, uint64_t *packed,
 		 r->key, c.n, plan.n + 1, (unsigned long long)p.packed);
 out:
 	*packed = p.packed;
+	*size = p.size;
 	nix_release(gcroot);
 	popularity_release(r->b->popularity, pop);
 	layers_plan_free(&plan);
@@ -286,9 +300,9 @@ static int build_locked(struct request *r)
 	struct cache_image img;
 	struct timespec started;
 	enum build_status status;
-	char err[1024] = "", *packages = image_packages_json(&r->req);
-	int64_t waited_from, build_id = 0;
-	uint64_t packed = 0;
+	char err[1024] = "", *packages = image_packages_json(&r->req), name[IMAGE_NAME_MAX + 200];
+	int64_t waited_from;
+	uint64_t packed = 0, size = 0;
 	int lock, slot = -1, pack = -1, rc;
 
 	if ((lock = lock_take(r->b->cfg->state_dir, "image", r->key, r->dl, &waited_from)) < 0) {
@@ -322,11 +336,12 @@ static int build_locked(struct request *r)
 	clock_gettime(CLOCK_MONOTONIC, &started);
 	log_info("building image %s: %s", r->key, packages ? packages : "");
 	metrics_build_started(r->b->metrics);
-	if ((rc = cache_build_begin(cache, r->key, packages ? packages : "", lock_now_ms(), &build_id)) < 0) {
+	snprintf(name, sizeof name, "%s:%s", r->name, r->ref);
+	if ((rc = cache_build_begin(cache, r->key, packages ? packages : "", name, lock_now_ms(), &r->build_id)) < 0) {
 		rc = cache_failed(r, rc);
 		goto out;
 	}
-	rc = build(r, &img, &packed, err, sizeof err);
+	rc = build(r, &img, &packed, &size, err, sizeof err);
 	if (rc == 0 && (rc = cache_image_put(cache, r->key, &img, r->req_key, time(NULL))) < 0)
 		snprintf(err, sizeof err, "cannot record the image: %s", cache_error(cache));
 	status = rc == 0 ? BUILD_OK : rc == -ETIMEDOUT ? BUILD_TIMEOUT : BUILD_FAILED;
@@ -335,9 +350,9 @@ static int build_locked(struct request *r)
 			    seconds_since(started), packed);
 	/* A stop is nobody's failure: waiters build themselves. */
 	if (rc != -ECANCELED &&
-	    cache_build_end(cache, build_id, status, rc == 0 ? NULL : err, seconds_since(started),
-			    packed, lock_now_ms()) < 0)
-		log_warn("cannot record the end of build %lld: %s", (long long)build_id, cache_error(cache));
+	    cache_build_end(cache, r->build_id, status, rc == 0 ? NULL : err, seconds_since(started),
+			    packed, rc == 0 ? size : 0, lock_now_ms()) < 0)
+		log_warn("cannot record the end of build %lld: %s", (long long)r->build_id, cache_error(cache));
 	if (rc < 0)
 		rc = build_failed(r, rc, err);
 	else if (load_manifest(r, r->fmt == MANIFEST_OCI ? img.oci_manifest : img.docker_manifest) < 0)

@@ -193,6 +193,7 @@ static int write_manifests(struct packer *p, const struct image_request *req,
 
 	if ((rc = put_json_blob(p, config, MEDIA_DOCKER_CONFIG, config_hex, err, errlen)) < 0)
 		goto out;
+	p->size += strlen(config);
 	docker = manifest_json(MANIFEST_DOCKER, config_hex, strlen(config), layers, n);
 	oci = manifest_json(MANIFEST_OCI, config_hex, strlen(config), layers, n);
 	if ((rc = put_json_blob(p, docker, MEDIA_DOCKER_MANIFEST, img->docker_manifest, err, errlen)) < 0)
@@ -221,6 +222,8 @@ int pack_image(struct packer *p, const struct closure *c, const struct layer_pla
 		rc = pack_store_layer(p, c, &plan->groups[i], &layers[i], err, errlen);
 	if (rc == 0)
 		rc = pack_symlink_layer(p, req, outputs, noutputs, &layers[plan->n], err, errlen);
+	for (i = 0; rc == 0 && i <= plan->n; i++)
+		p->size += layers[i].size;
 	if (rc == 0)
 		rc = write_manifests(p, req, layers, plan->n + 1, img, err, errlen);
 	free(layers);

@@ -23,6 +23,7 @@ struct packer {
 	const struct deadline *deadline;
 	struct metrics *metrics;      /* may be NULL */
 	uint64_t packed;              /* compressed bytes newly packed */
+	uint64_t size;                /* bytes of the image's layers and config */
 };
 
 /* Packs the plan's groups of closure paths and the symlink layer over the

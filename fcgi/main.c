@@ -168,12 +168,20 @@ static void *serve(void *arg)
 		backoff_ms = 0;
 		const char *method = FCGX_GetParam("REQUEST_METHOD", req.envp);
 		const char *uri = FCGX_GetParam("REQUEST_URI", req.envp);
-		const char *accept = FCGX_GetParam("HTTP_ACCEPT", req.envp);
+		const char *https = FCGX_GetParam("HTTPS", req.envp);
+		struct request_params params = {
+			.method = method ? method : "",
+			.uri = uri ? uri : "",
+			.accept = FCGX_GetParam("HTTP_ACCEPT", req.envp),
+			.host = FCGX_GetParam("HTTP_HOST", req.envp),
+			.port = FCGX_GetParam("SERVER_PORT", req.envp),
+			.https = https && (strcmp(https, "on") == 0 || strcmp(https, "1") == 0),
+		};
 		struct reply rep = { 0 };
-		const char *route = router_handle(&w->reg, method ? method : "", uri ? uri : "", accept, &rep);
+		const char *route = router_handle(&w->reg, &params, &rep);
 
 		metrics_request(w->reg.builder.metrics, route, rep.status);
-		send_reply(&req, w->cfg, &rep, method && strcmp(method, "HEAD") == 0);
+		send_reply(&req, w->cfg, &rep, strcmp(params.method, "HEAD") == 0);
 		reply_free(&rep);
 		FCGX_Finish_r(&req);
 	}

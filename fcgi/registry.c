@@ -7,12 +7,15 @@
 
 #include <cjson/cJSON.h>
 
+#include "builder/search.h"
 #include "core/log.h"
 #include "core/strv.h"
 
 #define MAX_MANIFEST_BYTES (4u << 20)
 /* Entries of a listing when the client asks for no number. */
 #define LIST_DEFAULT 1000
+/* Names a search answers with. */
+#define SEARCH_MAX 20
 /* Seconds a client is asked to wait when the registry is busy. */
 #define RETRY_AFTER 10
 
@@ -265,4 +268,34 @@ void registry_metrics(struct registry *reg, struct reply *rep)
 	metrics_render(reg->builder.metrics, blobs, bytes, &rep->body);
 	rep->status = 200;
 	snprintf(rep->content_type, sizeof rep->content_type, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+void registry_search(struct registry *reg, const char *query, struct reply *rep)
+{
+	struct deadline dl = deadline_in(reg->builder.cfg->nix_timeout * 1000L, reg->cancel);
+	cJSON *root = cJSON_CreateObject();
+	char err[1024], **names = NULL, *json = NULL;
+	size_t n = 0;
+	int known, rc = cache_refresh(reg->builder.cache);
+
+	if (rc == 0)
+		rc = search_names(&reg->builder, query, SEARCH_MAX, &dl, &names, &n, &known, err, sizeof err);
+	else
+		snprintf(err, sizeof err, "the build cache cannot be read: try again shortly");
+	if (rc < 0) {
+		failed(rep, rc, err, NULL);
+		goto out;
+	}
+	if (!root || !cJSON_AddStringToObject(root, "query", query) ||
+	    !cJSON_AddBoolToObject(root, "known", known) ||
+	    !cJSON_AddItemToObject(root, "names", cJSON_CreateStringArray((const char *const *)names, (int)n)) ||
+	    !(json = cJSON_PrintUnformatted(root))) {
+		failed(rep, -EIO, "out of memory", NULL);
+		goto out;
+	}
+	reply_json(rep, 200, json);
+out:
+	cJSON_free(json);
+	cJSON_Delete(root);
+	strv_free(names, n);
 }

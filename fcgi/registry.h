@@ -34,6 +34,9 @@ void registry_tags(struct registry *reg, const char *name, int n, const char *la
 void registry_catalog(struct registry *reg, int n, const char *last, struct reply *rep);
 /* Referrers of a manifest: this registry builds images, it holds none. */
 void registry_referrers(struct reply *rep);
+/* The package set's names for the landing page's composer: {"query",
+ * "known", "names"} (search_names). */
+void registry_search(struct registry *reg, const char *query, struct reply *rep);
 /* The counters of every worker of the host, in Prometheus's text format. */
 void registry_metrics(struct registry *reg, struct reply *rep);
 

@@ -5,8 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
+#include "builder/search.h"
 #include "core/digest.h"
 #include "core/source.h"
+#include "fcgi/page.h"
 
 static int invalid(struct reply *rep, const char *code, const char *message)
 {
@@ -98,6 +102,34 @@ static int parse_listing(const char *query, struct route *rt, struct reply *rep)
 	return 0;
 }
 
+/* The page's image= or the search's q=, decoded (a form sends
+ * shell%2Fhello); 0 when absent. */
+static int parse_value(const char *query, const char *key, struct route *rt, struct reply *rep)
+{
+	size_t klen = strlen(key), len;
+	const char *p;
+
+	for (p = query; *p; p += len + (p[len] == '&')) {
+		int out_len = 0;
+		char *decoded;
+
+		len = strcspn(p, "&");
+		if (strncmp(p, key, klen) != 0 || p[klen] != '=')
+			continue;
+		decoded = curl_easy_unescape(NULL, p + klen + 1, (int)(len - klen - 1), &out_len);
+		if (!decoded || out_len > IMAGE_NAME_MAX || memchr(decoded, '\0', (size_t)out_len)) {
+			curl_free(decoded);
+			return invalid(rep, "NAME_INVALID", "the value is too long or not text");
+		}
+		memcpy(rt->value, decoded, (size_t)out_len);
+		rt->value[out_len] = '\0';
+		rt->has_value = 1;
+		curl_free(decoded);
+		return 0;
+	}
+	return 0;
+}
+
 int router_parse(const char *method, const char *uri, struct route *rt, struct reply *rep)
 {
 	size_t path_len = strcspn(uri, "?"), name_len = 0;
@@ -127,6 +159,18 @@ int router_parse(const char *method, const char *uri, struct route *rt, struct r
 	}
 	if (strcmp(path, "/metrics") == 0) {
 		rt->kind = ROUTE_METRICS;
+		return 0;
+	}
+	if (strcmp(path, "/") == 0) {
+		rt->kind = ROUTE_PAGE;
+		return parse_value(query, "image", rt, rep);
+	}
+	if (strcmp(path, "/search") == 0) {
+		rt->kind = ROUTE_SEARCH;
+		if (parse_value(query, "q", rt, rep) < 0)
+			return -EINVAL;
+		if (!rt->has_value || !search_query_valid(rt->value))
+			return invalid(rep, "NAME_INVALID", "q must be a package name: letters, digits and . _ - +");
 		return 0;
 	}
 	/* Names, tags and digests have no use for escapes: refuse them rather
@@ -166,22 +210,22 @@ int router_parse(const char *method, const char *uri, struct route *rt, struct r
 static const char *const labels[] = {
 	[ROUTE_BASE] = "base", [ROUTE_MANIFEST] = "manifest", [ROUTE_BLOB] = "blob",
 	[ROUTE_TAGS] = "tags", [ROUTE_CATALOG] = "catalog", [ROUTE_REFERRERS] = "referrers",
-	[ROUTE_METRICS] = "metrics",
+	[ROUTE_METRICS] = "metrics", [ROUTE_PAGE] = "page", [ROUTE_SEARCH] = "search",
 };
 
-const char *router_handle(struct registry *reg, const char *method, const char *uri,
-			  const char *accept, struct reply *rep)
+const char *router_handle(struct registry *reg, const struct request_params *req,
+			  struct reply *rep)
 {
 	struct route rt;
 
-	if (router_parse(method, uri, &rt, rep) < 0)
+	if (router_parse(req->method, req->uri, &rt, rep) < 0)
 		return "other";
 	switch (rt.kind) {
 	case ROUTE_BASE:
 		reply_json(rep, 200, "{}");
 		break;
 	case ROUTE_MANIFEST:
-		registry_manifest(reg, rt.name, rt.ref, accept, rep);
+		registry_manifest(reg, rt.name, rt.ref, req->accept, rep);
 		break;
 	case ROUTE_BLOB:
 		registry_blob(reg, rt.ref + strlen(DIGEST_PREFIX), rep);
@@ -197,6 +241,12 @@ const char *router_handle(struct registry *reg, const char *method, const char *
 		break;
 	case ROUTE_METRICS:
 		registry_metrics(reg, rep);
+		break;
+	case ROUTE_PAGE:
+		page_render(reg, req->host, req->port, req->https, rt.has_value ? rt.value : NULL, rep);
+		break;
+	case ROUTE_SEARCH:
+		registry_search(reg, rt.value, rep);
 		break;
 	}
 	return labels[rt.kind];

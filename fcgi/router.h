@@ -11,7 +11,7 @@
 
 enum route_kind {
 	ROUTE_BASE, ROUTE_MANIFEST, ROUTE_BLOB, ROUTE_TAGS, ROUTE_CATALOG, ROUTE_REFERRERS,
-	ROUTE_METRICS,
+	ROUTE_METRICS, ROUTE_PAGE, ROUTE_SEARCH,
 };
 
 /* The most entries a listing gives at once, whatever n asks. */
@@ -23,15 +23,25 @@ struct route {
 	char ref[160];                   /* tag or digest */
 	int n;                           /* listings: at most n entries (-1: no n given) */
 	char last[IMAGE_NAME_MAX + 1];   /* listings: entries after this one */
+	char value[IMAGE_NAME_MAX + 1];  /* the page's image=, the search's q= (decoded) */
+	int has_value;
+};
+
+/* What of a request the registry looks at. */
+struct request_params {
+	const char *method, *uri, *accept;
+	const char *host;                /* the Host header, for the landing page */
+	const char *port;                /* SERVER_PORT: where the Host lost its port */
+	int https;
 };
 
 /* 0 with the route, or a negative code with the error reply set. */
 int router_parse(const char *method, const char *uri, struct route *rt, struct reply *rep);
 
 /* Answers a request; returns the route's label for the request counters
- * (base, manifest, blob, tags, catalog, referrers, metrics; other for what
- * no route takes). */
-const char *router_handle(struct registry *reg, const char *method, const char *uri,
-			  const char *accept, struct reply *rep);
+ * (base, manifest, blob, tags, catalog, referrers, metrics, page, search;
+ * other for what no route takes). */
+const char *router_handle(struct registry *reg, const struct request_params *req,
+			  struct reply *rep);
 
 #endif

@@ -11,6 +11,9 @@
 #   explain  -> evaluates the packages without catching anything, so that
 #               Nix prints why a refused name fails
 #   contents -> the list of derivations, for nix-build
+#   names    -> the attribute names of the package set, or of the set the
+#               one name in `packages` leads to (for the search of the
+#               landing page); nothing is forced but that set
 { packages ? "[]"
 , srcType ? "path"
 , srcArgs ? ""
@@ -80,6 +83,12 @@ in
   resolve =
     if unknown != [ ] || refused != [ ] then { inherit unknown refused; }
     else { outputs = map (r: r.value.outPath) found; };
+
+  names =
+    let
+      wanted = fromJSON packages;
+      set = if wanted == [ ] then pkgs else resolveName (head wanted);
+    in if isAttrs set && !(isDerivation set) then attrNames set else [ ];
 
   explain = map (name:
     let value = resolveName name;

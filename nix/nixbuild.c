@@ -138,7 +138,7 @@ static int run_nix(const struct nix_job *job, char *const argv[], size_t max_out
 		   struct spawn_result *res, char *err, size_t errlen)
 {
 	char line[700];
-	int rc = spawn_run(argv, job->deadline, max_out, res, err, errlen);
+	int rc = spawn_run(argv, job->deadline, max_out, job->progress, res, err, errlen);
 
 	if (rc == -ETIMEDOUT) {
 		snprintf(err, errlen, "%s stopped at the deadline", argv[0]);
@@ -276,12 +276,51 @@ static int explain(const struct nix_job *job, const char *name, char *reason, si
 	    !(packages = cJSON_PrintUnformatted(list)) ||
 	    (rc = image_command(job, &ic, eval_head, "explain", packages, no_tail)) < 0)
 		goto out;
-	rc = spawn_run(ic.argv, job->deadline, MAX_EVAL_OUTPUT, &res, reason, len);
+	rc = spawn_run(ic.argv, job->deadline, MAX_EVAL_OUTPUT, NULL, &res, reason, len);
 	free(ic.packages);
 	if (rc == 0 && res.status != 0)
 		nix_error_reason(res.err_tail, reason, len);
 out:
 	cJSON_Delete(list);
+	cJSON_free(packages);
+	spawn_result_free(&res);
+	return rc;
+}
+
+static int names(const struct nix_job *job, const char *prefix, char **json, char *err, size_t errlen)
+{
+	struct spawn_result res = { 0 };
+	struct image_command ic;
+	cJSON *list = cJSON_CreateArray(), *parsed = NULL, *item;
+	char *packages = NULL;
+	int rc = -ENOMEM;
+
+	*json = NULL;
+	if (!list || (*prefix && !cJSON_AddItemToArray(list, cJSON_CreateString(prefix))) ||
+	    !(packages = cJSON_PrintUnformatted(list)) ||
+	    (rc = image_command(job, &ic, eval_head, "names", packages, no_tail)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = run_nix(job, ic.argv, MAX_EVAL_OUTPUT, &res, err, errlen);
+	free(ic.packages);
+	if (rc < 0)
+		goto out;
+	parsed = cJSON_Parse(res.out.data ? res.out.data : "");
+	rc = -EIO;
+	if (!cJSON_IsArray(parsed)) {
+		snprintf(err, errlen, "unexpected answer from image.nix: %.200s", res.out.data ? res.out.data : "");
+		goto out;
+	}
+	cJSON_ArrayForEach(item, parsed)
+		if (!cJSON_IsString(item))
+			goto out;
+	*json = res.out.data;
+	res.out.data = NULL;
+	rc = 0;
+out:
+	cJSON_Delete(list);
+	cJSON_Delete(parsed);
 	cJSON_free(packages);
 	spawn_result_free(&res);
 	return rc;
@@ -422,7 +461,7 @@ static int nix_setting(const char *name, char *value, size_t len, char *err, siz
 	struct spawn_result res = { 0 };
 	size_t nlen = strlen(name);
 	const char *line, *next;
-	int rc = spawn_run(argv, &dl, MAX_EVAL_OUTPUT, &res, err, errlen);
+	int rc = spawn_run(argv, &dl, MAX_EVAL_OUTPUT, NULL, &res, err, errlen);
 
 	if (rc == 0 && res.status != 0) {
 		nix_error_reason(res.err_tail, err, errlen);
@@ -516,4 +555,5 @@ const struct nix_runner nix_real = {
 	.explain = explain,
 	.realise = realise,
 	.closure = closure,
+	.names = names,
 };

@@ -13,12 +13,14 @@
 #include "core/deadline.h"
 #include "core/image.h"
 #include "core/source.h"
+#include "nix/spawn.h"
 
 struct nix_job {
 	const struct config *cfg;
 	const struct source *src;
 	const struct image_request *req;
 	const struct deadline *deadline;
+	const struct spawn_progress *progress;   /* what a build prints; may be NULL */
 };
 
 struct nix_eval {
@@ -46,6 +48,10 @@ struct nix_runner {
 	 * references. */
 	int (*closure)(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,
 		       char *err, size_t errlen);
+	/* The attribute names of the package set (prefix "") or of the set
+	 * prefix (a dotted name) leads to, as a JSON list the caller frees. */
+	int (*names)(const struct nix_job *job, const char *prefix, char **json,
+		     char *err, size_t errlen);
 };
 
 extern const struct nix_runner nix_real;

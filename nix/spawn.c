@@ -112,11 +112,35 @@ static int start(char *const argv[], pid_t *pid, int out[2], int errp[2])
 	return rc;
 }
 
+/* The last whole line of the standard error tail, if it is new and a
+ * second has passed since the last one told. */
+static void tell_progress(const struct spawn_progress *p, const char *tail, char *told,
+			  size_t len, struct deadline *next)
+{
+	const char *end = tail + strlen(tail), *start;
+	char line[400];
+
+	if (!p || deadline_left_ms(next) > 0)
+		return;
+	while (end > tail && end[-1] == '\n')
+		end--;
+	for (start = end; start > tail && start[-1] != '\n'; start--)
+		;
+	snprintf(line, sizeof line, "%.*s", (int)(end - start), start);
+	if (!line[0] || strcmp(line, told) == 0)
+		return;
+	snprintf(told, len, "%s", line);
+	*next = deadline_in(1000, NULL);
+	p->fn(p->ctx, line);
+}
+
 int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
-	      struct spawn_result *res, char *err, size_t errlen)
+	      const struct spawn_progress *progress, struct spawn_result *res,
+	      char *err, size_t errlen)
 {
 	int out[2], errp[2], status = 0, rc = 0, open_fds = 2, stopping = 0;
-	struct deadline grace = { 0 };
+	struct deadline grace = { 0 }, next_progress = deadline_in(0, NULL);
+	char told[400] = "";
 	char chunk[65536];
 	pid_t pid = -1;
 
@@ -142,6 +166,7 @@ int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 			grace = deadline_in(KILL_GRACE_MS, NULL);
 			continue;
 		}
+		tell_progress(progress, res->err_tail, told, sizeof told, &next_progress);
 		/* Wake at least every 100 ms: a stop is not a file event. */
 		n = poll(fds, 2, wait_ms > 100 ? 100 : (int)wait_ms);
 		if (n < 0 && errno != EINTR) {

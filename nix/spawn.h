@@ -21,12 +21,20 @@ struct spawn_result {
 	int status;                      /* exit status, or 128 + signal */
 };
 
+/* Told the last line the command printed on standard error, at most once
+ * a second, while it runs: what a build is doing, for the landing page. */
+struct spawn_progress {
+	void (*fn)(void *ctx, const char *line);
+	void *ctx;
+};
+
 /* Runs argv (found on PATH). Returns 0 when the command ran to completion
  * (whatever its status), -ETIMEDOUT at the deadline, -ECANCELED when the
  * worker stops, -E2BIG when its output passed max_out, another negative
- * code when it could not be started. */
+ * code when it could not be started. progress may be NULL. */
 int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
-	      struct spawn_result *res, char *err, size_t errlen);
+	      const struct spawn_progress *progress, struct spawn_result *res,
+	      char *err, size_t errlen);
 void spawn_result_free(struct spawn_result *res);
 
 #endif

@@ -15,14 +15,15 @@
 #include "core/log.h"
 #include "sql/schema.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define BUSY_TIMEOUT_MS 10000
 #define PATH_LEN 4096
 
 enum stmt_id {
 	REQUEST_GET, REQUEST_PUT, REQUEST_CLAIM, IMAGE_GET, IMAGE_PUT, IMAGE_USED, LAYER_GET, LAYER_PUT,
 	BLOB_GET, BLOB_PUT, BLOB_FORGET, LAYER_FORGET, BUILD_BEGIN, BUILD_END,
-	BUILD_LAST_FAILURE, TAG_GET, TAG_PUT, TAG_LIST, NAME_LIST, BLOB_TOTALS, STMT_COUNT
+	BUILD_LAST_FAILURE, BUILD_LOG, TAG_GET, TAG_PUT, TAG_LIST, NAME_LIST, BLOB_TOTALS,
+	NAMES_GET, NAMES_PUT, LAST_EVALUATED, STMT_COUNT
 };
 
 static const char *const sql_text[STMT_COUNT] = {
@@ -38,14 +39,18 @@ static const char *const sql_text[STMT_COUNT] = {
 	[BLOB_PUT] = "INSERT OR REPLACE INTO blobs (digest, size, media_type) VALUES (?1, ?2, ?3)",
 	[BLOB_FORGET] = "DELETE FROM blobs WHERE digest = ?1",
 	[LAYER_FORGET] = "DELETE FROM layers WHERE digest = ?1",
-	[BUILD_BEGIN] = "INSERT INTO builds (image_key, packages, started, status) VALUES (?1, ?2, ?3 / 1000, 'running')",
-	[BUILD_END] = "UPDATE builds SET status = ?2, message = ?3, seconds = ?4, packed = ?5, finished = ?6 / 1000, finished_ms = ?6 WHERE id = ?1",
+	[BUILD_BEGIN] = "INSERT INTO builds (image_key, packages, started, status, name) VALUES (?1, ?2, ?3 / 1000, 'running', ?4)",
+	[BUILD_END] = "UPDATE builds SET status = ?2, message = ?3, seconds = ?4, packed = ?5, finished = ?6 / 1000, finished_ms = ?6, size = ?7 WHERE id = ?1",
+	[BUILD_LOG] = "UPDATE builds SET log = ?2 WHERE id = ?1",
 	[BUILD_LAST_FAILURE] = "SELECT status, message FROM builds WHERE image_key = ?1 AND finished_ms >= ?2 AND status IN ('failed', 'timeout') ORDER BY finished_ms DESC LIMIT 1",
 	[TAG_GET] = "SELECT 1 FROM tags WHERE name = ?1 AND tag = ?2",
 	[TAG_PUT] = "INSERT OR REPLACE INTO tags (name, tag, image_key, evaluated) VALUES (?1, ?2, ?3, ?4)",
 	[TAG_LIST] = "SELECT tag FROM tags WHERE name = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3",
 	[NAME_LIST] = "SELECT DISTINCT name FROM tags WHERE name > ?1 ORDER BY name LIMIT ?2",
 	[BLOB_TOTALS] = "SELECT count(*), coalesce(sum(size), 0) FROM blobs",
+	[NAMES_GET] = "SELECT names, listed FROM names WHERE source = ?1 AND prefix = ?2",
+	[NAMES_PUT] = "INSERT OR REPLACE INTO names (source, prefix, listed, names) VALUES (?1, ?2, ?3, ?4)",
+	[LAST_EVALUATED] = "SELECT coalesce(max(evaluated), 0) FROM requests",
 };
 
 struct cache {
@@ -105,10 +110,15 @@ static int migrate(sqlite3 *db)
 	if (rc == SQLITE_OK && version >= 1 && version <= 3)
 		rc = exec(db, "ALTER TABLE images ADD COLUMN used INTEGER NOT NULL DEFAULT 0;"
 			  "UPDATE images SET used = created");
+	/* Version 5: what the landing page shows of each build. */
+	if (rc == SQLITE_OK && version >= 1 && version <= 4)
+		rc = exec(db, "ALTER TABLE builds ADD COLUMN name TEXT;"
+			  "ALTER TABLE builds ADD COLUMN size INTEGER;"
+			  "ALTER TABLE builds ADD COLUMN log TEXT");
 	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
 		rc = exec(db, cache_schema_sql);
 	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
-		rc = exec(db, "PRAGMA user_version = 4");
+		rc = exec(db, "PRAGMA user_version = 5");
 	if (rc == SQLITE_OK)
 		rc = exec(db, "COMMIT");
 	if (rc != SQLITE_OK)
@@ -532,9 +542,9 @@ int cache_blob_forget(struct cache *c, const char *digest)
 }
 
 int cache_build_begin(struct cache *c, const char *image_key, const char *packages,
-		      int64_t now_ms, int64_t *id)
+		      const char *name, int64_t now_ms, int64_t *id)
 {
-	int rc = step_done(c, bind(c, BUILD_BEGIN, "ssi", image_key, packages, now_ms));
+	int rc = step_done(c, bind(c, BUILD_BEGIN, "ssis", image_key, packages, now_ms, name));
 
 	*id = rc == 0 ? sqlite3_last_insert_rowid(c->db) : 0;
 	return rc;
@@ -545,10 +555,47 @@ static const char *const build_status_name[] = {
 };
 
 int cache_build_end(struct cache *c, int64_t id, enum build_status status, const char *message,
-		    double seconds, uint64_t packed, int64_t now_ms)
+		    double seconds, uint64_t packed, uint64_t size, int64_t now_ms)
 {
-	return step_done(c, bind(c, BUILD_END, "issdii", id, build_status_name[status],
-				 message ? message : "", seconds, (int64_t)packed, now_ms));
+	return step_done(c, bind(c, BUILD_END, "issdiii", id, build_status_name[status],
+				 message ? message : "", seconds, (int64_t)packed, now_ms, (int64_t)size));
+}
+
+int cache_build_log(struct cache *c, int64_t id, const char *line)
+{
+	return step_done(c, bind(c, BUILD_LOG, "is", id, line));
+}
+
+int cache_last_evaluated(struct cache *c, int64_t *when)
+{
+	sqlite3_stmt *st = bind(c, LAST_EVALUATED, "");
+	int rc = step_row(c, st);
+
+	if (rc == 0) {
+		*when = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	return rc;
+}
+
+int cache_names_get(struct cache *c, const char *source, const char *prefix, char **json, int64_t *listed)
+{
+	sqlite3_stmt *st = bind(c, NAMES_GET, "ss", source, prefix);
+	int rc = step_row(c, st);
+
+	if (rc == 0) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+
+		*listed = sqlite3_column_int64(st, 1);
+		rc = (*json = strdup(t ? (const char *)t : "[]")) ? 0 : -ENOMEM;
+		sqlite3_reset(st);
+	}
+	return rc;
+}
+
+int cache_names_put(struct cache *c, const char *source, const char *prefix, const char *json, int64_t now)
+{
+	return step_done(c, bind(c, NAMES_PUT, "ssis", source, prefix, now, json));
 }
 
 int cache_build_failed_since(struct cache *c, const char *image_key, int64_t since_ms,
@@ -733,6 +780,9 @@ static int build_row(sqlite3_stmt *st, void *ctx)
 	b.packed = (uint64_t)sqlite3_column_int64(st, 5);
 	copy_text(st, 6, b.status, sizeof b.status);
 	copy_text(st, 7, b.message, sizeof b.message);
+	copy_text(st, 8, b.name, sizeof b.name);
+	b.size = (uint64_t)sqlite3_column_int64(st, 9);
+	copy_text(st, 10, b.log, sizeof b.log);
 	return w->fn(w->ctx, &b);
 }
 
@@ -741,8 +791,8 @@ int cache_each_build(struct cache *c, int running, int64_t limit, cache_build_fn
 	struct build_walk w = { fn, ctx };
 
 	return each_row(c, running ?
-			"SELECT id, image_key, packages, started, seconds, packed, status, message FROM builds WHERE status = 'running' ORDER BY id DESC LIMIT ?1" :
-			"SELECT id, image_key, packages, started, seconds, packed, status, message FROM builds WHERE status != 'running' ORDER BY id DESC LIMIT ?1",
+			"SELECT id, image_key, packages, started, seconds, packed, status, message, name, size, log FROM builds WHERE status = 'running' ORDER BY id DESC LIMIT ?1" :
+			"SELECT id, image_key, packages, started, seconds, packed, status, message, name, size, log FROM builds WHERE status != 'running' ORDER BY id DESC LIMIT ?1",
 			"i", limit, build_row, &w);
 }
 

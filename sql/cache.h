@@ -72,9 +72,17 @@ enum build_status { BUILD_OK, BUILD_FAILED, BUILD_TIMEOUT };
 
 /* Times are in milliseconds since the epoch. */
 int cache_build_begin(struct cache *c, const char *image_key, const char *packages,
-		      int64_t now_ms, int64_t *id);
+		      const char *name, int64_t now_ms, int64_t *id);
 int cache_build_end(struct cache *c, int64_t id, enum build_status status, const char *message,
-		    double seconds, uint64_t packed, int64_t now_ms);
+		    double seconds, uint64_t packed, uint64_t size, int64_t now_ms);
+/* The last line Nix printed for a build in progress. */
+int cache_build_log(struct cache *c, int64_t id, const char *line);
+/* When any request was last evaluated (0: never). */
+int cache_last_evaluated(struct cache *c, int64_t *when);
+/* The attribute names listed from a source under a prefix ('' for the top
+ * level), as a JSON list the caller frees, and when they were listed. */
+int cache_names_get(struct cache *c, const char *source, const char *prefix, char **json, int64_t *listed);
+int cache_names_put(struct cache *c, const char *source, const char *prefix, const char *json, int64_t now);
 /* How and why the last build of image_key that ended at or after since_ms
  * failed: -ENOENT when none did. */
 int cache_build_failed_since(struct cache *c, const char *image_key, int64_t since_ms,
@@ -111,6 +119,9 @@ struct cache_build {
 	uint64_t packed;         /* bytes newly packed */
 	char status[16];         /* running, ok, failed, timeout */
 	char message[512];
+	char name[300];          /* the image as asked: name:tag */
+	uint64_t size;           /* bytes of the image's blobs, once built */
+	char log[400];           /* the last line Nix printed, while it runs */
 };
 typedef int (*cache_build_fn)(void *ctx, const struct cache_build *b);
 /* The last `limit` builds, newest first: those running, or those ended. */

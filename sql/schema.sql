@@ -46,7 +46,10 @@ CREATE TABLE IF NOT EXISTS builds (
 	seconds   REAL,
 	packed    INTEGER,                  -- compressed bytes of layers newly packed
 	status    TEXT NOT NULL,            -- running, ok, failed, timeout
-	message   TEXT
+	message   TEXT,
+	name      TEXT,                     -- the image as asked, e.g. shell/hello:latest
+	size      INTEGER,                  -- bytes of the image's blobs, once built
+	log       TEXT                      -- the last line Nix printed, while it runs
 );
 CREATE INDEX IF NOT EXISTS builds_by_image ON builds (image_key, started);
 
@@ -58,4 +61,14 @@ CREATE TABLE IF NOT EXISTS tags (
 	image_key TEXT NOT NULL,
 	evaluated INTEGER NOT NULL,         -- unix time
 	PRIMARY KEY (name, tag)
+) WITHOUT ROWID;
+
+-- Attribute names of the package set, for the landing page's search: the
+-- top level (prefix ''), or the names inside a set (prefix 'python3Packages').
+CREATE TABLE IF NOT EXISTS names (
+	source    TEXT NOT NULL,            -- the source and system they were listed from
+	prefix    TEXT NOT NULL,
+	listed    INTEGER NOT NULL,         -- unix time
+	names     TEXT NOT NULL,            -- a JSON list
+	PRIMARY KEY (source, prefix)
 ) WITHOUT ROWID;

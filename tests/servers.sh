@@ -161,6 +161,22 @@ servers_stop() {
 	servers_stop_dir "$SERVER_DIR"
 }
 
+# page_metrics_check LABEL: the server routes the landing page and its
+# search to the workers, and the metrics to this host's clients only.
+page_metrics_check() {
+	local label=$1 code
+	code=$(curl -s -o "$SERVER_DIR/page.html" -w '%{http_code}' "$URL/")
+	check "$label: the landing page answers ($code)" \
+		eval '[ "$code" = 200 ] && grep -q "docker pull 127.0.0.1:$PORT/shell/hello" "$SERVER_DIR/page.html"'
+	check "$label: the search answers" eval 'curl -s "$URL/search?q=hell" | grep -q "\"names\":\[\"hello\"\]"'
+	code=$(curl -s -o "$SERVER_DIR/metrics" -w '%{http_code}' "$URL/metrics")
+	check "$label: the metrics answer this host ($code)" \
+		eval '[ "$code" = 200 ] && grep -q "^nixery_requests_total" "$SERVER_DIR/metrics"'
+	code=$(curl -s -o "$SERVER_DIR/far" -w '%{http_code}' --interface 127.0.0.2 "$URL/metrics")
+	check "$label: the metrics refuse another address ($code)" \
+		eval '[ "$code" != 200 ] && ! grep -q nixery_ "$SERVER_DIR/far"'
+}
+
 # midbuild_stop_check LABEL GRACE: the server is stopped (SIGTERM only)
 # while it builds the demo's never-ending sleeper; GRACE + 5 s later none
 # of its workers and no Nix process of the build may be left.

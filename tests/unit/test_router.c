@@ -24,6 +24,8 @@ static const char *kind_name(enum route_kind k)
 	case ROUTE_CATALOG: return "catalog";
 	case ROUTE_REFERRERS: return "referrers";
 	case ROUTE_METRICS: return "metrics";
+	case ROUTE_PAGE: return "page";
+	case ROUTE_SEARCH: return "search";
 	}
 	return "?";
 }
@@ -43,7 +45,7 @@ static void check_route(const char *method, const char *uri, enum route_kind kin
 		return;
 	}
 	CHECK_STR_EQ(kind_name(rt.kind), kind_name(kind), "%s %s goes to the %s endpoint", method, uri, kind_name(kind));
-	if (kind != ROUTE_BASE && kind != ROUTE_CATALOG && kind != ROUTE_METRICS) {
+	if (kind != ROUTE_BASE && kind != ROUTE_CATALOG && kind != ROUTE_METRICS && kind != ROUTE_PAGE) {
 		CHECK_STR_EQ(rt.name, name, "%s %s names the image %s", method, uri, name);
 		CHECK_STR_EQ(rt.ref, ref, "%s %s asks for the reference %s", method, uri,
 			     strncmp(ref, "sha256:", 7) == 0 ? "sha256:<64 hex>" : ref);
@@ -108,6 +110,19 @@ static void test_routes(void)
 		    "an image named tags/list");
 	check_route("GET", "/v2/_catalog", ROUTE_CATALOG, NULL, NULL, "the catalog");
 	check_route("GET", "/metrics", ROUTE_METRICS, NULL, NULL, "the metrics");
+	{
+		struct reply rep = { 0 };
+		struct route rt;
+
+		CHECK(router_parse("GET", "/?image=shell%2Fhello&x=1", &rt, &rep) == 0 && rt.kind == ROUTE_PAGE &&
+		      rt.has_value && strcmp(rt.value, "shell/hello") == 0,
+		      "the landing page takes the composer's image, decoded");
+		CHECK(router_parse("GET", "/", &rt, &rep) == 0 && rt.kind == ROUTE_PAGE && !rt.has_value,
+		      "the landing page without one");
+		CHECK(router_parse("GET", "/search?q=python3Packages.num", &rt, &rep) == 0 && rt.kind == ROUTE_SEARCH &&
+		      strcmp(rt.value, "python3Packages.num") == 0, "a search takes its query");
+		reply_free(&rep);
+	}
 	check_route("GET", "/v2/hello/referrers/sha256:" HEX, ROUTE_REFERRERS, "hello", "sha256:" HEX,
 		    "the referrers of a manifest");
 	{
@@ -211,7 +226,9 @@ static void test_refusals(void)
 	check_refused("GET", "/v2/Hello/tags/list", 400, "NAME_INVALID", "the tags of an uppercase name");
 	check_refused("GET", "/v2/hello/referrers/sha256:abc", 400, "DIGEST_INVALID", "referrers of a bad digest");
 	check_refused("GET", "/etc/passwd", 404, NULL, "/etc/passwd");
-	check_refused("GET", "/", 404, NULL, "/");
+	check_refused("GET", "/search", 400, "NAME_INVALID", "a search without q");
+	check_refused("GET", "/search?q=a%2Fb", 400, "NAME_INVALID", "a search for a path");
+	check_refused("GET", "/index.html", 404, NULL, "/index.html");
 	check_refused("GET", "", 404, NULL, "the empty URI");
 	check_refused("GET", "/v2x/hello/manifests/latest", 404, NULL, "a path under /v2x");
 	check_refused("GET", "/V2/hello/manifests/latest", 404, NULL, "a path under /V2");
@@ -263,6 +280,15 @@ static int knows_nothing(const struct nix_job *job, struct nix_eval *ev, char *e
 
 static const struct nix_runner no_nix = { .evaluate = knows_nothing };
 
+/* router_handle for a GET or HEAD. */
+static void handle(struct registry *reg, const char *method, const char *uri, const char *accept,
+		   struct reply *rep)
+{
+	struct request_params p = { .method = method, .uri = uri, .accept = accept, .host = "registry.example:8080" };
+
+	router_handle(reg, &p, rep);
+}
+
 /* router_handle through the registry: what a client gets for routes that
  * need no build, with a real cache and storage. */
 static void test_registry(void)
@@ -288,21 +314,21 @@ static void test_registry(void)
 		return;
 	reg.builder.nix = &no_nix;
 
-	router_handle(&reg, "GET", "/v2/", NULL, &rep);
+	handle(&reg, "GET", "/v2/", NULL, &rep);
 	CHECK(rep.status == 200 && strcmp(rep.body.data, "{}") == 0, "GET /v2/ answers 200 {}");
 	reply_free(&rep);
 	rep = (struct reply){ 0 };
-	router_handle(&reg, "GET", "/v2/hello/blobs/sha256:" HEX, NULL, &rep);
+	handle(&reg, "GET", "/v2/hello/blobs/sha256:" HEX, NULL, &rep);
 	CHECK(rep.status == 404 && strstr(rep.body.data, "BLOB_UNKNOWN") && !rep.file[0],
 	      "an unknown blob is 404 BLOB_UNKNOWN, and no file is sent");
 	reply_free(&rep);
 	rep = (struct reply){ 0 };
-	router_handle(&reg, "GET", "/v2/hello/manifests/sha256:" HEX, NULL, &rep);
+	handle(&reg, "GET", "/v2/hello/manifests/sha256:" HEX, NULL, &rep);
 	CHECK(rep.status == 404 && strstr(rep.body.data, "MANIFEST_UNKNOWN"),
 	      "an unknown manifest digest is 404 MANIFEST_UNKNOWN");
 	reply_free(&rep);
 	rep = (struct reply){ 0 };
-	router_handle(&reg, "GET", "/v2/nosuch/manifests/latest", "application/vnd.oci.image.manifest.v1+json", &rep);
+	handle(&reg, "GET", "/v2/nosuch/manifests/latest", "application/vnd.oci.image.manifest.v1+json", &rep);
 	CHECK_WHY(rep.status == 404 && strstr(rep.body.data, "Could not find Nix packages: cacert iana-etc nosuch") &&
 		  strstr(rep.body.data, "\"detail\":{\"packages\":[\"cacert\",\"iana-etc\",\"nosuch\"]}"), rep.body.data,
 		  "a manifest of unknown packages is 404 MANIFEST_UNKNOWN naming them in its detail");
@@ -315,32 +341,40 @@ static void test_registry(void)
 	cache_tag_put(reg.builder.cache, "shell/hello", "v2", HEX, 2);
 	cache_tag_put(reg.builder.cache, "cowsay", "latest", HEX, 1);
 	rep = (struct reply){ 0 };
-	router_handle(&reg, "GET", "/v2/shell/hello/tags/list", NULL, &rep);
+	handle(&reg, "GET", "/v2/shell/hello/tags/list", NULL, &rep);
 	CHECK_STR_EQ(rep.body.data, "{\"name\":\"shell/hello\",\"tags\":[\"latest\",\"main\",\"v2\"]}",
 		     "a name's tags are latest and the tags recorded for it, sorted, each once");
 	CHECK(!rep.link[0], "a listing that fits has no Link");
 	reply_free(&rep);
 	rep = (struct reply){ 0 };
-	router_handle(&reg, "GET", "/v2/shell/hello/tags/list?n=2", NULL, &rep);
+	handle(&reg, "GET", "/v2/shell/hello/tags/list?n=2", NULL, &rep);
 	CHECK_STR_EQ(rep.body.data, "{\"name\":\"shell/hello\",\"tags\":[\"latest\",\"main\"]}", "n=2 gives two tags");
 	CHECK_STR_EQ(rep.link, "</v2/shell/hello/tags/list?n=2&last=main>; rel=\"next\"", "and a Link to the next page");
 	reply_free(&rep);
 	rep = (struct reply){ 0 };
-	router_handle(&reg, "GET", "/v2/shell/hello/tags/list?n=2&last=main", NULL, &rep);
+	handle(&reg, "GET", "/v2/shell/hello/tags/list?n=2&last=main", NULL, &rep);
 	CHECK_STR_EQ(rep.body.data, "{\"name\":\"shell/hello\",\"tags\":[\"v2\"]}", "last=main gives the tags after main");
 	CHECK(!rep.link[0], "the last page has no Link");
 	reply_free(&rep);
 	rep = (struct reply){ 0 };
-	router_handle(&reg, "GET", "/v2/nothing/built/tags/list?n=0", NULL, &rep);
+	handle(&reg, "GET", "/v2/nothing/built/tags/list?n=0", NULL, &rep);
 	CHECK_STR_EQ(rep.body.data, "{\"name\":\"nothing/built\",\"tags\":[]}", "n=0 gives no tags");
 	reply_free(&rep);
 	rep = (struct reply){ 0 };
-	router_handle(&reg, "GET", "/v2/_catalog?n=1", NULL, &rep);
+	handle(&reg, "GET", "/v2/_catalog?n=1", NULL, &rep);
 	CHECK_STR_EQ(rep.body.data, "{\"repositories\":[\"cowsay\"]}", "the catalog lists the names built, sorted, n at a time");
 	CHECK_STR_EQ(rep.link, "</v2/_catalog?n=1&last=cowsay>; rel=\"next\"", "with a Link to the next page");
 	reply_free(&rep);
 	rep = (struct reply){ 0 };
-	router_handle(&reg, "GET", "/v2/hello/referrers/sha256:" HEX, NULL, &rep);
+	handle(&reg, "GET", "/?image=%3Cscript%3E", NULL, &rep);
+	CHECK(rep.status == 200 && strcmp(rep.content_type, "text/html; charset=utf-8") == 0 &&
+	      strstr(rep.body.data, "docker pull registry.example:8080/shell/hello") &&
+	      strstr(rep.body.data, "That is not an image name") && !strstr(rep.body.data, "<script>\"") &&
+	      !strstr(rep.body.data, "=\"<script>"),
+	      "the landing page names this host in its commands and shows no unchecked input");
+	reply_free(&rep);
+	rep = (struct reply){ 0 };
+	handle(&reg, "GET", "/v2/hello/referrers/sha256:" HEX, NULL, &rep);
 	CHECK(rep.status == 200 && strstr(rep.body.data, "\"manifests\":[]") &&
 	      strcmp(rep.content_type, "application/vnd.oci.image.index.v1+json") == 0,
 	      "referrers are an empty OCI index");
