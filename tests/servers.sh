@@ -335,3 +335,38 @@ blob_offload_check() {
 	check "$label: no X-Sendfile or X-Accel-Redirect header reaches the client" \
 		eval '! grep -qi "^x-sendfile\|^x-accel" "$w/h"'
 }
+
+# unprivileged_setup DIR: the system user nixery in group nix-users, as
+# the README's installation makes it, and a nix-daemon accepting (started
+# here, its log in DIR, when none runs; stop_daemon stops that one).
+daemon_socket=/nix/var/nix/daemon-socket/socket
+started_daemon=
+daemon_accepting() {
+	python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[1])' \
+		"$daemon_socket" 2>/dev/null
+}
+unprivileged_setup() {
+	if ! id nixery >/dev/null 2>&1; then
+		useradd --system --home-dir /var/lib/nixery --no-create-home \
+			--shell /usr/sbin/nologin nixery
+	fi
+	getent group nix-users >/dev/null || groupadd --system nix-users
+	id -nG nixery 2>/dev/null | grep -qw nix-users || usermod -aG nix-users nixery
+	check "setup: a system user nixery exists, in group nix-users" \
+		eval 'id -nG nixery | grep -qw nix-users'
+	if ! daemon_accepting; then
+		setsid nix-daemon >"$1/nix-daemon.log" 2>&1 </dev/null &
+		started_daemon=$!
+		for _ in $(seq 100); do daemon_accepting && break; sleep 0.1; done
+	fi
+	check "setup: nix-daemon accepts on $daemon_socket ($([ -n "$started_daemon" ] && echo "started by the test" || echo "already running"))" \
+		daemon_accepting
+}
+stop_daemon() {
+	local children
+	[ -n "$started_daemon" ] || return 0
+	children=$(ps -eo pid=,ppid= | awk -v p="$started_daemon" '$2 == p {print $1}')
+	# shellcheck disable=SC2086
+	_stop_pids TERM "$started_daemon" $children
+	started_daemon=
+}

@@ -12,8 +12,6 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/nixery-e2e-servers.XXXXXX)
 # The web servers' users (www-data, nixery) search their way to the state.
 chmod 0755 "$work"
-daemon_socket=/nix/var/nix/daemon-socket/socket
-started_daemon=
 
 # Processes of this test: they name its folder in their command line or
 # environment (servers, workers, Nix builds they run).
@@ -26,15 +24,6 @@ test_processes() {
 	done
 }
 
-stop_daemon() {
-	local children
-	[ -n "$started_daemon" ] || return 0
-	children=$(ps -eo pid=,ppid= | awk -v p="$started_daemon" '$2 == p {print $1}')
-	# shellcheck disable=SC2086
-	_stop_pids TERM "$started_daemon" $children
-	started_daemon=
-}
-
 cleanup() {
 	local d left
 	for d in "$work"/*/; do servers_stop_dir "${d%/}"; done
@@ -45,11 +34,6 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-
-daemon_accepting() {
-	python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[1])' \
-		"$daemon_socket" 2>/dev/null
-}
 
 # worker_checks LABEL USER: the workers run as USER and log to WORKER_LOG.
 worker_checks() {
@@ -64,21 +48,7 @@ worker_checks() {
 
 # 0. The unprivileged user, and nix-daemon for it. Apache's workers need
 # them too: Apache does not run its children as root.
-if ! id nixery >/dev/null 2>&1; then
-	useradd --system --home-dir /var/lib/nixery --no-create-home \
-		--shell /usr/sbin/nologin nixery
-fi
-getent group nix-users >/dev/null || groupadd --system nix-users
-id -nG nixery 2>/dev/null | grep -qw nix-users || usermod -aG nix-users nixery
-check "setup: a system user nixery exists, in group nix-users" \
-	eval 'id -nG nixery | grep -qw nix-users'
-if ! daemon_accepting; then
-	setsid nix-daemon >"$work/nix-daemon.log" 2>&1 </dev/null &
-	started_daemon=$!
-	for _ in $(seq 100); do daemon_accepting && break; sleep 0.1; done
-fi
-check "setup: nix-daemon accepts on $daemon_socket ($([ -n "$started_daemon" ] && echo "started by the test" || echo "already running"))" \
-	daemon_accepting
+unprivileged_setup "$work"
 
 # The demo package set plus two packages never built before: freshbuild,
 # and slowbuild, whose build outlasts mod_fcgid's default I/O timeout (40 s).
