@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Shared hosting: a site whose owner may only write .htaccess (Apache with
+# AllowOverride FileInfo Options and mod_fcgid), running as the site's user
+# with no root, Nix through the host's daemon. The site is set up from
+# etc/shared-hosting/ as the README says; blobs are sent by Apache as
+# static files through mod_rewrite (no XSendFilePath), with the registry's
+# headers; a real client pulls; nothing else under storage/ is served.
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/lib.sh"
+. "$TOP/tests/servers.sh"
+work=$(mktemp -d /tmp/nixery-e2e-hosting.XXXXXX)
+chmod 0755 "$work"
+cleanup() {
+	[ -s "$work/apache/apache.pid" ] && kill "$(cat "$work/apache/apache.pid")" 2>/dev/null
+	sleep 1
+	pkill -KILL -f "$work/site" 2>/dev/null
+	stop_daemon
+	rm -rf "$work"
+}
+trap cleanup EXIT
+unprivileged_setup "$work"
+site=$work/site public=$work/site/public_html
+
+# The site, as its owner sets it up from etc/shared-hosting/: the host
+# installed the program (here, the build tree's) and Nix.
+mkdir -p "$public" "$work/apache/fcgid"
+: >"$work/apache/mime.types"
+cp "$TOP/etc/shared-hosting/htaccess" "$public/.htaccess"
+sed "s|/usr/sbin/nixery-fcgi|$BUILD/nixery-fcgi|" "$TOP/etc/shared-hosting/nixery.fcgi" >"$public/nixery.fcgi"
+chmod 0755 "$public/nixery.fcgi"
+sed -e "s|^NIXERY_CHANNEL = .*|NIXERY_PKGS_PATH = $TOP/nix/demo\nNIXERY_NIX_DIR = $TOP/nix|" \
+	-e "s|/home/site/public_html|$public|" -e "s|/home/site|$site|" \
+	"$TOP/etc/shared-hosting/nixery-fcgi.conf" >"$site/nixery-fcgi.conf"
+chown -R nixery: "$site" "$work/apache/fcgid"
+
+# The host's Apache: the site's folder may hold FileInfo and Options
+# overrides, nothing more; it runs as the site's user.
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+cat >"$work/apache/apache.conf" <<CONF
+ServerRoot $work/apache
+ServerName 127.0.0.1
+Listen 127.0.0.1:$PORT
+PidFile $work/apache/apache.pid
+DefaultRuntimeDir $work/apache
+Mutex file:$work/apache default
+ErrorLog $work/apache/error.log
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule fcgid_module /usr/lib/apache2/modules/mod_fcgid.so
+LoadModule rewrite_module /usr/lib/apache2/modules/mod_rewrite.so
+LoadModule headers_module /usr/lib/apache2/modules/mod_headers.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+User nixery
+Group nixery
+FcgidIPCDir $work/apache/fcgid
+FcgidProcessTableFile $work/apache/fcgid-shm
+FcgidIOTimeout 900
+DocumentRoot $public
+<Directory />
+	AllowOverride None
+	Require all denied
+</Directory>
+<Directory $public>
+	AllowOverride FileInfo Options
+	Require all granted
+</Directory>
+CONF
+if apache2 -f "$work/apache/apache.conf" -k start >"$work/apache.out" 2>&1; then
+	pass "hosting: the host's Apache starts"
+else
+	fail "hosting: the host's Apache starts ($(cat "$work/apache.out"))"
+fi
+for _ in $(seq 100); do curl -sf -o /dev/null "$URL/v2/" && break; sleep 0.1; done
+
+SERVER_DIR=$work PORT=$PORT
+if pull_image shell/hello "$work/pull"; then
+	pass "hosting: skopeo pulls shell/hello from the site"
+else
+	fail "hosting: skopeo pulls shell/hello from the site ($(tail -3 "$work/pull/pull.log"; tail -3 "$work/apache/error.log"))"
+fi
+check "hosting: the image runs" [ "$(chroot "$work/pull/bundle/rootfs" hello 2>&1)" = "Hello, world!" ]
+
+manifest=$(curl -s -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "$URL/v2/shell/hello/manifests/latest")
+blob=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["layers"][0]["digest"])' "$manifest")
+curl -s -D "$work/h" -o "$work/blob" "$URL/v2/shell/hello/blobs/$blob"
+check "hosting: a blob comes whole, with Docker-Content-Digest and the API version" \
+	eval '[ "sha256:$(sha256sum <"$work/blob" | cut -d" " -f1)" = "$blob" ] &&
+		grep -qi "^docker-content-digest: $blob" "$work/h" && grep -qi "^docker-distribution-api-version: registry/2.0" "$work/h"'
+check "hosting: it was sent by Apache from the file (its ETag, a byte range)" \
+	eval 'grep -qi "^etag:" "$work/h" && [ "$(curl -s -r 0-9 "$URL/v2/shell/hello/blobs/$blob" | wc -c)" = 10 ]'
+curl -s -o "$work/metrics" "$URL/metrics"
+check "hosting: no blob passed through the program (its metrics count manifests, no blob)" \
+	eval 'grep -q "route=\"manifest\"" "$work/metrics" && ! grep -q "route=\"blob\"" "$work/metrics"'
+code=$(curl -s -o "$work/b" -w '%{http_code}' "$URL/v2/shell/hello/blobs/sha256:$(printf '0%.0s' $(seq 64))")
+check "hosting: an unknown blob is the registry's 404 BLOB_UNKNOWN ($code)" \
+	eval '[ "$code" = 404 ] && grep -q BLOB_UNKNOWN "$work/b"'
+for path in "/storage/blobs/sha256/${blob#sha256:}" /storage/ /storage/tmp/ "/nixery-fcgi.conf" "/../nixery-fcgi.conf"; do
+	code=$(curl -s --path-as-is -o "$work/b" -w '%{http_code}' "$URL$path")
+	check "hosting: $path is not served as asked ($code)" \
+		eval '[ "${code:0:1}" = 4 ] && ! grep -q "NIXERY_PKGS_PATH" "$work/b" && [ "$(stat -c %s "$work/b")" != "$(stat -c %s "$work/blob")" ]'
+done
+check "hosting: the landing page answers" eval 'curl -s "$URL/" | grep -q "docker pull 127.0.0.1:$PORT/shell/hello"'
+code=$(curl -s -o "$work/far" -w '%{http_code}' --interface 127.0.0.2 "$URL/metrics")
+check "hosting: the metrics refuse another address ($code)" [ "$code" = 404 ]
+users=$(pgrep -f "$BUILD/nixery-fcgi" | xargs -r ps -o user= -p | sort -u | tr '\n' ' ')
+check "hosting: the program runs as the site's user ($users)" [ "$users" = "nixery " ]
