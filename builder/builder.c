@@ -490,7 +490,7 @@ int builder_prepare(const struct config *cfg, char *err, size_t errlen)
 
 	for (i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
 		snprintf(path, sizeof path, "%s%s", cfg->state_dir, subdirs[i]);
-		if ((rc = mkdirs(path, 0755, err, errlen)) < 0)
+		if ((rc = mkdirs(path, 0777, err, errlen)) < 0)
 			return rc;
 	}
 	builder_release_roots(cfg->state_dir);

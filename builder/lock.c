@@ -25,7 +25,7 @@ static int open_lock(const char *state_dir, const char *name)
 	int fd;
 
 	snprintf(path, sizeof path, "%s/locks/%s.lock", state_dir, name);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	return fd < 0 ? -errno : fd;
 }
 

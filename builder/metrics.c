@@ -50,7 +50,7 @@ int metrics_open(const char *state_dir, struct metrics **out, char *err, size_t 
 
 	*out = NULL;
 	snprintf(path, sizeof path, "%s/metrics.shm", state_dir);
-	if (!m || (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
+	if (!m || (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0 ||
 	    flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0 ||
 	    ((size_t)st.st_size != sizeof(struct shared) && ftruncate(fd, sizeof(struct shared)) < 0) ||
 	    (map = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {

@@ -237,8 +237,8 @@ void nix_eval_free(struct nix_eval *ev)
 	memset(ev, 0, sizeof *ev);
 }
 
-/* The variable set to dir/name (created), when it names no folder this
- * user can write. */
+/* The variable set to dir/name-<uid> (created, private), when it names no
+ * folder this user can write: the workers of two users may share dir. */
 static int writable_or(const char *var, const char *dir, const char *name)
 {
 	const char *now = getenv(var);
@@ -246,7 +246,7 @@ static int writable_or(const char *var, const char *dir, const char *name)
 
 	if (now && *now && access(now, W_OK | X_OK) == 0)
 		return 0;
-	snprintf(path, sizeof path, "%s/%s", dir, name);
+	snprintf(path, sizeof path, "%s/%s-%ld", dir, name, (long)geteuid());
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return 0;
 	return setenv(var, path, 1) == 0;
@@ -337,7 +337,7 @@ static int realise(const struct nix_job *job, const char *gcroots, char *err, si
 
 	/* nix-build names the roots of a list LINK, LINK-2, LINK-2-dev, ...:
 	 * a folder of their own is simpler than guessing the names back. */
-	if (mkdir(gcroots, 0755) < 0 && errno != EEXIST) {
+	if (mkdir(gcroots, 0777) < 0 && errno != EEXIST) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot create %s: %s", gcroots, strerror(errno));
 		return rc;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -170,7 +171,7 @@ static int lock_recovery(const char *state_dir)
 	int fd;
 
 	snprintf(path, sizeof path, "%s/cache.recover.lock", state_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	while (fd >= 0 && flock(fd, LOCK_EX) < 0 && errno == EINTR)
 		;
 	return fd;
@@ -198,6 +199,21 @@ static int setup(const char *state_dir, char *why, size_t len)
 	return rc;
 }
 
+/* SQLite creates the database 0644 whatever the umask: workers of two
+ * users sharing a group (umask 002) must both write it. Its WAL and shared
+ * memory take the database's mode. Once, before any thread. */
+static void share_as_umask_allows(const char *state_dir)
+{
+	char path[PATH_LEN];
+	struct stat st;
+	mode_t mask = umask(0);
+
+	umask(mask);
+	snprintf(path, sizeof path, "%s/cache.db", state_dir);
+	if (stat(path, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 0777) != (0666 & ~mask))
+		chmod(path, 0666 & ~mask);
+}
+
 int cache_init(const char *state_dir, char *err, size_t errlen)
 {
 	char why[512];
@@ -216,6 +232,7 @@ int cache_init(const char *state_dir, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set up the build cache %s/cache.db: %s", state_dir, why);
 		return error_code(rc);
 	}
+	share_as_umask_allows(state_dir);
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 struct storage {
 	char root[PATH_LEN - 256];   /* room for what is appended */
 	int named_temps;        /* the file system has no O_TMPFILE */
+	mode_t blob_mode;       /* as the umask allows, and readable by all */
 };
 
 struct storage_writer {
@@ -75,6 +76,7 @@ int storage_open(const char *root, struct storage **out, char *err, size_t errle
 	struct storage *s = calloc(1, sizeof *s);
 	char path[PATH_LEN];
 	size_t i;
+	mode_t mask;
 	int rc, fd;
 
 	*out = NULL;
@@ -89,13 +91,19 @@ int storage_open(const char *root, struct storage **out, char *err, size_t errle
 	}
 	for (i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
 		snprintf(path, sizeof path, "%s%s", root, subdirs[i]);
-		if ((rc = mkdirs(path, 0755, err, errlen)) < 0) {
+		if ((rc = mkdirs(path, 0777, err, errlen)) < 0) {
 			free(s);
 			return rc;
 		}
 	}
 	remove_abandoned(s);
-	fd = open(path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	/* The umask says who may write (a group shared by the workers of two
+	 * web servers, say); the web server, another user, must read. Read
+	 * once, before any thread: umask() cannot be read without setting. */
+	mask = umask(0);
+	umask(mask);
+	s->blob_mode = (0666 & ~mask) | 0444;
+	fd = open(path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
 	if (fd >= 0)
 		close(fd);
 	else
@@ -199,7 +207,7 @@ int storage_begin(const struct storage *s, struct storage_writer **out, char *er
 	snprintf(tmp, sizeof tmp, "%s/tmp", s->root);
 	/* Locked as named ones are: between its link and its rename, an
 	 * O_TMPFILE file has a name too. */
-	if (!s->named_temps && (w->fd = open(tmp, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644)) >= 0) {
+	if (!s->named_temps && (w->fd = open(tmp, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666)) >= 0) {
 		w->anonymous = 1;
 		flock(w->fd, LOCK_EX);
 	} else {
@@ -209,8 +217,7 @@ int storage_begin(const struct storage *s, struct storage_writer **out, char *er
 		free(w);
 		return write_error(rc, "a blob", s->root, err, errlen);
 	}
-	/* The web server reads blobs as another user. */
-	fchmod(w->fd, 0644);
+	fchmod(w->fd, s->blob_mode);
 	*out = w;
 	return 0;
 }
