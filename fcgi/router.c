@@ -139,6 +139,12 @@ int router_parse(const char *method, const char *uri, struct route *rt, struct r
 
 	memset(rt, 0, sizeof *rt);
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		/* A reference no manifest can have is unknown whatever the
+		 * method (the conformance suite PUTs one, and takes 400 or 404);
+		 * anything else is a push, which this registry does not take. */
+		if (router_parse("GET", uri, rt, rep) == -ENOENT && rt->kind == ROUTE_MANIFEST &&
+		    rep->status == 404)
+			return -ENOENT;
 		rep->allow = "GET, HEAD";
 		reply_error(rep, 405, "UNSUPPORTED", "this registry serves GET and HEAD only: images are built, not pushed", NULL);
 		return -EINVAL;

@@ -144,6 +144,9 @@ static void test_routes(void)
 
 static void test_methods(void)
 {
+	check_refused("PUT", "/v2/hello/manifests/sha256:totallywrong", 404, "MANIFEST_UNKNOWN",
+		      "a PUT of a reference no manifest can have (the conformance suite's error-code check)");
+	check_refused("POST", "/v2/hello/blobs/uploads/", 405, "UNSUPPORTED", "a push's upload");
 	static const char *const methods[] = { "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "get", "" };
 	size_t i;
 
