@@ -20,7 +20,6 @@
 #include "core/source.h"
 #include "core/strv.h"
 
-#define MAX_MANIFEST_BYTES (4u << 20)
 /* Seconds between two records of an image's last use. */
 #define USED_PRECISION 3600
 /* Refused names explained one by one, each a Nix evaluation. */
@@ -75,7 +74,7 @@ static int stopped(struct request *r, int rc, const char *what)
 
 static int load_manifest(struct request *r, const char *hex)
 {
-	int rc = storage_read(r->b->storage, hex, MAX_MANIFEST_BYTES, &r->out->manifest);
+	int rc = storage_read(r->b->storage, hex, MANIFEST_MAX_BYTES, &r->out->manifest);
 
 	snprintf(r->out->digest, sizeof r->out->digest, "%s", hex);
 	r->out->media_type = manifest_media_type(r->fmt);

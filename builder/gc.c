@@ -11,7 +11,6 @@
 #include "core/log.h"
 #include "core/manifest.h"
 
-#define MAX_MANIFEST_BYTES (4u << 20)
 /* Build records kept whatever their age, for the status page. */
 #define KEEP_BUILDS 50
 
@@ -99,7 +98,7 @@ static int visit_image(void *ctx, const char *key, const struct cache_image *img
 	/* Both manifests name the same config and layers. A manifest that
 	 * cannot be read names nothing: the image is built again when asked
 	 * for, as for any lost blob. */
-	if (storage_read(w->storage, img->docker_manifest, MAX_MANIFEST_BYTES, &manifest) == 0)
+	if (storage_read(w->storage, img->docker_manifest, MANIFEST_MAX_BYTES, &manifest) == 0)
 		rc = manifest_each_blob(manifest.data, keep_blob, w);
 	buf_free(&manifest);
 	return rc == -EINVAL ? 0 : rc;

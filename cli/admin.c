@@ -20,8 +20,6 @@
 #include "core/strv.h"
 #include "storage/storage.h"
 
-#define MAX_MANIFEST_BYTES (4u << 20)
-
 struct admin {
 	struct config cfg;
 	struct storage *storage;
@@ -197,7 +195,7 @@ static int show_image(void *ctx, const char *key, const struct cache_image *img,
 	size_t n = 0, i;
 
 	(void)created;
-	if (storage_read(a->storage, img->docker_manifest, MAX_MANIFEST_BYTES, &manifest) == 0)
+	if (storage_read(a->storage, img->docker_manifest, MANIFEST_MAX_BYTES, &manifest) == 0)
 		manifest_each_blob(manifest.data, add_size, &size);
 	buf_free(&manifest);
 	cache_image_tags(a->builder.cache, key, &refs, &n);

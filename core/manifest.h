@@ -16,6 +16,9 @@
 #define MEDIA_OCI_LAYER       "application/vnd.oci.image.layer.v1.tar+gzip"
 #define MEDIA_OCI_INDEX       "application/vnd.oci.image.index.v1+json"
 
+/* The largest manifest the registry reads back: a few KiB in practice. */
+#define MANIFEST_MAX_BYTES (4u << 20)
+
 enum manifest_format { MANIFEST_DOCKER, MANIFEST_OCI };
 
 struct manifest_layer {

@@ -1,6 +1,5 @@
 #include "fcgi/page.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -11,7 +11,6 @@
 #include "core/log.h"
 #include "core/strv.h"
 
-#define MAX_MANIFEST_BYTES (4u << 20)
 /* Entries of a listing when the client asks for no number. */
 #define LIST_DEFAULT 1000
 /* Names a search answers with. */
@@ -107,7 +106,7 @@ static void manifest_by_digest(struct registry *reg, const char *hex, struct rep
 		return;
 	}
 	rep->body.len = 0;
-	if (storage_read(reg->builder.storage, hex, MAX_MANIFEST_BYTES, &rep->body) < 0) {
+	if (storage_read(reg->builder.storage, hex, MANIFEST_MAX_BYTES, &rep->body) < 0) {
 		cache_blob_forget(reg->builder.cache, hex);
 		reply_error(rep, 404, "MANIFEST_UNKNOWN",
 			    "manifest is missing from storage: pull the image by its tag to build it again", NULL);
