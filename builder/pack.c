@@ -40,7 +40,7 @@ static int pack_layer(struct packer *p, layer_fill fill, const void *ctx,
 	int rc;
 
 	if ((rc = storage_begin(p->storage, &w, err, errlen)) < 0 ||
-	    (rc = tarball_open(&t, to_storage, w, err, errlen)) < 0)
+	    (rc = tarball_open(&t, (unsigned)p->cfg->pack_threads, to_storage, w, err, errlen)) < 0)
 		goto out;
 	tarball_set_deadline(t, p->deadline);
 	if ((rc = fill(t, ctx, err, errlen)) < 0) {

@@ -49,6 +49,8 @@ static const struct setting settings[] = {
 	{ "NIX_TIMEOUT", "60", NUMBER, AT(nix_timeout), 1, 86400 },
 	/* No fallback: the number of cores. */
 	{ "NIXERY_MAX_BUILDS", NULL, NUMBER, AT(max_builds), 1, 256 },
+	/* No fallback: the number of cores. */
+	{ "NIXERY_PACK_THREADS", NULL, NUMBER, AT(pack_threads), 1, 256 },
 	{ "NIXERY_STOP_GRACE", "10", NUMBER, AT(stop_grace), 0, 3600 },
 	{ "NIXERY_EVAL_TTL", "60", NUMBER, AT(eval_ttl), 0, INT_MAX },
 	{ "NIXERY_MAX_LAYERS", "94", NUMBER, AT(max_layers), 1, 120 },
@@ -67,6 +69,14 @@ _Static_assert(NSETTINGS <= CONFIG_SETTINGS, "struct config has room for every o
 struct file_values {
 	char *value[NSETTINGS];
 };
+
+/* The fallback of the settings that scale with the machine. */
+static int cores(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+}
 
 static void problem(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -328,11 +338,10 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	}
 	if (pick_source(cfg, err, errlen) < 0)
 		rc = -EINVAL;
-	if (!cfg->max_builds) {
-		long cores = sysconf(_SC_NPROCESSORS_ONLN);
-
-		cfg->max_builds = cores < 1 ? 1 : cores > 256 ? 256 : (int)cores;
-	}
+	if (!cfg->max_builds)
+		cfg->max_builds = cores();
+	if (!cfg->pack_threads)
+		cfg->pack_threads = cores();
 	for (i = 0; i < NSETTINGS; i++)
 		free(fv.value[i]);
 	if (rc < 0)

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE   /* newlocale, uselocale */
 #include "core/tarball.h"
 #include "core/dirlist.h"
+#include "core/gzip.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,13 +17,12 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <zlib.h>
 
 #define CHUNK 65536
 
 struct tarball {
 	struct archive *a;
-	z_stream z;
+	struct gzip *gzip;
 	struct digest_ctx *diff;    /* over the tar stream */
 	struct digest_ctx *gz;      /* over the gzip stream */
 	locale_t utf8;              /* what names are taken to be, see add_entry */
@@ -32,7 +32,6 @@ struct tarball {
 	uint64_t size;
 	int rc;                     /* the first error's code */
 	char err[512];
-	unsigned char out[CHUNK];
 	unsigned char in[CHUNK];
 };
 
@@ -83,18 +82,14 @@ void tarball_set_deadline(struct tarball *t, const struct deadline *d)
 	t->deadline = d;
 }
 
-static int emit(struct tarball *t, size_t len)
+/* The gzip stream's way out: counted, hashed, then to the caller's sink. */
+static int emit(void *ctx, const void *data, size_t len, char *err, size_t errlen)
 {
-	char why[sizeof t->err];
-	int rc;
+	struct tarball *t = ctx;
 
-	if (t->rc)
-		return t->rc;
-	digest_update(t->gz, t->out, len);
+	digest_update(t->gz, data, len);
 	t->size += len;
-	if (len && (rc = t->sink(t->sink_ctx, t->out, len, why, sizeof why)) < 0)
-		return fail_with(t, rc, "%s", why);
-	return 0;
+	return t->sink(t->sink_ctx, data, len, err, errlen);
 }
 
 /* Between chunks: a layer stops at the request's deadline too. */
@@ -109,21 +104,16 @@ static int in_time(struct tarball *t)
 	return 0;
 }
 
-/* Runs deflate until it has consumed its input (or finished, with flush
- * Z_FINISH), emitting every full output buffer. */
-static int deflate_all(struct tarball *t, int flush)
+/* Compresses tar bytes, recording the first error. */
+static int to_gzip(struct tarball *t, const void *data, size_t len)
 {
-	int zrc;
+	char why[sizeof t->err];
+	int rc;
 
-	do {
-		t->z.next_out = t->out;
-		t->z.avail_out = CHUNK;
-		zrc = deflate(&t->z, flush);
-		if (zrc == Z_STREAM_ERROR)
-			return fail(t, "gzip stream error");
-		if (emit(t, CHUNK - t->z.avail_out) < 0)
-			return t->rc;
-	} while (t->z.avail_out == 0 || (flush == Z_FINISH && zrc != Z_STREAM_END));
+	if (t->rc)
+		return t->rc;
+	if ((rc = gzip_write(t->gzip, data, len, why, sizeof why)) < 0)
+		return fail_with(t, rc, "%s", why);
 	return 0;
 }
 
@@ -135,14 +125,13 @@ static la_ssize_t on_tar_bytes(struct archive *a, void *ctx, const void *buf, si
 	if (t->rc)
 		return -1;
 	digest_update(t->diff, buf, len);
-	t->z.next_in = (unsigned char *)buf;
-	t->z.avail_in = (uInt)len;
-	if (deflate_all(t, Z_NO_FLUSH) < 0)
+	if (to_gzip(t, buf, len) < 0)
 		return -1;
 	return (la_ssize_t)len;
 }
 
-int tarball_open(struct tarball **out, tarball_sink sink, void *ctx, char *err, size_t errlen)
+int tarball_open(struct tarball **out, unsigned threads, tarball_sink sink, void *ctx,
+		 char *err, size_t errlen)
 {
 	struct tarball *t = calloc(1, sizeof *t);
 
@@ -154,10 +143,7 @@ int tarball_open(struct tarball **out, tarball_sink sink, void *ctx, char *err, 
 	t->diff = digest_new();
 	t->gz = digest_new();
 	t->a = archive_write_new();
-	if (!t->diff || !t->gz || !t->a)
-		goto nomem;
-	/* Level 6 as gzip and Nixery; zlib's gzip header has mtime 0. */
-	if (deflateInit2(&t->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+	if (!t->diff || !t->gz || !t->a || gzip_open(&t->gzip, threads, emit, t, err, errlen) < 0)
 		goto nomem;
 	if (!(t->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0))) {
 		snprintf(err, errlen, "cannot start a layer: the C library has no C.UTF-8 locale");
@@ -327,15 +313,16 @@ int tarball_add_tree(struct tarball *t, const char *path)
 
 int tarball_close(struct tarball *t, struct tarball_result *res, char *err, size_t errlen)
 {
+	char why[sizeof t->err];
 	int rc;
 
 	if (archive_write_close(t->a) != ARCHIVE_OK) {
 		fail(t, "cannot finish tar stream: %s", archive_error_string(t->a));
 		goto out;
 	}
-	t->z.next_in = NULL;
-	t->z.avail_in = 0;
-	if (deflate_all(t, Z_FINISH) < 0)
+	if (!t->rc && (rc = gzip_finish(t->gzip, why, sizeof why)) < 0)
+		fail_with(t, rc, "%s", why);
+	if (t->rc)
 		goto out;
 	digest_final(t->diff, res->diff_id);
 	digest_final(t->gz, res->digest);
@@ -361,7 +348,7 @@ void tarball_abort(struct tarball *t)
 		archive_write_free(t->a);
 	if (t->utf8)
 		freelocale(t->utf8);
-	deflateEnd(&t->z);
+	gzip_free(t->gzip);
 	digest_free(t->diff);
 	digest_free(t->gz);
 	free(t);

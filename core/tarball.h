@@ -1,6 +1,7 @@
 /* Deterministic layer tarballs, written in one streaming pass:
- * tar -> sha256 (diff_id) -> gzip -> sha256 (digest) + size -> file.
- * Memory stays constant whatever the size of the files packed. Entries have
+ * tar -> sha256 (diff_id) -> gzip -> sha256 (digest) + size -> file,
+ * compressed on several cores (core/gzip.h) with the same bytes for any
+ * number. Memory stays constant whatever the size of the files packed. Entries have
  * uid/gid 0, a fixed mtime, no user names, and sorted directory walks, so the
  * same tree always packs to the same bytes. */
 #ifndef NIXERY_TARBALL_H
@@ -31,7 +32,9 @@ typedef int (*tarball_sink)(void *ctx, const void *data, size_t len, char *err, 
 /* A sink writing to the file descriptor *(int *)ctx. */
 int tarball_fd_sink(void *ctx, const void *data, size_t len, char *err, size_t errlen);
 
-int tarball_open(struct tarball **t, tarball_sink sink, void *ctx, char *err, size_t errlen);
+/* threads: how many cores compress (1: the caller's alone). */
+int tarball_open(struct tarball **t, unsigned threads, tarball_sink sink, void *ctx,
+		 char *err, size_t errlen);
 
 /* Packing stops with -ETIMEDOUT or -ECANCELED once d has passed (d must
  * outlive t). */

@@ -80,3 +80,25 @@ server_stop
 server_start "$work/srv2" || fail "pull: second server starts"
 d2=$(curl -s -D - -o /dev/null -H "Accept: $DOCKER" "$URL/v2/shell/hello/manifests/latest" | grep -i '^docker-content-digest' | tr -d '\r' | awk '{print $2}')
 check "pull: two fresh caches give the same manifest digest ($d1)" [ -n "$d1" -a "$d1" = "$d2" ]
+
+# 7. A layer of several gzip pieces (bulksmall: 2 MiB in one file) unpacks
+# whole, and its bytes do not depend on how many threads packed it.
+digest_of() {
+	curl -s -D - -o /dev/null -H "Accept: $DOCKER" "$URL/v2/$1/manifests/latest" |
+		grep -i '^docker-content-digest' | tr -d '\r' | awk '{print $2}'
+}
+server_stop
+server_start "$work/srv3" NIXERY_PACK_THREADS=1 || fail "pull: a server packing on one thread starts"
+d1=$(digest_of bulksmall)
+if pull_image bulksmall "$work/bulk"; then
+	pass "pull: skopeo copies bulksmall (a layer of several gzip members) and umoci unpacks it"
+else
+	fail "pull: skopeo copies bulksmall (a layer of several gzip members) and umoci unpacks it ($(tail -3 "$work/bulk/pull.log"))"
+fi
+store=$(nix-build --no-out-link "$TOP/nix/demo" -A bulksmall 2>/dev/null)
+check "pull: its 2 MiB file comes out of the image byte for byte" \
+	cmp "$store/share/bulk/part-000" "$work/bulk/bundle/rootfs$store/share/bulk/part-000"
+server_stop
+server_start "$work/srv4" NIXERY_PACK_THREADS=8 || fail "pull: a server packing on eight threads starts"
+d2=$(digest_of bulksmall)
+check "pull: one and eight packing threads give the same manifest digest ($d1)" [ -n "$d1" -a "$d1" = "$d2" ]

@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include "core/gzip.h"
 #include "core/rootfs.h"
 #include "core/tarball.h"
 #include "tests/unit/check.h"
@@ -252,6 +253,9 @@ static int fill_tree(struct tarball *t, void *ctx)
 	return tarball_add_tree(t, ctx);
 }
 
+/* Threads compressing each layer pack() writes. */
+static unsigned pack_threads = 2;
+
 /* Packs into the file out; 0 with res, or the tarball's error. */
 static int pack(const char *out, fill_fn fill, void *ctx, struct tarball_result *res,
 		char *err, size_t errlen)
@@ -263,7 +267,7 @@ static int pack(const char *out, fill_fn fill, void *ctx, struct tarball_result 
 		snprintf(err, errlen, "cannot create %s: %s", out, strerror(errno));
 		return -errno;
 	}
-	if ((rc = tarball_open(&t, tarball_fd_sink, &fd, err, errlen)) < 0) {
+	if ((rc = tarball_open(&t, pack_threads, tarball_fd_sink, &fd, err, errlen)) < 0) {
 		close(fd);
 		return rc;
 	}
@@ -529,6 +533,53 @@ static void test_tree(void)
 	chmod(data, 0444);
 }
 
+/* ---------- threads ---------- */
+
+/* A layer of several gzip pieces packs to the same bytes whatever the
+ * number of threads compressing it. */
+static void test_threads(void)
+{
+	const unsigned counts[] = { 1, 2, 8 };
+	struct tarball_result first, r;
+	char dir[PATH_MAX], path[PATH_MAX + 16], out[PATH_MAX], first_out[PATH_MAX];
+	unsigned char *data = malloc(3 * GZIP_PIECE + 777);
+	uint64_t x = 88172645463325252u;
+	size_t i;
+	FILE *f;
+
+	snprintf(dir, sizeof dir, "%s/big", tmpdir);
+	make_dir(dir, 0755);
+	for (i = 0; data && i < 3 * GZIP_PIECE + 777; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		data[i] = (unsigned char)"abcdefgh \n/0123"[x % 16];
+	}
+	snprintf(path, sizeof path, "%s/text", dir);
+	if (!data || !(f = fopen(path, "wb")) || fwrite(data, 1, 3 * GZIP_PIECE + 777, f) != 3 * GZIP_PIECE + 777 ||
+	    fclose(f) != 0)
+		die("writing the big file");
+	snprintf(path, sizeof path, "%s/small", dir);
+	make_file(path, 0644, "small\n");
+	free(data);
+
+	for (i = 0; i < sizeof counts / sizeof *counts; i++) {
+		pack_threads = counts[i];
+		snprintf(out, sizeof out, "%s/threads-%u.tar.gz", tmpdir, counts[i]);
+		memset(&r, 0, sizeof r);
+		if (!CHECK(pack_in_child(out, dir, &r) == 0, "a 3 MiB tree packs with %u threads", counts[i]))
+			continue;
+		if (i == 0) {
+			first = r;
+			snprintf(first_out, sizeof first_out, "%s", out);
+			check_file_matches(out, &r, "3 MiB tree");
+			continue;
+		}
+		CHECK_STR_EQ(r.digest, first.digest, "%u threads give the digest of 1 thread", counts[i]);
+		CHECK_STR_EQ(r.diff_id, first.diff_id, "%u threads give the diff_id of 1 thread", counts[i]);
+		CHECK(files_equal(out, first_out), "%u threads give the bytes of 1 thread", counts[i]);
+	}
+	pack_threads = 2;
+}
+
 /* ---------- entries added one by one ---------- */
 
 #define LONG_TARGET "/nix/store/00000000000000000000000000000000-tzdata-2024a/share/zoneinfo/" \
@@ -599,7 +650,7 @@ static void test_errors(void)
 
 	snprintf(out, sizeof out, "%s/errors.tar.gz", tmpdir);
 	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || tarball_open(&t, tarball_fd_sink, &fd, err, sizeof err) < 0)
+	if (fd < 0 || tarball_open(&t, 2, tarball_fd_sink, &fd, err, sizeof err) < 0)
 		die("tarball_open");
 	CHECK(tarball_add_tree(t, "relative/path") < 0, "a relative path is refused");
 	CHECK_WHY(strstr(tarball_error(t), "relative/path") != NULL, tarball_error(t),
@@ -609,7 +660,7 @@ static void test_errors(void)
 	close(fd);
 
 	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || tarball_open(&t, tarball_fd_sink, &fd, err, sizeof err) < 0)
+	if (fd < 0 || tarball_open(&t, 2, tarball_fd_sink, &fd, err, sizeof err) < 0)
 		die("tarball_open");
 	snprintf(fifo, sizeof fifo, "%s/no-such-path", tmpdir);
 	CHECK(tarball_add_tree(t, fifo) < 0, "a path that does not exist is refused");
@@ -622,7 +673,7 @@ static void test_errors(void)
 	if (mkfifo(fifo, 0644) < 0)
 		die("mkfifo");
 	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || tarball_open(&t, tarball_fd_sink, &fd, err, sizeof err) < 0)
+	if (fd < 0 || tarball_open(&t, 2, tarball_fd_sink, &fd, err, sizeof err) < 0)
 		die("tarball_open");
 	CHECK(tarball_add_tree(t, fifo) < 0, "a FIFO (neither file, link nor directory) is refused");
 	tarball_abort(t);
@@ -631,7 +682,7 @@ static void test_errors(void)
 
 	/* A layer cannot be written to a descriptor that is not open for writing. */
 	fd = open(out, O_RDONLY);
-	if (fd < 0 || tarball_open(&t, tarball_fd_sink, &fd, err, sizeof err) < 0)
+	if (fd < 0 || tarball_open(&t, 2, tarball_fd_sink, &fd, err, sizeof err) < 0)
 		die("tarball_open");
 	tarball_add_tree(t, tree);
 	CHECK(tarball_close(t, &res, err, sizeof err) < 0, "a layer written to a read-only descriptor fails to close");
@@ -904,6 +955,7 @@ int main(void)
 	if (!mkdtemp(tmpdir))
 		die("mkdtemp");
 	test_tree();
+	test_threads();
 	test_entries();
 	test_errors();
 	test_rootfs();
