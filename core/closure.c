@@ -1,10 +1,11 @@
 #include "core/closure.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #define STORE_DIR "/nix/store/"
 #define HASH_LEN 32
@@ -19,35 +20,6 @@ const char *closure_name(const char *path)
 	return path;
 }
 
-/* Reads one line of dump; returns NULL at the end. */
-static char *next_line(char **cursor)
-{
-	char *line = *cursor, *nl;
-
-	if (!line || !*line)
-		return NULL;
-	nl = strchr(line, '\n');
-	if (nl) {
-		*nl = '\0';
-		*cursor = nl + 1;
-	} else {
-		*cursor = line + strlen(line);
-	}
-	return line;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-
-	/* strtoull would take "-1" and wrap it around. */
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno || *end ? -EINVAL : 0;
-}
-
 static int cmp_path(const void *a, const void *b)
 {
 	return strcmp(((const struct closure_path *)a)->path,
@@ -60,19 +32,6 @@ static long find_path(const struct closure *c, const char *path)
 	struct closure_path *hit = bsearch(&key, c->paths, c->n, sizeof key, cmp_path);
 
 	return hit ? hit - c->paths : -1;
-}
-
-/* While parsing, each path keeps its references as names; they become
- * indexes once every path is known and sorted. */
-struct entry {
-	struct closure_path p;
-	char **ref_names;
-	size_t nref_names;
-};
-
-static int cmp_entry(const void *a, const void *b)
-{
-	return strcmp(((const struct entry *)a)->p.path, ((const struct entry *)b)->p.path);
 }
 
 static void compute_closure_sizes(struct closure *c)
@@ -107,96 +66,106 @@ out:
 	free(seen);
 }
 
-static int parse_entries(char *cursor, struct entry **out, size_t *nout,
-			 char *err, size_t errlen)
+/* A whole number of bytes, as JSON carries it (exact up to 2^53). */
+static int json_size(const cJSON *v, uint64_t *out)
 {
-	struct entry *entries = NULL, *e;
-	size_t n = 0, cap = 0, j;
-	uint64_t nrefs;
-	char *line;
+	double d;
 
-	while ((line = next_line(&cursor))) {
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			void *grown = realloc(entries, ncap * sizeof *entries);
-
-			if (!grown)
-				goto nomem;
-			entries = grown;
-			cap = ncap;
-		}
-		e = &entries[n++];
-		memset(e, 0, sizeof *e);
-		if (strncmp(line, STORE_DIR, strlen(STORE_DIR)) != 0 ||
-		    !next_line(&cursor) ||                        /* NAR hash */
-		    parse_u64(next_line(&cursor), &e->p.nar_size) < 0 ||
-		    !next_line(&cursor) ||                        /* deriver */
-		    parse_u64(next_line(&cursor), &nrefs) < 0 || nrefs > 1000000) {
-			snprintf(err, errlen, "unexpected store registration for '%.200s'", line);
-			goto fail;
-		}
-		e->p.path = line;
-		if (!(e->ref_names = calloc(nrefs + 1, sizeof(char *))))
-			goto nomem;
-		for (j = 0; j < nrefs; j++) {
-			if (!(line = next_line(&cursor))) {
-				snprintf(err, errlen, "store registration of %s is cut short", e->p.path);
-				goto fail;
-			}
-			e->ref_names[e->nref_names++] = line;
-		}
-	}
-	*out = entries;
-	*nout = n;
+	if (!cJSON_IsNumber(v))
+		return -EINVAL;
+	d = v->valuedouble;
+	if (!(d >= 0 && d <= 9007199254740992.0) || d != (double)(uint64_t)d)
+		return -EINVAL;
+	*out = (uint64_t)d;
 	return 0;
-nomem:
-	snprintf(err, errlen, "out of memory reading the closure");
-fail:
-	for (j = 0; j < n; j++)
-		free(entries[j].ref_names);
-	free(entries);
-	return -EINVAL;
 }
 
-int closure_parse(const char *dump, char *const *tops, size_t ntops,
-		  struct closure *c, char *err, size_t errlen)
+/* A store path and nothing else: STORE_DIR, then one name with no slash. */
+static int store_path(const cJSON *v)
 {
-	char *text = strdup(dump);
-	struct entry *entries = NULL;
-	size_t n = 0, i, j;
-	int rc = -ENOMEM;
+	const char *s = cJSON_GetStringValue(v);
+	size_t plen = strlen(STORE_DIR);
 
-	memset(c, 0, sizeof *c);
-	if (!text || (rc = parse_entries(text, &entries, &n, err, errlen)) < 0)
-		goto out;
-	if (n > 0)
-		qsort(entries, n, sizeof *entries, cmp_entry);
-	rc = -ENOMEM;
-	if (!(c->paths = calloc(n + 1, sizeof *c->paths)))
-		goto out;
-	for (i = 0; i < n; i++) {
-		c->paths[i].path = entries[i].p.path;
-		c->paths[i].nar_size = entries[i].p.nar_size;
+	return s && strncmp(s, STORE_DIR, plen) == 0 && s[plen] && !strchr(s + plen, '/');
+}
+
+/* Takes every path's name and size; references come once all are sorted. */
+static int read_paths(const cJSON *list, struct closure *c, char *err, size_t errlen)
+{
+	const cJSON *item;
+
+	cJSON_ArrayForEach(item, list) {
+		const cJSON *path = cJSON_GetObjectItemCaseSensitive(item, "path");
+		struct closure_path *p = &c->paths[c->n];
+
+		if (!store_path(path)) {
+			snprintf(err, errlen, "unexpected entry in the closure: %.200s",
+				 cJSON_IsString(path) ? path->valuestring : "no store path");
+			return -EINVAL;
+		}
+		if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(item, "references")) ||
+		    json_size(cJSON_GetObjectItemCaseSensitive(item, "narSize"), &p->nar_size) < 0) {
+			snprintf(err, errlen, "%s is not a valid store path with a size and references",
+				 path->valuestring);
+			return -EINVAL;
+		}
+		if (!(p->path = strdup(path->valuestring)))
+			return -ENOMEM;
+		c->n++;
 	}
-	c->n = n;
-	for (i = 0; i < n; i++) {
-		struct closure_path *p = &c->paths[i];
+	qsort(c->paths, c->n, sizeof *c->paths, cmp_path);
+	return 0;
+}
 
-		if (!(p->refs = calloc(entries[i].nref_names + 1, sizeof *p->refs)))
-			goto out;
-		for (j = 0; j < entries[i].nref_names; j++) {
-			long idx = find_path(c, entries[i].ref_names[j]);
+/* Turns the references of the entry for each path into indexes. */
+static int link_references(const cJSON *list, struct closure *c, char *err, size_t errlen)
+{
+	const cJSON *item, *ref;
+
+	cJSON_ArrayForEach(item, list) {
+		const char *path = cJSON_GetObjectItemCaseSensitive(item, "path")->valuestring;
+		const cJSON *refs = cJSON_GetObjectItemCaseSensitive(item, "references");
+		struct closure_path *p = &c->paths[find_path(c, path)];
+
+		if (p->refs) {
+			snprintf(err, errlen, "%s is in the closure twice", path);
+			return -EINVAL;
+		}
+		if (!(p->refs = calloc((size_t)cJSON_GetArraySize(refs) + 1, sizeof *p->refs)))
+			return -ENOMEM;
+		cJSON_ArrayForEach(ref, refs) {
+			long idx = store_path(ref) ? find_path(c, ref->valuestring) : -1;
 
 			if (idx < 0) {
-				snprintf(err, errlen, "%s references %s, which is not in the closure",
-					 p->path, entries[i].ref_names[j]);
-				rc = -EINVAL;
-				goto out;
+				snprintf(err, errlen, "%s references %.200s, which is not in the closure", path,
+					 cJSON_IsString(ref) ? ref->valuestring : "something that is no path");
+				return -EINVAL;
 			}
-			if ((size_t)idx != i)
+			if (&c->paths[idx] != p)
 				p->refs[p->nrefs++] = (size_t)idx;
 		}
 	}
+	return 0;
+}
+
+int closure_parse(const char *json, char *const *tops, size_t ntops,
+		  struct closure *c, char *err, size_t errlen)
+{
+	cJSON *list = cJSON_Parse(json);
+	size_t i;
+	int rc = -EINVAL;
+
+	memset(c, 0, sizeof *c);
+	if (!cJSON_IsArray(list)) {
+		snprintf(err, errlen, "the closure is not a JSON list: %.200s", json);
+		goto out;
+	}
+	rc = -ENOMEM;
+	if (!(c->paths = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof *c->paths)))
+		goto out;
+	if ((rc = read_paths(list, c, err, errlen)) < 0 ||
+	    (rc = link_references(list, c, err, errlen)) < 0)
+		goto out;
 	for (i = 0; i < ntops; i++) {
 		long idx = find_path(c, tops[i]);
 
@@ -208,22 +177,13 @@ int closure_parse(const char *dump, char *const *tops, size_t ntops,
 		c->paths[idx].top = 1;
 	}
 	compute_closure_sizes(c);
-	c->text = text;
-	text = NULL;
 	rc = 0;
 out:
-	for (i = 0; i < n; i++)
-		free(entries[i].ref_names);
-	free(entries);
-	if (rc < 0) {
-		if (rc == -ENOMEM)
-			snprintf(err, errlen, "out of memory reading the closure");
-		for (i = 0; i < c->n; i++)
-			free(c->paths[i].refs);
-		free(c->paths);
-		memset(c, 0, sizeof *c);
-	}
-	free(text);
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory reading the closure");
+	if (rc < 0)
+		closure_free(c);
+	cJSON_Delete(list);
 	return rc;
 }
 
@@ -231,9 +191,10 @@ void closure_free(struct closure *c)
 {
 	size_t i;
 
-	for (i = 0; i < c->n; i++)
+	for (i = 0; i < c->n; i++) {
+		free(c->paths[i].path);
 		free(c->paths[i].refs);
+	}
 	free(c->paths);
-	free(c->text);
 	memset(c, 0, sizeof *c);
 }

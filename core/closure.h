@@ -18,13 +18,13 @@ struct closure_path {
 struct closure {
 	struct closure_path *paths;  /* sorted by path */
 	size_t n;
-	char *text;                  /* the parsed dump; paths point into it */
 };
 
-/* Parses the registration format of `nix-store --dump-db PATH...` (path,
- * hash, size, deriver, reference count, references), marks the given
- * top-level outputs and computes closure sizes. */
-int closure_parse(const char *dump, char *const *tops, size_t ntops,
+/* Reads what `nix path-info --json --recursive` prints (a list of objects
+ * with path, narSize and references), marks the given top-level outputs
+ * and computes closure sizes. A path must be listed once, with every path
+ * it references. */
+int closure_parse(const char *json, char *const *tops, size_t ntops,
 		  struct closure *c, char *err, size_t errlen);
 void closure_free(struct closure *c);
 

@@ -180,8 +180,8 @@ static void add_system_files(struct tree *tr, int nonroot)
 	if (nonroot) {
 		struct node *home;
 
-		add_parents(tr, IMAGE_USER_HOME + 1);
-		home = add(tr, IMAGE_USER_HOME + 1, DIR_ENTRY, 0755, NULL);
+		add_parents(tr, &IMAGE_USER_HOME[1]);
+		home = add(tr, &IMAGE_USER_HOME[1], DIR_ENTRY, 0755, NULL);
 		if (home && home->kind == DIR_ENTRY)
 			home->owner = IMAGE_USER_ID;
 	}

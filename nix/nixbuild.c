@@ -326,31 +326,81 @@ out:
 	return rc;
 }
 
-static int realise(const struct nix_job *job, const char *gcroots, char *err, size_t errlen)
+/* argv = prefix + the given paths + suffix (NULL-terminated, or NULL) + NULL */
+static char **path_argv(const char *const *prefix, size_t nprefix, char *const *paths, size_t n,
+			const char *const *suffix)
+{
+	size_t i, nsuffix = 0;
+	char **argv;
+
+	while (suffix && suffix[nsuffix])
+		nsuffix++;
+	if (!(argv = calloc(nprefix + n + nsuffix + 1, sizeof *argv)))
+		return NULL;
+	for (i = 0; i < nprefix; i++)
+		argv[i] = (char *)prefix[i];
+	for (i = 0; i < n; i++)
+		argv[nprefix + i] = paths[i];
+	for (i = 0; i < nsuffix; i++)
+		argv[nprefix + n + i] = (char *)suffix[i];
+	return argv;
+}
+
+/* Whether every output is in the store already: then nothing needs the
+ * package set evaluated again, only roots for the outputs. */
+static int all_present(const struct nix_eval *ev)
+{
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < ev->noutputs; i++)
+		if (lstat(ev->outputs[i], &st) < 0)
+			return 0;
+	return 1;
+}
+
+static int realise(const struct nix_job *job, const struct nix_eval *ev, const char *gcroots,
+		   char *err, size_t errlen)
 {
 	static const char *const head[] = { "nix-build", NULL };
+	static const char *const roots[] = { "nix-store", "--realise" };
 	char link[4096];
-	const char *const tail[] = { "--out-link", link, NULL };
+	const char *const out_link[] = { "--out-link", link, NULL };
+	const char *const add_root[] = { "--add-root", link, NULL };
 	struct spawn_result res = { 0 };
 	struct image_command ic;
+	char **argv;
 	int rc;
 
-	/* nix-build names the roots of a list LINK, LINK-2, LINK-2-dev, ...:
-	 * a folder of their own is simpler than guessing the names back. */
+	/* Nix names the roots of a list LINK, LINK-2, ...: a folder of their
+	 * own is simpler than guessing the names back. */
 	if (mkdir(gcroots, 0777) < 0 && errno != EEXIST) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot create %s: %s", gcroots, strerror(errno));
 		return rc;
 	}
 	snprintf(link, sizeof link, "%s/result", gcroots);
-	if ((rc = image_command(job, &ic, head, "contents", NULL, tail)) < 0) {
-		snprintf(err, errlen, "out of memory");
-		return rc;
+	if (all_present(ev)) {
+		if (!(argv = path_argv(roots, 2, ev->outputs, ev->noutputs, add_root)))
+			goto nomem;
+		/* A path that is there but not valid (a build in progress, a
+		 * collection under way) fails here: nix-build then does it. */
+		rc = run_nix(job, argv, MAX_EVAL_OUTPUT, &res, err, errlen);
+		free(argv);
+		spawn_result_free(&res);
+		if (rc != -EIO)
+			return rc;
+		log_warn("outputs in the store are not all valid (%s): building them", err);
 	}
+	if (image_command(job, &ic, head, "contents", NULL, out_link) < 0)
+		goto nomem;
 	rc = run_nix(job, ic.argv, MAX_EVAL_OUTPUT, &res, err, errlen);
 	free(ic.packages);
 	spawn_result_free(&res);
 	return rc;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
 }
 
 void nix_release(const char *gcroots)
@@ -370,53 +420,22 @@ void nix_release(const char *gcroots)
 	rmdir(gcroots);
 }
 
-/* argv = prefix + the given paths + NULL */
-static char **path_argv(const char *const *prefix, size_t nprefix, char *const *paths, size_t n)
-{
-	char **argv = calloc(nprefix + n + 1, sizeof *argv);
-	size_t i;
-
-	if (!argv)
-		return NULL;
-	for (i = 0; i < nprefix; i++)
-		argv[i] = (char *)prefix[i];
-	for (i = 0; i < n; i++)
-		argv[nprefix + i] = paths[i];
-	return argv;
-}
-
+/* One process for the whole closure: paths, sizes and references. */
 static int closure(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,
 		   char *err, size_t errlen)
 {
-	static const char *const requisites[] = { "nix-store", "--query", "--requisites" };
-	static const char *const dump[] = { "nix-store", "--dump-db" };
-	struct spawn_result req = { 0 }, db = { 0 };
-	char **argv = NULL, **paths = NULL, *line, *save = NULL;
-	size_t npaths = 0;
+	static const char *const path_info[] = { "nix", "--extra-experimental-features", "nix-command",
+						  "path-info", "--json", "--recursive" };
+	struct spawn_result res = { 0 };
+	char **argv = path_argv(path_info, 6, ev->outputs, ev->noutputs, NULL);
 	int rc = -ENOMEM;
 
-	if (!(argv = path_argv(requisites, 3, ev->outputs, ev->noutputs)))
-		goto out;
-	if ((rc = run_nix(job, argv, MAX_CLOSURE_OUTPUT, &req, err, errlen)) < 0)
-		goto out;
-	rc = -ENOMEM;
-	if (!req.out.data || !(paths = calloc(req.out.len / 2 + 1, sizeof *paths)))
-		goto out;
-	for (line = strtok_r(req.out.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		paths[npaths++] = line;
-	free(argv);
-	if (!(argv = path_argv(dump, 2, paths, npaths)))
-		goto out;
-	if ((rc = run_nix(job, argv, MAX_CLOSURE_OUTPUT, &db, err, errlen)) < 0)
-		goto out;
-	rc = closure_parse(db.out.data ? db.out.data : "", ev->outputs, ev->noutputs, c, err, errlen);
-out:
-	if (rc == -ENOMEM)
+	if (!argv)
 		snprintf(err, errlen, "out of memory reading the closure");
+	else if ((rc = run_nix(job, argv, MAX_CLOSURE_OUTPUT, &res, err, errlen)) == 0)
+		rc = closure_parse(res.out.data ? res.out.data : "", ev->outputs, ev->noutputs, c, err, errlen);
 	free(argv);
-	free(paths);
-	spawn_result_free(&req);
-	spawn_result_free(&db);
+	spawn_result_free(&res);
 	return rc;
 }
 

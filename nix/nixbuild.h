@@ -41,9 +41,10 @@ struct nix_runner {
 	int (*evaluate)(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen);
 	/* Why evaluating the package name fails: Nix's one-line reason. */
 	int (*explain)(const struct nix_job *job, const char *name, char *reason, size_t len);
-	/* Builds the request's packages; the folder gcroots (created here)
+	/* Builds the evaluated outputs; the folder gcroots (created here)
 	 * holds the roots that keep them alive until nix_release. */
-	int (*realise)(const struct nix_job *job, const char *gcroots, char *err, size_t errlen);
+	int (*realise)(const struct nix_job *job, const struct nix_eval *ev, const char *gcroots,
+		       char *err, size_t errlen);
 	/* The runtime closure of the evaluated outputs, with sizes and
 	 * references. */
 	int (*closure)(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,

@@ -108,8 +108,10 @@ static int fake_explain(const struct nix_job *job, const char *name, char *reaso
 	return 0;
 }
 
-static int fake_realise(const struct nix_job *job, const char *gcroots, char *err, size_t errlen)
+static int fake_realise(const struct nix_job *job, const struct nix_eval *ev, const char *gcroots,
+			char *err, size_t errlen)
 {
+	(void)ev;
 	counted(&nix.builds);
 	mkdir(gcroots, 0755);
 	if (nix.slow_build_ms)
@@ -122,29 +124,27 @@ static int fake_realise(const struct nix_job *job, const char *gcroots, char *er
 }
 
 /* Every output alone, without references (the stand-in's paths are not
- * under /nix/store, which the dump reader insists on). */
+ * under /nix/store, which the closure reader insists on). */
 static int fake_closure(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,
 			char *err, size_t errlen)
 {
-	size_t i, len = 0;
-	char *p;
+	size_t i;
 
 	(void)job;
 	(void)err;
 	(void)errlen;
 	memset(c, 0, sizeof *c);
-	for (i = 0; i < ev->noutputs; i++)
-		len += strlen(ev->outputs[i]) + 1;
-	c->text = malloc(len + 1);
-	c->paths = calloc(ev->noutputs + 1, sizeof *c->paths);
-	if (!c->text || !c->paths)
+	if (!(c->paths = calloc(ev->noutputs + 1, sizeof *c->paths)))
 		return -ENOMEM;
-	for (i = 0, p = c->text; i < ev->noutputs; i++) {
-		strcpy(p, ev->outputs[i]);
-		c->paths[i] = (struct closure_path){ .path = p, .nar_size = 100, .closure_size = 100, .top = 1 };
-		p += strlen(p) + 1;
+	for (i = 0; i < ev->noutputs; i++) {
+		c->paths[i] = (struct closure_path){ .path = strdup(ev->outputs[i]), .nar_size = 100,
+						     .closure_size = 100, .top = 1 };
+		if (!c->paths[i].path) {
+			closure_free(c);
+			return -ENOMEM;
+		}
+		c->n++;
 	}
-	c->n = ev->noutputs;
 	return 0;
 }
 

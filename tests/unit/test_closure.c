@@ -1,4 +1,5 @@
-/* Reading an image's runtime closure from `nix-store --dump-db` (core/closure.h). */
+/* Reading an image's runtime closure from `nix path-info --json --recursive`
+ * (core/closure.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,21 +14,19 @@
 #define PATH_B "/nix/store/1bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-b"
 #define PATH_C "/nix/store/2ccccccccccccccccccccccccccccccc-c"
 #define PATH_D "/nix/store/3ddddddddddddddddddddddddddddddd-d"
-#define NAR_HASH "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+/* An entry as Nix prints it, with fields the reader does not need. */
+#define ENTRY(path, size, refs) \
+	"{\"path\":\"" path "\",\"narHash\":\"sha256-gnrG9qZ4EoLkK7Lw/6/COHG55s9O1M/bMPRnS2iH9jY=\"," \
+	"\"narSize\":" size ",\"references\":[" refs "],\"registrationTime\":1796227128,\"ultimate\":true}"
+#define Q(path) "\"" path "\""
 
 /* d first, a last; a, c and d reference themselves, as Nix records it. */
-static const char dump4[] =
-	PATH_D "\n" NAR_HASH "\n" "1000\n" "\n" "1\n"
-	PATH_D "\n"
-	PATH_C "\n" NAR_HASH "\n" "100\n" "/nix/store/9ccccccccccccccccccccccccccccccc-c.drv\n" "2\n"
-	PATH_D "\n"
-	PATH_C "\n"
-	PATH_B "\n" NAR_HASH "\n" "10\n" "\n" "1\n"
-	PATH_D "\n"
-	PATH_A "\n" NAR_HASH "\n" "1\n" "/nix/store/9aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a.drv\n" "3\n"
-	PATH_A "\n"
-	PATH_C "\n"
-	PATH_B "\n";
+static const char dump4[] = "["
+	ENTRY(PATH_D, "1000", Q(PATH_D)) ","
+	ENTRY(PATH_C, "100", Q(PATH_D) "," Q(PATH_C)) ","
+	ENTRY(PATH_B, "10", Q(PATH_D)) ","
+	ENTRY(PATH_A, "1", Q(PATH_A) "," Q(PATH_C) "," Q(PATH_B))
+	"]\n";
 
 static char *const top_a[] = { PATH_A };
 
@@ -84,7 +83,7 @@ static void test_parse(void)
 	CHECK(c.paths[0].top && !c.paths[1].top && !c.paths[2].top && !c.paths[3].top,
 	      "only the requested output a is marked top-level");
 	closure_free(&c);
-	CHECK(c.n == 0 && c.paths == NULL && c.text == NULL, "freeing a closure leaves it empty");
+	CHECK(c.n == 0 && c.paths == NULL, "freeing a closure leaves it empty");
 
 	/* Two tops, and a diamond counted once: a's closure holds d once. */
 	{
@@ -102,34 +101,22 @@ static void test_parse(void)
 	CHECK(c.n == 4 && !c.paths[0].top && !c.paths[3].top, "without requested outputs no path is top-level");
 	closure_free(&c);
 
-	/* Without the final newline. */
-	{
-		char *cut = strdup(dump4);
-
-		cut[strlen(cut) - 1] = '\0';
-		CHECK_WHY(closure_parse(cut, top_a, 1, &c, err, sizeof err) == 0, err,
-			  "a dump without its final newline parses");
-		CHECK(c.n == 4 && c.paths[0].closure_size == 1111,
-		      "a dump without its final newline gives the same closure");
-		closure_free(&c);
-		free(cut);
-	}
-	CHECK_WHY(closure_parse("", NULL, 0, &c, err, sizeof err) == 0, err, "an empty dump parses");
-	CHECK(c.n == 0, "an empty dump is an empty closure");
+	CHECK_WHY(closure_parse("[]", NULL, 0, &c, err, sizeof err) == 0, err, "an empty list parses");
+	CHECK(c.n == 0, "an empty list is an empty closure");
 	closure_free(&c);
 }
 
 static void test_sizes_beyond_4g(void)
 {
-	static const char dump[] =
-		"/nix/store/0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-big\n" NAR_HASH "\n" "5000000000\n" "\n" "1\n"
-		"/nix/store/1bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-dep\n"
-		"/nix/store/1bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-dep\n" NAR_HASH "\n" "4000000000\n" "\n" "0\n";
+	static const char dump[] = "["
+		ENTRY("/nix/store/0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-big", "5000000000",
+		      Q("/nix/store/1bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-dep")) ","
+		ENTRY("/nix/store/1bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-dep", "4000000000", "") "]";
 	struct closure c;
 	char err[512] = "";
 
 	if (!CHECK_WHY(closure_parse(dump, NULL, 0, &c, err, sizeof err) == 0, err,
-		       "a dump with paths of 5 GB and 4 GB parses"))
+		       "a closure with paths of 5 GB and 4 GB parses"))
 		return;
 	CHECK(c.n == 2 && c.paths[0].nar_size == 5000000000ULL && c.paths[0].closure_size == 9000000000ULL,
 	      "sizes beyond 4 GiB add up without overflow (9000000000)");
@@ -163,48 +150,44 @@ static void check_error(const char *dump, char *const *tops, size_t ntops, const
 		CHECK_WHY(strstr(err, must_name) != NULL, err, "the error for %s names %s", what, must_name);
 	else
 		CHECK(err[0] != '\0', "the error for %s says what is wrong", what);
-	CHECK(c.n == 0 && c.paths == NULL && c.text == NULL, "a refused dump (%s) leaves no closure behind", what);
+	CHECK(c.n == 0 && c.paths == NULL, "a refused closure (%s) leaves nothing behind", what);
 }
 
 static void test_errors(void)
 {
-	static const char missing_ref[] =
-		PATH_A "\n" NAR_HASH "\n" "1\n" "\n" "2\n"
-		PATH_A "\n"
-		"/nix/store/4eeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-ghost\n";
-	static const char cut_in_refs[] =
-		PATH_B "\n" NAR_HASH "\n" "10\n" "\n" "0\n"
-		PATH_A "\n" NAR_HASH "\n" "1\n" "\n" "3\n"
-		PATH_A "\n"
-		PATH_B "\n";
-	static const char cut_in_header[] =
-		PATH_A "\n" NAR_HASH "\n" "1\n";
-	static const char cut_after_path[] = PATH_A "\n";
-	static const char bad_size[] = PATH_A "\n" NAR_HASH "\n" "abc\n" "\n" "0\n";
-	static const char bad_size_suffix[] = PATH_A "\n" NAR_HASH "\n" "12kB\n" "\n" "0\n";
-	static const char empty_size[] = PATH_A "\n" NAR_HASH "\n" "\n" "\n" "0\n";
-	static const char negative_size[] = PATH_A "\n" NAR_HASH "\n" "-1\n" "\n" "0\n";
-	static const char negative_count[] = PATH_A "\n" NAR_HASH "\n" "1\n" "\n" "-1\n";
-	static const char bad_count[] = PATH_A "\n" NAR_HASH "\n" "1\n" "\n" "one\n";
-	static const char not_store[] = "/usr/bin/a\n" NAR_HASH "\n" "1\n" "\n" "0\n";
-	static const char stray_line[] = PATH_A "\n" NAR_HASH "\n" "1\n" "\n" "0\n" "garbage\n";
+	static const char missing_ref[] = "["
+		ENTRY(PATH_A, "1", Q(PATH_A) "," Q("/nix/store/4eeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-ghost")) "]";
+	static const char twice[] = "[" ENTRY(PATH_A, "1", "") "," ENTRY(PATH_A, "2", "") "]";
+	static const char cut[] = "[" ENTRY(PATH_B, "10", "") "," "{\"path\":\"" PATH_A "\",\"narSize\":1,";
+	static const char invalid[] = "[{\"path\":\"" PATH_A "\",\"valid\":false}]";
+	static const char bad_size[] = "[" ENTRY(PATH_A, "\"12\"", "") "]";
+	static const char fraction[] = "[" ENTRY(PATH_A, "1.5", "") "]";
+	static const char negative_size[] = "[" ENTRY(PATH_A, "-1", "") "]";
+	static const char huge_size[] = "[" ENTRY(PATH_A, "1e300", "") "]";
+	static const char ref_not_string[] = "[" ENTRY(PATH_A, "1", "42") "]";
+	static const char not_store[] = "[" ENTRY("/usr/bin/a", "1", "") "]";
+	static const char below_path[] = "[" ENTRY(PATH_A "/bin/a", "1", "") "]";
+	static const char store_dir[] = "[" ENTRY("/nix/store/", "1", "") "]";
+	static const char not_list[] = "{\"path\":\"" PATH_A "\"}";
 	char *const top_ghost[] = { "/nix/store/5fffffffffffffffffffffffffffffff-not-built" };
 
 	check_error(missing_ref, NULL, 0, "/nix/store/4eeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-ghost",
-		    "a reference to a path the dump does not hold");
-	check_error(cut_in_refs, NULL, 0, PATH_A, "a dump cut inside a reference list");
-	check_error(cut_in_header, NULL, 0, PATH_A, "a dump cut after the size line");
-	check_error(cut_after_path, NULL, 0, PATH_A, "a dump cut after a path line");
-	check_error(bad_size, NULL, 0, PATH_A, "a size that is not a number (abc)");
-	check_error(bad_size_suffix, NULL, 0, PATH_A, "a size with a suffix (12kB)");
-	check_error(empty_size, NULL, 0, PATH_A, "an empty size line");
+		    "a reference to a path the closure does not hold");
+	check_error(twice, NULL, 0, PATH_A, "a path listed twice");
+	check_error(cut, NULL, 0, NULL, "a list cut short");
+	check_error(invalid, NULL, 0, PATH_A, "a path Nix says is not valid");
+	check_error(bad_size, NULL, 0, PATH_A, "a size that is a string");
+	check_error(fraction, NULL, 0, PATH_A, "a size that is not whole (1.5)");
 	check_error(negative_size, NULL, 0, PATH_A, "a negative size (-1)");
-	check_error(bad_count, NULL, 0, PATH_A, "a reference count that is not a number");
-	check_error(negative_count, NULL, 0, PATH_A, "a negative reference count");
+	check_error(huge_size, NULL, 0, PATH_A, "a size beyond 2^53 (1e300)");
+	check_error(ref_not_string, NULL, 0, PATH_A, "a reference that is not a string");
 	check_error(not_store, NULL, 0, "/usr/bin/a", "a path outside /nix/store");
-	check_error(stray_line, NULL, 0, "garbage", "a stray line after the last registration");
+	check_error(below_path, NULL, 0, PATH_A "/bin/a", "a file inside a store path");
+	check_error(store_dir, NULL, 0, "/nix/store/", "the store itself as a path");
+	check_error(not_list, NULL, 0, NULL, "an object instead of a list");
+	check_error("", NULL, 0, NULL, "an empty answer");
 	check_error(dump4, top_ghost, 1, "/nix/store/5fffffffffffffffffffffffffffffff-not-built",
-		    "a requested output missing from the dump");
+		    "a requested output missing from the closure");
 }
 
 int main(void)

@@ -49,36 +49,32 @@ static void append(char **s, size_t *len, const char *text)
 	*len += add;
 }
 
-/* The dump `nix-store --dump-db` would print, listing the packages in the
- * given order (reversed when reverse is set); each path references itself
- * too, as Nix records it. */
+/* What `nix path-info --json --recursive` would print, listing the
+ * packages in the given order (reversed when reverse is set); each path
+ * references itself too, as Nix records it. */
 static char *dump_of(const struct pkg *p, size_t n, int reverse)
 {
 	char *s = NULL, line[1024], path[256];
 	size_t len = 0, k;
 
-	append(&s, &len, "");
+	append(&s, &len, "[");
 	for (k = 0; k < n; k++) {
 		const struct pkg *q = &p[reverse ? n - 1 - k : k];
 		char refs[1024], *save = NULL, *tok;
-		size_t nrefs = 1;
 
 		snprintf(refs, sizeof refs, "%s", q->refs ? q->refs : "");
-		for (tok = refs; *tok; tok++)
-			if (*tok == ' ')
-				nrefs++;
-		if (!refs[0])
-			nrefs = 0;
 		path_of(q->name, path, sizeof path);
-		snprintf(line, sizeof line, "%s\n%064d\n%llu\n\n%zu\n%s\n", path, 0,
-			 (unsigned long long)q->nar, nrefs + 1, path);
+		snprintf(line, sizeof line, "%s{\"path\":\"%s\",\"narSize\":%llu,\"references\":[\"%s\"",
+			 k ? "," : "", path, (unsigned long long)q->nar, path);
 		append(&s, &len, line);
 		for (tok = strtok_r(refs, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 			path_of(tok, path, sizeof path);
-			append(&s, &len, path);
-			append(&s, &len, "\n");
+			snprintf(line, sizeof line, ",\"%s\"", path);
+			append(&s, &len, line);
 		}
+		append(&s, &len, "]}");
 	}
+	append(&s, &len, "]");
 	return s;
 }
 
