@@ -34,13 +34,14 @@ static int to_storage(void *ctx, const void *data, size_t len, char *err, size_t
 static int pack_layer(struct packer *p, layer_fill fill, const void *ctx,
 		      struct manifest_layer *out, char *err, size_t errlen)
 {
+	struct tarball_gzip gzip = { (unsigned)p->cfg->pack_threads, p->cfg->gzip_level };
 	struct tarball_result res;
 	struct storage_writer *w = NULL;
 	struct tarball *t = NULL;
 	int rc;
 
 	if ((rc = storage_begin(p->storage, &w, err, errlen)) < 0 ||
-	    (rc = tarball_open(&t, (unsigned)p->cfg->pack_threads, to_storage, w, err, errlen)) < 0)
+	    (rc = tarball_open(&t, gzip, to_storage, w, err, errlen)) < 0)
 		goto out;
 	tarball_set_deadline(t, p->deadline);
 	if ((rc = fill(t, ctx, err, errlen)) < 0) {

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/gzip.h"
+
 #ifndef NIXERY_SYSCONFDIR
 #define NIXERY_SYSCONFDIR "/etc"
 #endif
@@ -51,6 +53,7 @@ static const struct setting settings[] = {
 	{ "NIXERY_MAX_BUILDS", NULL, NUMBER, AT(max_builds), 1, 256 },
 	/* No fallback: the number of cores. */
 	{ "NIXERY_PACK_THREADS", NULL, NUMBER, AT(pack_threads), 1, 256 },
+	{ "NIXERY_GZIP_LEVEL", "6", NUMBER, AT(gzip_level), 1, GZIP_LEVEL_MAX },
 	{ "NIXERY_STOP_GRACE", "10", NUMBER, AT(stop_grace), 0, 3600 },
 	{ "NIXERY_EVAL_TTL", "60", NUMBER, AT(eval_ttl), 0, INT_MAX },
 	{ "NIXERY_MAX_LAYERS", "94", NUMBER, AT(max_layers), 1, 120 },

@@ -44,6 +44,7 @@ struct config {
 	int nix_timeout;         /* NIX_TIMEOUT, seconds from a request's arrival to its answer */
 	int max_builds;          /* NIXERY_MAX_BUILDS, Nix jobs at once on this host */
 	int pack_threads;        /* NIXERY_PACK_THREADS, cores compressing one layer */
+	int gzip_level;          /* NIXERY_GZIP_LEVEL, libdeflate's 1 to 12 */
 	int stop_grace;          /* NIXERY_STOP_GRACE, seconds requests get to finish at a stop */
 	int eval_ttl;            /* NIXERY_EVAL_TTL, seconds a moving source stays evaluated */
 	int max_layers;          /* NIXERY_MAX_LAYERS, store-path layers per image */

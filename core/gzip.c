@@ -34,6 +34,7 @@ struct gzip {
 	unsigned nhelpers, started;
 	int stop;
 	struct libdeflate_compressor *own;  /* the writer's */
+	int level;
 	size_t bound;
 	unsigned long members;  /* sent so far */
 	gzip_sink sink;
@@ -71,7 +72,7 @@ static void *helper(void *arg)
 	struct gzip *g = arg;
 	/* Without a compressor of its own a helper leaves the work to the
 	 * writer, which always does what nobody else takes. */
-	struct libdeflate_compressor *c = libdeflate_alloc_compressor(GZIP_LEVEL);
+	struct libdeflate_compressor *c = libdeflate_alloc_compressor(g->level);
 
 	pthread_mutex_lock(&g->lock);
 	while (c && !g->stop) {
@@ -187,7 +188,7 @@ static int report(struct gzip *g, char *err, size_t errlen)
 	return g->rc;
 }
 
-int gzip_open(struct gzip **out, unsigned threads, gzip_sink sink, void *ctx,
+int gzip_open(struct gzip **out, unsigned threads, int level, gzip_sink sink, void *ctx,
 	      char *err, size_t errlen)
 {
 	struct gzip *g = calloc(1, sizeof *g);
@@ -199,6 +200,7 @@ int gzip_open(struct gzip **out, unsigned threads, gzip_sink sink, void *ctx,
 		threads = 1;
 	g->sink = sink;
 	g->ctx = ctx;
+	g->level = level;
 	g->nring = 2 * threads;
 	g->nhelpers = threads - 1;
 	pthread_mutex_init(&g->lock, NULL);
@@ -206,7 +208,7 @@ int gzip_open(struct gzip **out, unsigned threads, gzip_sink sink, void *ctx,
 	pthread_cond_init(&g->done, NULL);
 	g->ring = calloc(g->nring, sizeof *g->ring);
 	g->helpers = calloc(threads, sizeof *g->helpers);
-	if (!g->ring || !g->helpers || !(g->own = libdeflate_alloc_compressor(GZIP_LEVEL)))
+	if (!g->ring || !g->helpers || !(g->own = libdeflate_alloc_compressor(level)))
 		goto nomem;
 	g->bound = libdeflate_gzip_compress_bound(g->own, GZIP_PIECE);
 	*out = g;

@@ -18,9 +18,8 @@
  * a Debian /usr/lib tarball); a piece in and out of each thread in flight
  * stays a few MiB. */
 #define GZIP_PIECE (1u << 20)
-/* libdeflate's 6 is as small as zlib's 9 and three times as fast as
- * zlib's 6. */
-#define GZIP_LEVEL 6
+/* libdeflate's levels: 1 (fastest) to 12 (smallest). */
+#define GZIP_LEVEL_MAX 12
 
 struct gzip;
 
@@ -29,8 +28,8 @@ struct gzip;
 typedef int (*gzip_sink)(void *ctx, const void *data, size_t len, char *err, size_t errlen);
 
 /* threads: how many compress at once, the writer included (1: the writer
- * alone). */
-int gzip_open(struct gzip **g, unsigned threads, gzip_sink sink, void *ctx,
+ * alone); level: libdeflate's, 1 to GZIP_LEVEL_MAX. */
+int gzip_open(struct gzip **g, unsigned threads, int level, gzip_sink sink, void *ctx,
 	      char *err, size_t errlen);
 
 /* 0, or the first error (the sink's, or -ENOMEM); after an error every call

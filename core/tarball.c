@@ -130,7 +130,7 @@ static la_ssize_t on_tar_bytes(struct archive *a, void *ctx, const void *buf, si
 	return (la_ssize_t)len;
 }
 
-int tarball_open(struct tarball **out, unsigned threads, tarball_sink sink, void *ctx,
+int tarball_open(struct tarball **out, struct tarball_gzip gz, tarball_sink sink, void *ctx,
 		 char *err, size_t errlen)
 {
 	struct tarball *t = calloc(1, sizeof *t);
@@ -143,7 +143,7 @@ int tarball_open(struct tarball **out, unsigned threads, tarball_sink sink, void
 	t->diff = digest_new();
 	t->gz = digest_new();
 	t->a = archive_write_new();
-	if (!t->diff || !t->gz || !t->a || gzip_open(&t->gzip, threads, emit, t, err, errlen) < 0)
+	if (!t->diff || !t->gz || !t->a || gzip_open(&t->gzip, gz.threads, gz.level, emit, t, err, errlen) < 0)
 		goto nomem;
 	if (!(t->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0))) {
 		snprintf(err, errlen, "cannot start a layer: the C library has no C.UTF-8 locale");

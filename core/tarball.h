@@ -32,8 +32,13 @@ typedef int (*tarball_sink)(void *ctx, const void *data, size_t len, char *err, 
 /* A sink writing to the file descriptor *(int *)ctx. */
 int tarball_fd_sink(void *ctx, const void *data, size_t len, char *err, size_t errlen);
 
-/* threads: how many cores compress (1: the caller's alone). */
-int tarball_open(struct tarball **t, unsigned threads, tarball_sink sink, void *ctx,
+/* The gzip stream's threads and level (core/gzip.h). */
+struct tarball_gzip {
+	unsigned threads;   /* 1: the caller's alone */
+	int level;          /* 1 to GZIP_LEVEL_MAX */
+};
+
+int tarball_open(struct tarball **t, struct tarball_gzip gz, tarball_sink sink, void *ctx,
 		 char *err, size_t errlen);
 
 /* Packing stops with -ETIMEDOUT or -ECANCELED once d has passed (d must

@@ -89,6 +89,48 @@ let
     '';
   };
 
+  # MIB MiB of text in $out/share/text/part-NNN (64 MiB each), plus
+  # $out/bin/NAME: 16 MiB of words and numbers drawn by awk with a fixed
+  # seed, repeated. Deflate sees no repetition (its window is 32 KiB), so
+  # it compresses as fresh text does, and the bytes are the same on every
+  # build.
+  mkText = { name, mib }: mkDemo {
+    inherit name;
+    script = ''
+      mkdir -p $out/share/text
+      awk 'BEGIN {
+        srand(42)
+        split("the of and to in is for on that with as by be this from or are it an at " \
+              "not have was which can all use when if will more one also new file value set " \
+              "name list data type build path store package system version option default " \
+              "error return output input", w, " ")
+        n = 0
+        while (n < 16 * 1048576) {
+          line = ""; k = 6 + int(rand() * 10)
+          for (i = 0; i < k; i++) line = line w[1 + int(rand() * 60)] " "
+          line = line int(rand() * 100000) "\n"
+          printf "%s", line; n += length(line)
+        }
+      }' | head -c 16777216 > block
+      i=0
+      left=${toString mib}
+      while [ $left -gt 0 ]; do
+        n=$left; [ $n -le 64 ] || n=64
+        f=$out/share/text/part-$(printf %03d $i)
+        : > $f
+        while [ $n -gt 0 ]; do
+          if [ $n -ge 16 ]; then cat block >> $f; n=$((n - 16)); else head -c $((n * 1048576)) block >> $f; n=0; fi
+        done
+        left=$((left - 64)); i=$((i + 1))
+      done
+      rm block
+      writeScript $out/bin/${name} <<'EOF'
+      #!${busybox}/bin/sh
+      echo ${name}
+      EOF
+    '';
+  };
+
   # Zero-padded three-digit decimal, for dep-NNN names.
   pad3 = i: let s = toString i; in
     builtins.substring 0 (3 - builtins.stringLength s) "000" + s;
@@ -498,6 +540,7 @@ in
     mkDemo mkBulk;
 
   bulk1g = mkBulk { name = "bulk1g"; mib = 1024; };
+  text512m = mkText { name = "text512m"; mib = 512; };
   bulka = mkBulk { name = "bulka"; mib = 1; deps = [ bulk500m ]; };
   bulkb = mkBulk { name = "bulkb"; mib = 1; deps = [ bulk500m ]; };
   bulksmall = mkBulk { name = "bulksmall"; mib = 2; };

@@ -80,6 +80,8 @@ problem "Nix missing from PATH" "nix-build is not on PATH: install Nix" \
 	PATH=/nonexistent "$BIN" --config "$work/nixery.conf" --check-config
 problem "a bad value, with what it accepts" "NIX_TIMEOUT=soon is not valid: give a whole number from 1 to 86400" \
 	NIX_TIMEOUT=soon "$BIN" --config "$work/nixery.conf" --check-config
+problem "a compression level beyond libdeflate's" "NIXERY_GZIP_LEVEL=13 is not valid: give a whole number from 1 to 12" \
+	NIXERY_GZIP_LEVEL=13 "$BIN" --config "$work/nixery.conf" --check-config
 problem "an unknown setting with its line" "typo.conf:3: unknown setting NIXERY_TYPO" \
 	sh -c "printf '# x\n\nNIXERY_TYPO = 1\n' > '$work/typo.conf'; '$BIN' --config '$work/typo.conf' --check-config"
 problem "a missing explicit file" "cannot read the configuration file $work/none.conf" \

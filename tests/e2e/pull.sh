@@ -102,3 +102,16 @@ server_stop
 server_start "$work/srv4" NIXERY_PACK_THREADS=8 || fail "pull: a server packing on eight threads starts"
 d2=$(digest_of bulksmall)
 check "pull: one and eight packing threads give the same manifest digest ($d1)" [ -n "$d1" -a "$d1" = "$d2" ]
+
+# 8. The compression level changes the layers' bytes, never what they hold:
+# the config (the diff_ids of the uncompressed layers) stays the same.
+config_of() {
+	curl -s -H "Accept: $DOCKER" "$URL/v2/$1/manifests/latest" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["config"]["digest"])'
+}
+c1=$(config_of shell/hello) d1=$(digest_of shell/hello)
+server_stop
+server_start "$work/srv5" NIXERY_GZIP_LEVEL=1 || fail "pull: a server compressing at level 1 starts"
+c2=$(config_of shell/hello) d2=$(digest_of shell/hello)
+check "pull: level 1 packs other layer bytes than level 6 ($d2)" [ -n "$d2" -a "$d1" != "$d2" ]
+check "pull: level 1 and level 6 layers hold the same tar streams (config $c1)" [ -n "$c1" -a "$c1" = "$c2" ]

@@ -57,15 +57,15 @@ static int to_buf(void *ctx, const void *data, size_t len, char *err, size_t err
 	return buf_append(&s->out, data, len) < 0 ? -ENOMEM : 0;
 }
 
-/* Compresses input in writes of `step` bytes with `threads` threads. */
-static int compress_input(const unsigned char *in, size_t len, unsigned threads, size_t step,
-		    struct sink *s, char *err, size_t errlen)
+/* Compresses input at level in writes of `step` bytes with `threads` threads. */
+static int compress_input(const unsigned char *in, size_t len, unsigned threads, int level,
+			  size_t step, struct sink *s, char *err, size_t errlen)
 {
 	struct gzip *g;
 	size_t off;
 	int rc;
 
-	if ((rc = gzip_open(&g, threads, to_buf, s, err, errlen)) < 0)
+	if ((rc = gzip_open(&g, threads, level, to_buf, s, err, errlen)) < 0)
 		return rc;
 	for (off = 0; off < len && rc == 0; off += step)
 		rc = gzip_write(g, in + off, len - off < step ? len - off : step, err, errlen);
@@ -137,7 +137,7 @@ static void test_round_trip(void)
 		int members;
 		long n;
 
-		if (!CHECK_WHY(compress_input(in, sizes[i], 2, 65536, &s, err, sizeof err) == 0, err,
+		if (!CHECK_WHY(compress_input(in, sizes[i], 2, 6, 65536, &s, err, sizeof err) == 0, err,
 			       "%zu bytes compress", sizes[i]))
 			continue;
 		n = gunzip_members(&s.out, out, max + 1, &members);
@@ -167,7 +167,7 @@ static void test_same_bytes(void)
 		struct sink s = { 0 };
 		char err[256] = "", hex[DIGEST_HEX_LEN + 1];
 
-		if (!CHECK_WHY(compress_input(in, len, runs[i].threads, runs[i].step, &s, err, sizeof err) == 0,
+		if (!CHECK_WHY(compress_input(in, len, runs[i].threads, 6, runs[i].step, &s, err, sizeof err) == 0,
 			       err, "7 MiB compress with %u threads in writes of %zu bytes",
 			       runs[i].threads, runs[i].step))
 			continue;
@@ -186,6 +186,37 @@ static void test_same_bytes(void)
 	free(in);
 }
 
+/* The level trades time for bytes; every level reads back, and each gives
+ * the same bytes for any number of threads. */
+static void test_levels(void)
+{
+	const size_t len = 3 * GZIP_PIECE + 99;
+	unsigned char *in = make_input(len), *out = malloc(len + 1);
+	size_t sizes[GZIP_LEVEL_MAX + 1] = { 0 };
+	int level, members;
+
+	for (level = 1; level <= GZIP_LEVEL_MAX; level += GZIP_LEVEL_MAX - 1) {
+		struct sink one = { 0 }, four = { 0 };
+		char err[256] = "";
+
+		if (!CHECK_WHY(compress_input(in, len, 1, level, len, &one, err, sizeof err) == 0 &&
+			       compress_input(in, len, 4, level, 65536, &four, err, sizeof err) == 0, err,
+			       "level %d compresses", level))
+			continue;
+		CHECK(one.out.len == four.out.len && memcmp(one.out.data, four.out.data, one.out.len) == 0,
+		      "level %d: 4 threads give the bytes of 1", level);
+		CHECK(gunzip_members(&one.out, out, len + 1, &members) == (long)len && memcmp(out, in, len) == 0,
+		      "level %d reads back whole", level);
+		sizes[level] = one.out.len;
+		buf_free(&one.out);
+		buf_free(&four.out);
+	}
+	CHECK(sizes[GZIP_LEVEL_MAX] < sizes[1], "level %d is smaller than level 1 (%zu < %zu bytes)",
+	      GZIP_LEVEL_MAX, sizes[GZIP_LEVEL_MAX], sizes[1]);
+	free(in);
+	free(out);
+}
+
 static void test_sink_error(void)
 {
 	const size_t len = 6 * GZIP_PIECE;
@@ -195,7 +226,7 @@ static void test_sink_error(void)
 	for (threads = 1; threads <= 4; threads += 3) {
 		struct sink s = { .fail_at = 2 };
 		char err[256] = "";
-		int rc = compress_input(in, len, threads, 65536, &s, err, sizeof err);
+		int rc = compress_input(in, len, threads, 6, 65536, &s, err, sizeof err);
 
 		CHECK(rc == -ENOSPC, "%u threads: the sink's error ends the stream with its code (%d)", threads, rc);
 		CHECK_WHY(strstr(err, "No space left") != NULL, err,
@@ -220,7 +251,7 @@ static void test_abandon(void)
 	int members = 0;
 	long n;
 
-	if (CHECK_WHY(gzip_open(&g, 4, to_buf, &s, err, sizeof err) == 0, err, "a stream opens")) {
+	if (CHECK_WHY(gzip_open(&g, 4, 6, to_buf, &s, err, sizeof err) == 0, err, "a stream opens")) {
 		CHECK_WHY(gzip_write(g, in, len, err, sizeof err) == 0, err, "5 MiB are taken");
 		gzip_free(g);
 		n = s.out.len ? gunzip_members(&s.out, out, len, &members) : 0;
@@ -237,6 +268,7 @@ int main(void)
 {
 	test_round_trip();
 	test_same_bytes();
+	test_levels();
 	test_sink_error();
 	test_abandon();
 	return check_exit();

@@ -48,7 +48,7 @@ int main(void)
 	char err[256];
 	size_t n;
 
-	if (tarball_open(&t, 1, collect, NULL, err, sizeof err) < 0) {
+	if (tarball_open(&t, (struct tarball_gzip){ 1, 6 }, collect, NULL, err, sizeof err) < 0) {
 		printf("FAIL: %s: a layer opens (%s)\n", check_binary(), err);
 		return 1;
 	}

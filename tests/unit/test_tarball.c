@@ -267,7 +267,7 @@ static int pack(const char *out, fill_fn fill, void *ctx, struct tarball_result 
 		snprintf(err, errlen, "cannot create %s: %s", out, strerror(errno));
 		return -errno;
 	}
-	if ((rc = tarball_open(&t, pack_threads, tarball_fd_sink, &fd, err, errlen)) < 0) {
+	if ((rc = tarball_open(&t, (struct tarball_gzip){ pack_threads, 6 }, tarball_fd_sink, &fd, err, errlen)) < 0) {
 		close(fd);
 		return rc;
 	}
@@ -650,7 +650,7 @@ static void test_errors(void)
 
 	snprintf(out, sizeof out, "%s/errors.tar.gz", tmpdir);
 	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || tarball_open(&t, 2, tarball_fd_sink, &fd, err, sizeof err) < 0)
+	if (fd < 0 || tarball_open(&t, (struct tarball_gzip){ 2, 6 }, tarball_fd_sink, &fd, err, sizeof err) < 0)
 		die("tarball_open");
 	CHECK(tarball_add_tree(t, "relative/path") < 0, "a relative path is refused");
 	CHECK_WHY(strstr(tarball_error(t), "relative/path") != NULL, tarball_error(t),
@@ -660,7 +660,7 @@ static void test_errors(void)
 	close(fd);
 
 	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || tarball_open(&t, 2, tarball_fd_sink, &fd, err, sizeof err) < 0)
+	if (fd < 0 || tarball_open(&t, (struct tarball_gzip){ 2, 6 }, tarball_fd_sink, &fd, err, sizeof err) < 0)
 		die("tarball_open");
 	snprintf(fifo, sizeof fifo, "%s/no-such-path", tmpdir);
 	CHECK(tarball_add_tree(t, fifo) < 0, "a path that does not exist is refused");
@@ -673,7 +673,7 @@ static void test_errors(void)
 	if (mkfifo(fifo, 0644) < 0)
 		die("mkfifo");
 	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || tarball_open(&t, 2, tarball_fd_sink, &fd, err, sizeof err) < 0)
+	if (fd < 0 || tarball_open(&t, (struct tarball_gzip){ 2, 6 }, tarball_fd_sink, &fd, err, sizeof err) < 0)
 		die("tarball_open");
 	CHECK(tarball_add_tree(t, fifo) < 0, "a FIFO (neither file, link nor directory) is refused");
 	tarball_abort(t);
@@ -682,7 +682,7 @@ static void test_errors(void)
 
 	/* A layer cannot be written to a descriptor that is not open for writing. */
 	fd = open(out, O_RDONLY);
-	if (fd < 0 || tarball_open(&t, 2, tarball_fd_sink, &fd, err, sizeof err) < 0)
+	if (fd < 0 || tarball_open(&t, (struct tarball_gzip){ 2, 6 }, tarball_fd_sink, &fd, err, sizeof err) < 0)
 		die("tarball_open");
 	tarball_add_tree(t, tree);
 	CHECK(tarball_close(t, &res, err, sizeof err) < 0, "a layer written to a read-only descriptor fails to close");
