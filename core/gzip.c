@@ -138,13 +138,13 @@ static struct piece *filling(struct gzip *g)
 	if (g->used == g->nring && send_head(g) < 0)
 		return NULL;
 	p = &g->ring[(g->head + g->used) % g->nring];
-	if (!p->in) {
+	if (!p->in)
 		p->in = malloc(GZIP_PIECE);
+	if (!p->out)
 		p->out = malloc(g->bound);
-		if (!p->in || !p->out) {
-			fail(g, -ENOMEM, "out of memory compressing a layer");
-			return NULL;
-		}
+	if (!p->in || !p->out) {
+		fail(g, -ENOMEM, "out of memory compressing a layer");
+		return NULL;
 	}
 	return p;
 }
