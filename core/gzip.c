@@ -20,6 +20,12 @@ struct piece {
 	size_t outlen;          /* 0: libdeflate found the output bound short */
 };
 
+/* What one thread compresses with: the level asked for, a fast level to
+ * probe whether a piece compresses at all, and level 0, which stores. */
+struct compressors {
+	struct libdeflate_compressor *level, *probe, *store;
+};
+
 /* The pieces form a ring: from head, `used` pieces queued, in work or
  * done, in input order; the next one is the writer's. head and used change
  * only in the writer, under the lock, as do the states but for a helper's
@@ -33,7 +39,7 @@ struct gzip {
 	pthread_t *helpers;
 	unsigned nhelpers, started;
 	int stop;
-	struct libdeflate_compressor *own;  /* the writer's */
+	struct compressors own;  /* the writer's */
 	int level;
 	size_t bound;
 	unsigned long members;  /* sent so far */
@@ -56,12 +62,49 @@ static struct piece *queued_piece(struct gzip *g)
 	return NULL;
 }
 
+static int compressors_init(struct compressors *c, int level)
+{
+	c->level = libdeflate_alloc_compressor(level);
+	c->probe = libdeflate_alloc_compressor(1);
+	c->store = libdeflate_alloc_compressor(0);
+	return c->level && c->probe && c->store ? 0 : -ENOMEM;
+}
+
+static void compressors_free(struct compressors *c)
+{
+	libdeflate_free_compressor(c->level);
+	libdeflate_free_compressor(c->probe);
+	libdeflate_free_compressor(c->store);
+}
+
+/* Whether a piece is not worth compressing (random data, files compressed
+ * already): none of four samples spread over it gets 3% smaller at the
+ * fastest level. Searching such data for matches is the slowest work there
+ * is and gains nothing; the test costs about 2% where data compresses. It
+ * reads the piece alone, so the choice, like the bytes, depends on the
+ * input only. scratch holds at least PROBE_SAMPLE bytes. */
+#define PROBE_SAMPLE 16384
+static int incompressible(struct libdeflate_compressor *probe, const struct piece *p,
+			  unsigned char *scratch)
+{
+	size_t i;
+
+	if (p->len < 4 * PROBE_SAMPLE)
+		return 0;
+	for (i = 0; i < 4; i++)
+		if (libdeflate_deflate_compress(probe, p->in + i * (p->len - PROBE_SAMPLE) / 3, PROBE_SAMPLE,
+						scratch, PROBE_SAMPLE * 97 / 100))
+			return 0;
+	return 1;
+}
+
 /* Called and returns with the lock held; compresses without it. */
-static void compress_piece(struct gzip *g, struct piece *p, struct libdeflate_compressor *c)
+static void compress_piece(struct gzip *g, struct piece *p, const struct compressors *c)
 {
 	p->state = WORKING;
 	pthread_mutex_unlock(&g->lock);
-	p->outlen = libdeflate_gzip_compress(c, p->in, p->len, p->out, g->bound);
+	p->outlen = libdeflate_gzip_compress(incompressible(c->probe, p, p->out) ? c->store : c->level,
+					     p->in, p->len, p->out, g->bound);
 	pthread_mutex_lock(&g->lock);
 	p->state = DONE;
 	pthread_cond_signal(&g->done);
@@ -70,21 +113,22 @@ static void compress_piece(struct gzip *g, struct piece *p, struct libdeflate_co
 static void *helper(void *arg)
 {
 	struct gzip *g = arg;
-	/* Without a compressor of its own a helper leaves the work to the
+	struct compressors c;
+	/* Without compressors of its own a helper leaves the work to the
 	 * writer, which always does what nobody else takes. */
-	struct libdeflate_compressor *c = libdeflate_alloc_compressor(g->level);
+	int ok = compressors_init(&c, g->level) == 0;
 
 	pthread_mutex_lock(&g->lock);
-	while (c && !g->stop) {
+	while (ok && !g->stop) {
 		struct piece *p = queued_piece(g);
 
 		if (p)
-			compress_piece(g, p, c);
+			compress_piece(g, p, &c);
 		else
 			pthread_cond_wait(&g->queued, &g->lock);
 	}
 	pthread_mutex_unlock(&g->lock);
-	libdeflate_free_compressor(c);
+	compressors_free(&c);
 	return NULL;
 }
 
@@ -109,7 +153,7 @@ static int send_head(struct gzip *g)
 		struct piece *q = queued_piece(g);
 
 		if (q)
-			compress_piece(g, q, g->own);
+			compress_piece(g, q, &g->own);
 		else
 			pthread_cond_wait(&g->done, &g->lock);
 	}
@@ -208,9 +252,10 @@ int gzip_open(struct gzip **out, unsigned threads, int level, gzip_sink sink, vo
 	pthread_cond_init(&g->done, NULL);
 	g->ring = calloc(g->nring, sizeof *g->ring);
 	g->helpers = calloc(threads, sizeof *g->helpers);
-	if (!g->ring || !g->helpers || !(g->own = libdeflate_alloc_compressor(level)))
+	if (!g->ring || !g->helpers || compressors_init(&g->own, level) < 0)
 		goto nomem;
-	g->bound = libdeflate_gzip_compress_bound(g->own, GZIP_PIECE);
+	/* The bound holds for every level, 0 included. */
+	g->bound = libdeflate_gzip_compress_bound(g->own.store, GZIP_PIECE);
 	*out = g;
 	return 0;
 nomem:
@@ -275,7 +320,7 @@ void gzip_free(struct gzip *g)
 	}
 	free(g->ring);
 	free(g->helpers);
-	libdeflate_free_compressor(g->own);
+	compressors_free(&g->own);
 	pthread_cond_destroy(&g->queued);
 	pthread_cond_destroy(&g->done);
 	pthread_mutex_destroy(&g->lock);

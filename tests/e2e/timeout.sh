@@ -77,16 +77,16 @@ check "timeout: 3 s of evaluation and 3 s of build under NIX_TIMEOUT=5 get 504 (
 check "timeout: the answer comes at the request's deadline, not a step's ($took ms)" [ "$took" -lt 7500 ]
 check "timeout: it was the build that ran out of time" grep -q 'nix-build stopped at the deadline' "$work/b3"
 
-# Packing is bound by the same deadline: the 500 MB package is built
-# already, so its request spends the deadline packing (on one thread, so
-# that packing outlasts the deadline on any machine).
+# Packing is bound by the same deadline: the 512 MB package is built
+# already, so its request spends the deadline packing (text, on one
+# thread, so that packing outlasts the deadline on any machine).
 server_stop
-nix-build --no-out-link "$TOP/nix/demo" -A bulk500m >/dev/null 2>&1
+nix-build --no-out-link "$TOP/nix/demo" -A text512m >/dev/null 2>&1
 server_start "$work/srv4" NIX_TIMEOUT=3 NIXERY_PACK_THREADS=1 || { fail "timeout: server starts"; exit 1; }
 start=$(date +%s%3N)
-code=$(curl -s -o "$work/b4" -w '%{http_code}' "$URL/v2/bulk500m/manifests/latest")
+code=$(curl -s -o "$work/b4" -w '%{http_code}' "$URL/v2/text512m/manifests/latest")
 took=$(($(date +%s%3N) - start))
-check "timeout: packing 500 MB under NIX_TIMEOUT=3 gets 504 ($code after $took ms)" [ "$code" = 504 ]
+check "timeout: packing 512 MB under NIX_TIMEOUT=3 gets 504 ($code after $took ms)" [ "$code" = 504 ]
 check "timeout: packing stopped at the deadline ($(cat "$work/b4"))" grep -q 'packing stopped at the deadline' "$work/b4"
 check "timeout: the answer comes soon after it ($took ms)" [ "$took" -lt 5000 ]
 check "timeout: nothing half-packed is left in storage" [ -z "$(ls -A "$SERVER_DIR/storage/tmp")" ]

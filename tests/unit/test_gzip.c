@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "core/buf.h"
@@ -217,6 +218,67 @@ static void test_levels(void)
 	free(out);
 }
 
+/* Random bytes, the same on every run. */
+static unsigned char *make_noise(size_t len)
+{
+	unsigned char *d = malloc(len ? len : 1);
+	uint64_t x = 0x2545f4914f6cdd1du;
+	size_t i;
+
+	for (i = 0; d && i < len; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		d[i] = (unsigned char)(x >> 32);
+	}
+	return d;
+}
+
+/* Data that does not compress is stored, not searched: it costs no more
+ * than a few bytes per piece. A piece that compresses in part is still
+ * compressed. */
+static void test_incompressible(void)
+{
+	const size_t len = 3 * GZIP_PIECE;
+	unsigned char *noise = make_noise(len), *mixed = make_input(len), *out = malloc(len + 1);
+	struct sink s = { 0 }, m = { 0 };
+	char err[256] = "";
+	int members;
+
+	/* The first quarter of every piece of `mixed` is noise. */
+	for (size_t off = 0; off < len; off += GZIP_PIECE)
+		memcpy(mixed + off, noise + off, GZIP_PIECE / 4);
+	if (CHECK_WHY(compress_input(noise, len, 2, 12, 65536, &s, err, sizeof err) == 0, err,
+		      "3 MiB of random bytes compress at level 12")) {
+		struct buf stored = { 0 };
+		struct libdeflate_compressor *level0 = libdeflate_alloc_compressor(0);
+		size_t off, bound = libdeflate_gzip_compress_bound(level0, GZIP_PIECE);
+		unsigned char *member = malloc(bound);
+
+		for (off = 0; member && off < len; off += GZIP_PIECE)
+			buf_append(&stored, member,
+				   libdeflate_gzip_compress(level0, noise + off, GZIP_PIECE, member, bound));
+		CHECK(s.out.len == stored.len && memcmp(s.out.data, stored.data, stored.len) == 0,
+		      "random bytes are stored as libdeflate's level 0 stores them, not searched at level 12 "
+		      "(%zu bytes for %zu)", s.out.len, len);
+		free(member);
+		buf_free(&stored);
+		libdeflate_free_compressor(level0);
+		CHECK(gunzip_members(&s.out, out, len + 1, &members) == (long)len && memcmp(out, noise, len) == 0,
+		      "stored pieces read back whole");
+	}
+	if (CHECK_WHY(compress_input(mixed, len, 2, 6, 65536, &m, err, sizeof err) == 0, err,
+		      "pieces a quarter random compress")) {
+		CHECK(m.out.len < len * 3 / 4, "pieces a quarter random are compressed: %zu bytes for %zu",
+		      m.out.len, len);
+		CHECK(gunzip_members(&m.out, out, len + 1, &members) == (long)len && memcmp(out, mixed, len) == 0,
+		      "they read back whole");
+	}
+	buf_free(&s.out);
+	buf_free(&m.out);
+	free(noise);
+	free(mixed);
+	free(out);
+}
+
 static void test_sink_error(void)
 {
 	const size_t len = 6 * GZIP_PIECE;
@@ -269,6 +331,7 @@ int main(void)
 	test_round_trip();
 	test_same_bytes();
 	test_levels();
+	test_incompressible();
 	test_sink_error();
 	test_abandon();
 	return check_exit();
