@@ -294,6 +294,73 @@ server_pull_test() {
 		  -n "$(header "$w/hh" Content-Type)" ]
 }
 
+# blob_requests: how many blob requests the workers have answered.
+blob_requests() {
+	curl -s "$URL/metrics" | awk '/^nixery_requests_total\{route="blob"/ { n += $2 } END { print n + 0 }'
+}
+
+# direct_blob_check LABEL: blobs whose file is there are sent by the web
+# server without a worker, with the registry's headers; the route reaches
+# no other file, however the path is dressed up; a blob whose file is gone
+# falls through to the worker, for the registry's answer.
+direct_blob_check() {
+	local label=$1 w=$SERVER_DIR/direct before d hex path code config blobs=$SERVER_DIR/storage/blobs/sha256
+	local docker=application/vnd.docker.distribution.manifest.v2+json
+	local fake=fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210
+	rm -rf "$w"
+	mkdir -p "$w"
+	curl -s -o "$w/m" -H "Accept: $docker" "$URL/v2/shell/hello/manifests/latest"
+	before=$(blob_requests)
+	for d in $(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["config"]["digest"]); [print(l["digest"]) for l in m["layers"]]' "$w/m" 2>/dev/null); do
+		curl -s -D "$w/h" -o "$w/b" "$URL/v2/shell/hello/blobs/$d"
+		curl -s -I -o /dev/null -D "$w/hh" "$URL/v2/other/name/blobs/$d"
+	done
+	check "$label: blobs whose file is there never reach a worker (blob requests answered by workers: $before before, $(blob_requests) after)" \
+		[ "$before" = "$(blob_requests)" ]
+	check "$label: such a blob has Content-Type application/octet-stream, Docker-Content-Digest $d and the API version" \
+		eval '[ "$(header "$w/h" Content-Type)" = application/octet-stream ] &&
+			[ "$(header "$w/h" Docker-Content-Digest)" = "$d" ] &&
+			[ "$(header "$w/h" Docker-Distribution-API-Version)" = registry/2.0 ] &&
+			[ "sha256:$(sha256sum <"$w/b" | cut -d" " -f1)" = "$d" ]'
+	check "$label: and so has a HEAD of it under another repository name" \
+		eval '[ "$(header "$w/hh" Docker-Content-Digest)" = "$d" ] && [ "$(header "$w/hh" Content-Length)" = "$(stat -c %s "$w/b")" ]'
+
+	code=$(curl -s -o "$w/delete" -w '%{http_code}' -X DELETE "$URL/v2/shell/hello/blobs/$d")
+	check "$label: a DELETE of such a blob gets the registry's 405 UNSUPPORTED ($code)" \
+		eval '[ "$code" = 405 ] && grep -q UNSUPPORTED "$w/delete"'
+
+	# Files beside the blob folder, named like a digest, and one blob's
+	# digest with its letters in capitals: none is a blob.
+	hex=${d#sha256:}
+	for path in "$SERVER_DIR/storage/blobs/$fake" "$SERVER_DIR/storage/$fake" "$SERVER_DIR/storage/tmp/$fake" \
+		"$SERVER_DIR/state/$fake"; do
+		[ -d "${path%/*}" ] && echo "nixery-secret-beside-blobs" >"$path"
+	done
+	for path in "/v2/x/blobs/sha256:$fake" "/v2/x/blobs/sha256:${hex^^}" "/v2/x/blobs/sha256:${hex}x" \
+		"/v2/x/blobs/sha256:${hex:0:63}" "/v2/x/blobs/sha256:$hex/../../../../../etc/passwd" \
+		"/v2/x/blobs/sha256:$hex/..%2f..%2f$fake" "/v2/x/blobs/sha256:..%2f$fake" \
+		"/v2/x/blobs/sha256:%2e%2e/%2e%2e/$fake" "/v2/x/blobs/sha256:$hex%00" "/v2/blobs/sha256:$hex" \
+		"/_nixery_blob/$fake" "/_nixery_blob/../$fake" "/_nixery_blob/%2e%2e%2f$fake" "/_nixery_blobs/$hex"; do
+		code=$(curl -s --path-as-is -o "$w/hostile" -w '%{http_code}' "$URL$path")
+		check "$label: $path reaches no file ($code)" \
+			eval '[ "${code:0:1}" = 4 ] && ! grep -q -e nixery-secret -e "^root:" "$w/hostile" && ! cmp -s "$w/hostile" "$w/b"'
+	done
+	rm -f "$SERVER_DIR/storage/blobs/$fake" "$SERVER_DIR/storage/$fake" "$SERVER_DIR/storage/tmp/$fake" \
+		"$SERVER_DIR/state/$fake"
+
+	# A blob the registry knows whose file is gone: the worker's answer.
+	curl -s -o "$w/hm" -H "Accept: $docker" "$URL/v2/hello/manifests/latest"
+	config=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"]["digest"][7:])' "$w/hm" 2>/dev/null)
+	mv "$blobs/$config" "$w/config" 2>/dev/null
+	before=$(blob_requests)
+	code=$(curl -s -o "$w/gone" -w '%{http_code}' "$URL/v2/hello/blobs/sha256:$config")
+	check "$label: a blob whose file is gone reaches a worker, which says so ($code: $(head -c 120 "$w/gone"))" \
+		eval '[ "$code" = 404 ] && grep -q "missing from storage" "$w/gone"'
+	check "$label: and the workers count it (blob requests: $before before, $(blob_requests) after)" \
+		[ "$(blob_requests)" = $((before + 1)) ]
+	mv "$w/config" "$blobs/$config" 2>/dev/null
+}
+
 # blob_offload_check LABEL: a 2 MiB blob (image bulksmall) arrives whole and
 # was sent by the web server from the file: its answer has the validators a
 # web server gives files (ETag, and Last-Modified the file's mtime), which

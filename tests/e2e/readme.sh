@@ -85,6 +85,8 @@ pull() {
 		eval 'curl -sk "https://127.0.0.1:$PORT/" | grep -q "docker pull 127.0.0.1:$PORT/shell/hello"'
 	check "readme: $label: the metrics answer this host" \
 		eval 'curl -sk "https://127.0.0.1:$PORT/metrics" | grep -q "^nixery_builds_total"'
+	check "readme: $label: the pull's blobs were sent by the web server, none by a worker" \
+		eval '! curl -sk "https://127.0.0.1:$PORT/metrics" | grep -q "route=\"blob\""'
 }
 
 # nginx with the README's server blocks, the workers started by its
@@ -131,7 +133,7 @@ chown nixery "$R/apache/fcgid"
 	echo "DefaultRuntimeDir $R/apache"
 	echo "Mutex file:$R/apache default"
 	echo "ErrorLog $R/apache/error.log"
-	for m in mpm_event authz_core authz_host alias fcgid xsendfile ssl socache_shmcb; do
+	for m in mpm_event authz_core authz_host alias rewrite headers fcgid xsendfile ssl socache_shmcb; do
 		echo "LoadModule ${m}_module /usr/lib/apache2/modules/mod_$m.so"
 	done
 	echo "User nixery"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The registry behind each web server it ships a configuration for: lighttpd
-# (X-Sendfile), Apache (mod_fcgid + mod_xsendfile) and nginx (spawn-fcgi +
-# X-Accel-Redirect), each on its own loopback port; the blobs are sent by
-# the web server, not streamed by the worker. Then the unprivileged setup:
+# (mod_magnet, X-Sendfile), Apache (mod_fcgid, mod_rewrite, mod_xsendfile)
+# and nginx (spawn-fcgi, try_files, X-Accel-Redirect), each on its own
+# loopback port; the blobs are sent by the web server, most without a
+# worker, none streamed by one. Then the unprivileged setup:
 # workers as user nixery under nginx, reaching Nix through nix-daemon.
 # shellcheck disable=SC2016 # checks given to eval are quoted on purpose
 set -u
@@ -76,6 +77,7 @@ if server_start "$work/lighttpd" NIXERY_STOP_GRACE=2; then
 	pass "lighttpd: starts on 127.0.0.1:$PORT"
 	server_pull_test lighttpd
 	blob_offload_check lighttpd
+	direct_blob_check lighttpd
 	worker_checks lighttpd root
 	page_metrics_check lighttpd
 	midbuild_stop_check lighttpd 2
@@ -85,12 +87,14 @@ fi
 servers_stop
 
 # The control: a blob the worker streams itself has none of the web
-# server's validators, so the offload checks can fail.
+# server's validators, so the offload checks can fail. A query string
+# keeps the request off lighttpd's direct blob route, so that it reaches
+# a worker.
 if server_start "$work/control" NIXERY_BLOB_OFFLOAD=none; then
 	curl -s -o "$work/control/m" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
 		"$URL/v2/bulksmall/manifests/latest"
 	d=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(max(m["layers"], key=lambda l: l["size"])["digest"])' "$work/control/m" 2>/dev/null)
-	curl -s -D "$work/control/h" -o "$work/control/blob" "$URL/v2/bulksmall/blobs/$d"
+	curl -s -D "$work/control/h" -o "$work/control/blob" "$URL/v2/bulksmall/blobs/$d?to=worker"
 	check "control: a blob streamed by the worker (NIXERY_BLOB_OFFLOAD=none) arrives whole but has no ETag nor Last-Modified" \
 		eval '[ "sha256:$(sha256sum <"$work/control/blob" | cut -d" " -f1)" = "$d" ] && ! grep -qi "^etag:\|^last-modified:" "$work/control/h"'
 else
@@ -108,6 +112,7 @@ if apache_start "$work/apache" APACHE_RUN_USER=nixery APACHE_RUN_GROUP=nixery NI
 	slow=$!
 	server_pull_test apache
 	blob_offload_check apache
+	direct_blob_check apache
 	worker_checks apache nixery
 	page_metrics_check apache
 	wait $slow
@@ -125,6 +130,7 @@ if nginx_start "$work/nginx" NIXERY_STOP_GRACE=2; then
 	pass "nginx: starts on 127.0.0.1:$PORT"
 	server_pull_test nginx
 	blob_offload_check nginx
+	direct_blob_check nginx
 	worker_checks nginx root
 	code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/_nixery_blobs/$(find "$SERVER_DIR/storage/blobs/sha256" -type f -printf '%f\n' | head -1)")
 	check "nginx: the X-Accel-Redirect location is internal (a client gets 404: got $code)" [ "$code" = 404 ]
