@@ -115,22 +115,29 @@ static int load_whole_image(struct request *r, const struct cache_image *img)
 	return cache_failed(r, rc);
 }
 
-/* The image under r->key, if it is cached whole. Its last use is
- * written at most once an hour: gc needs days, not every request. */
+/* Answers with the image recorded as img under r->key, if it is there
+ * whole. Its last use is written at most once an hour: gc needs days,
+ * not every request. */
+static int use_image(struct request *r, const struct cache_image *img)
+{
+	int64_t now = time(NULL);
+	int rc = load_whole_image(r, img);
+
+	if (rc == 0 && now - img->used >= USED_PRECISION &&
+	    (rc = cache_image_used(r->b->cache, r->key, now)) < 0)
+		return cache_failed(r, rc);
+	return rc;
+}
+
+/* The image under r->key, if it is cached whole. */
 static int cached_image(struct request *r)
 {
 	struct cache_image img;
-	int64_t now = time(NULL);
 	int rc = cache_image_get(r->b->cache, r->key, &img);
 
 	if (rc == -ENOENT)
 		return rc;
-	if (rc < 0)
-		return cache_failed(r, rc);
-	if ((rc = load_whole_image(r, &img)) == 0 && now - img.used >= USED_PRECISION &&
-	    (rc = cache_image_used(r->b->cache, r->key, now)) < 0)
-		return cache_failed(r, rc);
-	return rc;
+	return rc < 0 ? cache_failed(r, rc) : use_image(r, &img);
 }
 
 static void add_names(struct builder_result *out, char *const *names, size_t n)
@@ -408,7 +415,7 @@ static int still_current(struct request *r, int64_t evaluated)
 static int resolve(struct request *r, const char *name, const char *ref)
 {
 	struct builder *b = r->b;
-	int64_t evaluated;
+	struct cache_hit hit;
 	int rc;
 
 	if (image_parse(name, &r->req, r->out->message, sizeof r->out->message) < 0)
@@ -416,16 +423,18 @@ static int resolve(struct request *r, const char *name, const char *ref)
 	if (source_resolve(b->cfg, ref, &r->src) < 0)
 		return say(r, -EIO, "out of memory");
 	keys_request(r->req_key, &r->src, &r->req, b->cfg->max_layers);
-	rc = cache_request_get(b->cache, r->req_key, r->key, &evaluated);
-	if (rc == 0 && (rc = cached_image(r)) == 0 && (rc = still_current(r, evaluated)) != 0) {
+	rc = cache_request_lookup(b->cache, r->req_key, name, ref, &hit);
+	if (rc == 0) {
+		memcpy(r->key, hit.image_key, sizeof r->key);
+		rc = use_image(r, &hit.img);
+	}
+	if (rc == 0 && (rc = still_current(r, hit.evaluated)) != 0) {
 		/* A tag the source ignores (a path, a channel) names the
 		 * image too: the first time, for tags/list. */
 		if (rc < 0)
 			return rc;
 		metrics_cache(b->metrics, METRICS_REQUEST, 1);
-		if ((rc = cache_tag_get(b->cache, name, ref)) == -ENOENT)
-			return remember(r, 0);
-		return rc < 0 ? cache_failed(r, rc) : 0;
+		return hit.tagged ? 0 : remember(r, 0);
 	}
 	if (rc < 0 && rc != -ENOENT)
 		return rc == -EAGAIN || r->out->message[0] ? rc : cache_failed(r, rc);

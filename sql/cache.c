@@ -21,14 +21,17 @@
 #define PATH_LEN 4096
 
 enum stmt_id {
-	REQUEST_GET, REQUEST_PUT, REQUEST_CLAIM, IMAGE_GET, IMAGE_PUT, IMAGE_USED, LAYER_GET, LAYER_PUT,
+	REQUEST_LOOKUP, REQUEST_PUT, REQUEST_CLAIM, IMAGE_GET, IMAGE_PUT, IMAGE_USED, LAYER_GET, LAYER_PUT,
 	BLOB_GET, BLOB_PUT, BLOB_FORGET, LAYER_FORGET, BUILD_BEGIN, BUILD_END,
-	BUILD_LAST_FAILURE, BUILD_LOG, TAG_GET, TAG_PUT, TAG_LIST, NAME_LIST, BLOB_TOTALS,
+	BUILD_LAST_FAILURE, BUILD_LOG, TAG_PUT, TAG_LIST, NAME_LIST, BLOB_TOTALS,
 	NAMES_GET, NAMES_PUT, LAST_EVALUATED, STMT_COUNT
 };
 
 static const char *const sql_text[STMT_COUNT] = {
-	[REQUEST_GET] = "SELECT image_key, evaluated FROM requests WHERE request_key = ?1",
+	/* A cached manifest's whole read: one statement, one read transaction. */
+	[REQUEST_LOOKUP] = "SELECT r.image_key, r.evaluated, i.docker_manifest, i.oci_manifest, i.used, "
+		"EXISTS (SELECT 1 FROM tags WHERE name = ?2 AND tag = ?3) "
+		"FROM requests r JOIN images i ON i.image_key = r.image_key WHERE r.request_key = ?1",
 	[REQUEST_PUT] = "INSERT OR REPLACE INTO requests (request_key, image_key, evaluated) VALUES (?1, ?2, ?3)",
 	[REQUEST_CLAIM] = "UPDATE requests SET evaluated = ?3 WHERE request_key = ?1 AND evaluated = ?2",
 	[IMAGE_GET] = "SELECT docker_manifest, oci_manifest, used FROM images WHERE image_key = ?1",
@@ -44,7 +47,6 @@ static const char *const sql_text[STMT_COUNT] = {
 	[BUILD_END] = "UPDATE builds SET status = ?2, message = ?3, seconds = ?4, packed = ?5, finished = ?6 / 1000, finished_ms = ?6, size = ?7 WHERE id = ?1",
 	[BUILD_LOG] = "UPDATE builds SET log = ?2 WHERE id = ?1",
 	[BUILD_LAST_FAILURE] = "SELECT status, message FROM builds WHERE image_key = ?1 AND finished_ms >= ?2 AND status IN ('failed', 'timeout') ORDER BY finished_ms DESC LIMIT 1",
-	[TAG_GET] = "SELECT 1 FROM tags WHERE name = ?1 AND tag = ?2",
 	[TAG_PUT] = "INSERT OR REPLACE INTO tags (name, tag, image_key, evaluated) VALUES (?1, ?2, ?3, ?4)",
 	[TAG_LIST] = "SELECT tag FROM tags WHERE name = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3",
 	[NAME_LIST] = "SELECT DISTINCT name FROM tags WHERE name > ?1 ORDER BY name LIMIT ?2",
@@ -429,15 +431,19 @@ static int end(struct cache *c, int rc)
 	return rc;
 }
 
-int cache_request_get(struct cache *c, const char *request_key,
-		      char image_key[CACHE_KEY_LEN + 1], int64_t *evaluated)
+int cache_request_lookup(struct cache *c, const char *request_key, const char *name, const char *tag,
+			 struct cache_hit *hit)
 {
-	sqlite3_stmt *st = bind(c, REQUEST_GET, "s", request_key);
+	sqlite3_stmt *st = bind(c, REQUEST_LOOKUP, "sss", request_key, name, tag);
 	int rc = step_row(c, st);
 
 	if (rc == 0) {
-		copy_text(st, 0, image_key, CACHE_KEY_LEN + 1);
-		*evaluated = sqlite3_column_int64(st, 1);
+		copy_text(st, 0, hit->image_key, sizeof hit->image_key);
+		hit->evaluated = sqlite3_column_int64(st, 1);
+		copy_text(st, 2, hit->img.docker_manifest, sizeof hit->img.docker_manifest);
+		copy_text(st, 3, hit->img.oci_manifest, sizeof hit->img.oci_manifest);
+		hit->img.used = sqlite3_column_int64(st, 4);
+		hit->tagged = sqlite3_column_int(st, 5);
 		sqlite3_reset(st);
 	}
 	return rc;
@@ -628,16 +634,6 @@ int cache_build_failed_since(struct cache *c, const char *image_key, int64_t sin
 		copy_text(st, 1, message, len);
 		sqlite3_reset(st);
 	}
-	return rc;
-}
-
-int cache_tag_get(struct cache *c, const char *name, const char *tag)
-{
-	sqlite3_stmt *st = bind(c, TAG_GET, "ss", name, tag);
-	int rc = step_row(c, st);
-
-	if (rc == 0)
-		sqlite3_reset(st);
 	return rc;
 }
 

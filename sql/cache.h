@@ -44,8 +44,18 @@ void cache_close(struct cache *c);
  * each request. */
 int cache_refresh(struct cache *c);
 
-int cache_request_get(struct cache *c, const char *request_key,
-		      char image_key[CACHE_KEY_LEN + 1], int64_t *evaluated);
+/* A request answered from the cache, read in one query: the image it
+ * evaluated to and when, the image's record, and whether name:tag was
+ * recorded too. */
+struct cache_hit {
+	char image_key[CACHE_KEY_LEN + 1];
+	int64_t evaluated;
+	struct cache_image img;
+	int tagged;
+};
+/* -ENOENT when the request or its image is not recorded. */
+int cache_request_lookup(struct cache *c, const char *request_key, const char *name, const char *tag,
+			 struct cache_hit *hit);
 int cache_request_put(struct cache *c, const char *request_key, const char *image_key,
 		      int64_t evaluated);
 /* Claims the re-evaluation of an expired request: 0 for exactly one of the
@@ -88,8 +98,6 @@ int cache_names_put(struct cache *c, const char *source, const char *prefix, con
 int cache_build_failed_since(struct cache *c, const char *image_key, int64_t since_ms,
 			     enum build_status *status, char *message, size_t len);
 
-/* Whether name:tag was recorded (0), or not (-ENOENT). */
-int cache_tag_get(struct cache *c, const char *name, const char *tag);
 /* Records that name:tag was evaluated to image_key. */
 int cache_tag_put(struct cache *c, const char *name, const char *tag, const char *image_key,
 		  int64_t now);
