@@ -8,10 +8,14 @@
 #                   bulk1g (1 GiB of random bytes); median of RUNS (5)
 #     against       tar | gzip -6 | sha256sum and tar | pigz -6 -p CORES |
 #                   sha256sum over the same closure, median of RUNS
+#     and           a bare nix-build of hello, already built, median of RUNS
 #   cached manifest wrk -c32 on shell/hello's manifest
 #   small blob      wrk -c32 on its config blob
 #   big blob        wrk -c8 on text512m's biggest layer
-#     against       the same lighttpd sending the same bytes as static files
+#     against       the same web server sending the same bytes as static
+#                   files; behind lighttpd, nginx and Apache, each as its
+#                   configuration in etc/ has it (Apache's workers as user
+#                   nixery, through nix-daemon)
 #
 # Nixery itself cannot be built here (its Go modules need the network); the
 # figures for it in bench/RESULTS come from a machine where it could.
@@ -23,6 +27,8 @@ set -eu
 BENCH=compare
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=../tests/servers.sh
+. "$TOP/tests/servers.sh"
 
 RUNS=${RUNS:-5}
 CORES=$(nproc)
@@ -90,6 +96,32 @@ wrk_rate() {
 	     END { printf "%.0f %.0f\n", r, b }' "$out"
 }
 
+# serving START [ARGS...]: starts a server with START (server_start,
+# nginx_start, apache_start) and measures the cached manifest, the small
+# and the big blob, each beside the same bytes sent by the same server as
+# static files from its document root: "MANIFEST STATIC BLOB STATIC
+# BIG_BPS STATIC_BPS" (requests/s, bytes/s).
+serving() {
+	local config big manifest manifest_static blob blob_static big_bps big_static
+	"$@" NIXERY_EVAL_TTL=3600 NIX_TIMEOUT=600 || die "$1 did not start"
+	curl -sf -o "$DIR/hello.json" -H "$DOCKER" "$URL/v2/shell/hello/manifests/latest" || die "$1: shell/hello failed"
+	curl -sf -o "$DIR/text.json" -H "$DOCKER" "$URL/v2/text512m/manifests/latest" || die "$1: text512m failed"
+	config=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["config"]["digest"])' <"$DIR/hello.json")
+	big=$(python3 -c 'import json,sys; print(max(json.load(sys.stdin)["layers"], key=lambda l: l["size"])["digest"])' <"$DIR/text.json")
+	cp "$DIR/hello.json" "$SERVER_DIR/storage/empty/manifest"
+	cp "$SERVER_DIR/storage/blobs/sha256/${config#sha256:}" "$SERVER_DIR/storage/empty/config"
+	ln "$SERVER_DIR/storage/blobs/sha256/${big#sha256:}" "$SERVER_DIR/storage/empty/big"
+	read -r manifest _ < <(wrk_rate 32 "$URL/v2/shell/hello/manifests/latest")
+	read -r manifest_static _ < <(wrk_rate 32 "$URL/manifest")
+	read -r blob _ < <(wrk_rate 32 "$URL/v2/shell/hello/blobs/$config")
+	read -r blob_static _ < <(wrk_rate 32 "$URL/config")
+	read -r _ big_bps < <(wrk_rate 8 "$URL/v2/text512m/blobs/$big")
+	read -r _ big_static < <(wrk_rate 8 "$URL/big")
+	# (The helpers of tests/ are not written for set -e.)
+	servers_stop || true
+	echo "$manifest $manifest_static $blob $blob_static $big_bps $big_static"
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 echo "compare: building the packages (once)" >&2
@@ -102,6 +134,12 @@ read -r cold_hello _ < <(cold hello)
 read -r cold_text text_bytes < <(cold text512m)
 read -r cold_bulk bulk_bytes < <(cold bulk1g)
 
+: >"$DIR/times"
+for i in $(seq "$RUNS"); do
+	seconds nix-build --no-out-link "$TOP/nix/demo" -A hello >>"$DIR/times" 2>/dev/null
+done
+bare_hello=$(median <"$DIR/times")
+
 echo "compare: the hardware's pipelines, $RUNS runs each" >&2
 read -r gzip_text gzip_text_bytes < <(pipeline text512m gzip -6)
 read -r pigz_text _ < <(pipeline text512m pigz -6 -p "$CORES")
@@ -109,33 +147,38 @@ read -r gzip_bulk _ < <(pipeline bulk1g gzip -6)
 read -r pigz_bulk _ < <(pipeline bulk1g pigz -6 -p "$CORES")
 
 echo "compare: serving" >&2
-server_start "$DIR/serve" NIXERY_EVAL_TTL=3600 NIX_TIMEOUT=600 || die "server did not start"
-curl -sf -o "$DIR/hello.json" -H "$DOCKER" "$URL/v2/shell/hello/manifests/latest" || die "shell/hello failed"
-curl -sf -o "$DIR/text.json" -H "$DOCKER" "$URL/v2/text512m/manifests/latest" || die "text512m failed"
-config=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["config"]["digest"])' <"$DIR/hello.json")
-big=$(python3 -c 'import json,sys; print(max(json.load(sys.stdin)["layers"], key=lambda l: l["size"])["digest"])' <"$DIR/text.json")
-cp "$DIR/hello.json" "$SERVER_DIR/storage/empty/manifest"
-cp "$SERVER_DIR/storage/blobs/sha256/${config#sha256:}" "$SERVER_DIR/storage/empty/config"
-ln "$SERVER_DIR/storage/blobs/sha256/${big#sha256:}" "$SERVER_DIR/storage/empty/big"
-read -r manifest_rps _ < <(wrk_rate 32 "$URL/v2/shell/hello/manifests/latest")
-read -r manifest_static _ < <(wrk_rate 32 "$URL/manifest")
-read -r blob_rps _ < <(wrk_rate 32 "$URL/v2/shell/hello/blobs/$config")
-read -r blob_static _ < <(wrk_rate 32 "$URL/config")
-read -r _ big_bps < <(wrk_rate 8 "$URL/v2/text512m/blobs/$big")
-read -r _ big_static < <(wrk_rate 8 "$URL/big")
-server_stop
+# The web servers' users (www-data, nixery) search their way to the data.
+chmod 0755 "$DIR"
+unprivileged_setup "$DIR" >/dev/null || true
+trap 'stop_daemon || true; bench_cleanup' EXIT
+sed 's|^\t\tserver_name _;|&\n\t\troot @STORAGE_PATH@/empty;|' "$TOP/etc/nginx.conf" >"$DIR/nginx.conf"
+serving server_start "$DIR/lighttpd" >"$DIR/lighttpd.served"
+NGINX_CONF=$DIR/nginx.conf serving nginx_start "$DIR/nginx" >"$DIR/nginx.served"
+serving apache_start "$DIR/apache" >"$DIR/apache.served"
+read -r manifest_rps manifest_static blob_rps blob_static big_bps big_static <"$DIR/lighttpd.served"
+read -r nginx_manifest nginx_manifest_static nginx_blob nginx_blob_static nginx_big nginx_big_static <"$DIR/nginx.served"
+read -r apache_manifest apache_manifest_static apache_blob apache_blob_static apache_big apache_big_static <"$DIR/apache.served"
 
 gb() { awk -v b="$1" 'BEGIN { printf "%.2f GB/s", b / 1e9 }'; }
 table=$(cat <<EOF
   figure                         nixery-fcgi        limit                     ratio
-  cold hello, median of $RUNS        ${cold_hello} s
+  cold hello, median of $RUNS        ${cold_hello} s            nix-build -A hello ${bare_hello} s        $(ratio "$cold_hello" "$bare_hello")x
   cold text512m (512 MB text)    ${cold_text} s, $((text_bytes / 1000000)) MB   tar|gzip -6|sha256sum ${gzip_text} s, $((gzip_text_bytes / 1000000)) MB   $(ratio "$cold_text" "$gzip_text")x time, $(ratio "$text_bytes" "$gzip_text_bytes")x bytes
                                                     tar|pigz -6 -p$CORES|sha256sum ${pigz_text} s   $(ratio "$cold_text" "$pigz_text")x
   cold bulk1g (1 GiB random)     ${cold_bulk} s, $((bulk_bytes / 1000000)) MB   tar|gzip -6|sha256sum ${gzip_bulk} s   $(ratio "$cold_bulk" "$gzip_bulk")x
                                                     tar|pigz -6 -p$CORES|sha256sum ${pigz_bulk} s   $(ratio "$cold_bulk" "$pigz_bulk")x
+  behind lighttpd
   cached manifest, wrk -c32      ${manifest_rps} req/s       static ${manifest_static} req/s         $(ratio "$manifest_rps" "$manifest_static")x
   small blob (config), wrk -c32  ${blob_rps} req/s       static ${blob_static} req/s         $(ratio "$blob_rps" "$blob_static")x
   big blob (text512m), wrk -c8   $(gb "$big_bps")          static $(gb "$big_static")           $(ratio "$big_bps" "$big_static")x
+  behind nginx
+  cached manifest                ${nginx_manifest} req/s       static ${nginx_manifest_static} req/s         $(ratio "$nginx_manifest" "$nginx_manifest_static")x
+  small blob                     ${nginx_blob} req/s       static ${nginx_blob_static} req/s         $(ratio "$nginx_blob" "$nginx_blob_static")x
+  big blob                       $(gb "$nginx_big")          static $(gb "$nginx_big_static")           $(ratio "$nginx_big" "$nginx_big_static")x
+  behind Apache
+  cached manifest                ${apache_manifest} req/s       static ${apache_manifest_static} req/s         $(ratio "$apache_manifest" "$apache_manifest_static")x
+  small blob                     ${apache_blob} req/s       static ${apache_blob_static} req/s         $(ratio "$apache_blob" "$apache_blob_static")x
+  big blob                       $(gb "$apache_big")          static $(gb "$apache_big_static")           $(ratio "$apache_big" "$apache_big_static")x
 EOF
 )
 echo "$table"
