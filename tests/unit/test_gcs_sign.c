@@ -1,7 +1,7 @@
 /* GCS V4 signed URLs against Google's published conformance cases
- * (googleapis/conformance-tests, storage/v1/v4_signatures.json, kept in
- * ../shared/gcs-conformance beside the source tree): every signing case's
- * canonical request, string to sign and URL, byte for byte. The cases say
+ * (googleapis/conformance-tests, storage/v1/v4_signatures.json, kept
+ * unchanged in tests/unit/gcs-conformance with its licence): every
+ * signing case's canonical request, string to sign and URL, byte for byte. The cases say
  * how a client library picks the host; that choice is made here, from
  * each case's fields, as the gcs backend's settings will make it. */
 #define _GNU_SOURCE   /* strptime, timegm */
