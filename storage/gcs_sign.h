@@ -6,9 +6,9 @@
 #define NIXERY_GCS_SIGN_H
 
 #include <stddef.h>
-#include <time.h>
 
 #include "core/buf.h"
+#include "storage/sign.h"
 
 struct gcs_signer;
 
@@ -17,28 +17,9 @@ struct gcs_signer;
 int gcs_signer_load(const char *key_file, struct gcs_signer **out, char *err, size_t errlen);
 void gcs_signer_free(struct gcs_signer *s);
 
-/* What a URL is signed for. host is the Host header (no port); the URL
- * names authority (host[:port]; NULL: host). bucket is NULL where the host
- * names the bucket (virtual-hosted or bucket-bound hostnames); object is
- * NULL for the bucket itself. headers and query are name, value pairs. */
-struct gcs_url_request {
-	const char *method;
-	const char *scheme;
-	const char *host;
-	const char *authority;
-	const char *bucket;
-	const char *object;
-	time_t when;
-	long expires;            /* seconds, 1 to 604800 */
-	const char *const *headers;
-	size_t nheaders;
-	const char *const *query;
-	size_t nquery;
-};
-
 /* Appends the signed URL to url; canonical and to_sign, when not NULL,
  * get the canonical request and the string that was signed. */
-int gcs_sign_url(const struct gcs_signer *s, const struct gcs_url_request *rq, struct buf *url,
+int gcs_sign_url(const struct gcs_signer *s, const struct sign_request *rq, struct buf *url,
 		 struct buf *canonical, struct buf *to_sign, char *err, size_t errlen);
 
 #endif

@@ -86,7 +86,7 @@ static void run_case(const struct gcs_signer *s, const cJSON *c)
 	const char *scheme = NULL, *headers[32], *query[32];
 	char authority[256], host[256], vhost[512], err[256];
 	struct buf url = { 0 }, canonical = { 0 }, to_sign = { 0 };
-	struct gcs_url_request rq = {
+	struct sign_request rq = {
 		.method = field(c, "method"),
 		.bucket = field(c, "bucket"),
 		.object = field(c, "object"),

@@ -1,0 +1,84 @@
+/* AWS SigV4 query signing: the canonical request (storage/sign.c), its
+ * SHA-256 in a string to sign, and an HMAC-SHA256 of that string with a
+ * key derived from the secret, the day, the region and the service. */
+#include "storage/s3_sign.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+/* key = HMAC(key, data), in place; len is the key's length, 32 after. */
+static int hmac_step(unsigned char key[EVP_MAX_MD_SIZE], unsigned *len, const char *data)
+{
+	unsigned char out[EVP_MAX_MD_SIZE];
+
+	if (!HMAC(EVP_sha256(), key, (int)*len, (const unsigned char *)data, strlen(data), out, len))
+		return -EIO;
+	memcpy(key, out, *len);
+	return 0;
+}
+
+int s3_sign_url(const struct s3_credentials *cr, const struct sign_request *rq, struct buf *url,
+		struct buf *canonical, struct buf *to_sign, char *err, size_t errlen)
+{
+	const char *steps[] = { NULL, cr->region, "s3", "aws4_request", NULL };
+	unsigned char key[EVP_MAX_MD_SIZE];
+	struct sign_canon c;
+	struct buf credential = { 0 }, tbs = { 0 }, signature = { 0 };
+	char scope[128], expires[24];
+	unsigned len;
+	size_t i;
+	int rc;
+
+	sign_canon_date(&c, rq->when);
+	snprintf(scope, sizeof scope, "%s/%s/s3/aws4_request", c.day, cr->region);
+	snprintf(expires, sizeof expires, "%ld", rq->expires);
+	len = (unsigned)snprintf((char *)key, sizeof key, "AWS4%s", cr->secret_key);
+	if (len >= sizeof key) {
+		snprintf(err, errlen, "the secret access key is too long");
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((rc = buf_printf(&credential, "%s/%s", cr->access_key, scope)) < 0)
+		goto nomem;
+	const char *auth[] = {
+		"X-Amz-Algorithm", "AWS4-HMAC-SHA256",
+		"X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD",
+		"X-Amz-Credential", credential.data,
+		"X-Amz-Date", c.date,
+		"X-Amz-Expires", expires,
+	};
+	if ((rc = sign_canon_make(&c, rq, "X-Amz", auth, 5, err, errlen)) < 0)
+		goto out;
+	if ((rc = sign_string(&c, "AWS4-HMAC-SHA256", scope, &tbs)) < 0)
+		goto nomem;
+	steps[0] = c.day;
+	steps[4] = tbs.data;
+	for (i = 0; i < 5 && rc == 0; i++)
+		rc = hmac_step(key, &len, steps[i]);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot sign a URL: HMAC-SHA256 failed");
+		goto out;
+	}
+	/* AWS's presigner sorts the signature in with the rest. */
+	if ((rc = sign_hex(&signature, key, len)) < 0 ||
+	    (rc = sign_canon_add(&c, "X-Amz-Signature", signature.data)) < 0 ||
+	    (rc = buf_printf(url, "%s://%s%s?%s", rq->scheme, rq->authority ? rq->authority : rq->host,
+			     c.path.data, c.query.data)) < 0 ||
+	    (canonical && (rc = buf_append(canonical, c.request.data, c.request.len)) < 0) ||
+	    (to_sign && (rc = buf_append(to_sign, tbs.data, tbs.len)) < 0))
+		goto nomem;
+	goto out;
+nomem:
+	snprintf(err, errlen, "out of memory");
+out:
+	OPENSSL_cleanse(key, sizeof key);
+	sign_canon_free(&c);
+	buf_free(&credential);
+	buf_free(&tbs);
+	buf_free(&signature);
+	return rc;
+}

@@ -1,0 +1,222 @@
+/* Canonical requests for presigned URLs. Percent-encoding is RFC 3986's
+ * (libcurl's: all but A-Z a-z 0-9 - . _ ~), with '/' kept in paths. */
+#include "storage/sign.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "core/digest.h"
+
+/* s percent-encoded, in memory of the C library's. */
+static char *escape(const char *s)
+{
+	char *e = curl_easy_escape(NULL, s, (int)strlen(s)), *copy = e ? strdup(e) : NULL;
+
+	curl_free(e);
+	return copy;
+}
+
+static int escape_into(struct buf *b, const char *s)
+{
+	char *e = escape(s);
+	int rc = e ? buf_printf(b, "%s", e) : -ENOMEM;
+
+	free(e);
+	return rc;
+}
+
+/* The path: /bucket/object, each segment encoded, '/' kept. */
+static int canonical_path(struct buf *b, const struct sign_request *rq)
+{
+	const char *parts[] = { rq->bucket, rq->object };
+	int rc = 0;
+	size_t i;
+
+	for (i = 0; i < 2 && rc == 0; i++) {
+		const char *p = parts[i];
+
+		while (p && rc == 0) {
+			const char *slash = strchr(p, '/');
+			char *segment = strndup(p, slash ? (size_t)(slash - p) : strlen(p));
+
+			rc = segment ? buf_printf(b, "/") : -ENOMEM;
+			if (rc == 0)
+				rc = escape_into(b, segment);
+			free(segment);
+			p = slash ? slash + 1 : NULL;
+		}
+	}
+	if (rc == 0 && !rq->bucket && !rq->object)
+		rc = buf_printf(b, "/");
+	return rc;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	const struct sign_pair *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : strcmp(x->value, y->value);
+}
+
+static void pairs_free(struct sign_pair *p, size_t n)
+{
+	while (n--) {
+		free(p[n].name);
+		free(p[n].value);
+	}
+}
+
+/* A header as signed: its name in lower case, its value trimmed with runs
+ * of blanks made one space. */
+static int add_header(struct sign_pair *p, const char *name, const char *value)
+{
+	char *n = strdup(name), *v = malloc(strlen(value) + 1), *o = v;
+	size_t i;
+
+	if (!n || !v) {
+		free(n);
+		free(v);
+		return -ENOMEM;
+	}
+	for (i = 0; n[i]; i++)
+		n[i] = (char)tolower((unsigned char)n[i]);
+	for (; *value; value++) {
+		if (*value == ' ' || *value == '\t') {
+			if (o > v && o[-1] != ' ')
+				*o++ = ' ';
+		} else {
+			*o++ = *value;
+		}
+	}
+	if (o > v && o[-1] == ' ')
+		o--;
+	*o = '\0';
+	p->name = n;
+	p->value = v;
+	return 0;
+}
+
+/* A query parameter as signed and sent: name and value encoded. */
+static int add_param(struct sign_pair *p, const char *name, const char *value)
+{
+	p->name = escape(name);
+	p->value = escape(value);
+	return p->name && p->value ? 0 : -ENOMEM;
+}
+
+static int join_params(struct sign_canon *c)
+{
+	size_t i;
+	int rc = 0;
+
+	qsort(c->params, c->nparams, sizeof *c->params, by_name);
+	c->query.len = 0;
+	for (i = 0; i < c->nparams && rc == 0; i++)
+		rc = buf_printf(&c->query, "%s%s=%s", i ? "&" : "", c->params[i].name, c->params[i].value);
+	return rc;
+}
+
+void sign_canon_date(struct sign_canon *c, time_t when)
+{
+	struct tm tm;
+
+	memset(c, 0, sizeof *c);
+	gmtime_r(&when, &tm);
+	strftime(c->date, sizeof c->date, "%Y%m%dT%H%M%SZ", &tm);
+	strftime(c->day, sizeof c->day, "%Y%m%d", &tm);
+}
+
+int sign_canon_make(struct sign_canon *c, const struct sign_request *rq, const char *prefix,
+		    const char *const *auth, size_t nauth, char *err, size_t errlen)
+{
+	struct sign_pair headers[SIGN_MAX_PAIRS] = { 0 };
+	struct buf signed_names = { 0 };
+	char name[64], payload_header[64];
+	const char *payload = "UNSIGNED-PAYLOAD";
+	size_t nh = 0, i;
+	int rc = -ENOMEM;
+
+	if (rq->nheaders + 1 > SIGN_MAX_PAIRS || rq->nquery + nauth + 2 > SIGN_MAX_PAIRS ||
+	    rq->expires < 1 || rq->expires > 604800) {
+		snprintf(err, errlen, "cannot sign a URL: too many headers or parameters, or a bad expiry");
+		return -EINVAL;
+	}
+	snprintf(payload_header, sizeof payload_header, "%s-content-sha256", prefix);
+	for (i = 0; payload_header[i]; i++)
+		payload_header[i] = (char)tolower((unsigned char)payload_header[i]);
+
+	if (add_header(&headers[nh++], "host", rq->host) < 0)
+		goto out;
+	for (i = 0; i < rq->nheaders; i++) {
+		if (add_header(&headers[nh++], rq->headers[2 * i], rq->headers[2 * i + 1]) < 0)
+			goto out;
+		if (strcmp(headers[nh - 1].name, payload_header) == 0)
+			payload = headers[nh - 1].value;
+	}
+	qsort(headers, nh, sizeof *headers, by_name);
+	for (i = 0; i < nh; i++)
+		if (buf_printf(&signed_names, "%s%s", i ? ";" : "", headers[i].name) < 0)
+			goto out;
+
+	for (i = 0; i < nauth; i++)
+		if (add_param(&c->params[c->nparams++], auth[2 * i], auth[2 * i + 1]) < 0)
+			goto out;
+	snprintf(name, sizeof name, "%s-SignedHeaders", prefix);
+	if (add_param(&c->params[c->nparams++], name, signed_names.data) < 0)
+		goto out;
+	for (i = 0; i < rq->nquery; i++)
+		if (add_param(&c->params[c->nparams++], rq->query[2 * i], rq->query[2 * i + 1]) < 0)
+			goto out;
+	if (join_params(c) < 0 || canonical_path(&c->path, rq) < 0 ||
+	    buf_printf(&c->request, "%s\n%s\n%s\n", rq->method, c->path.data, c->query.data) < 0)
+		goto out;
+	for (i = 0; i < nh; i++)
+		if (buf_printf(&c->request, "%s:%s\n", headers[i].name, headers[i].value) < 0)
+			goto out;
+	rc = buf_printf(&c->request, "\n%s\n%s", signed_names.data, payload);
+out:
+	if (rc < 0)
+		snprintf(err, errlen, "out of memory");
+	pairs_free(headers, nh);
+	buf_free(&signed_names);
+	return rc;
+}
+
+int sign_canon_add(struct sign_canon *c, const char *name, const char *value)
+{
+	if (c->nparams >= SIGN_MAX_PAIRS || add_param(&c->params[c->nparams++], name, value) < 0)
+		return -ENOMEM;
+	return join_params(c);
+}
+
+void sign_canon_free(struct sign_canon *c)
+{
+	pairs_free(c->params, c->nparams);
+	buf_free(&c->path);
+	buf_free(&c->query);
+	buf_free(&c->request);
+}
+
+int sign_string(const struct sign_canon *c, const char *algorithm, const char *scope, struct buf *out)
+{
+	char hash[DIGEST_HEX_LEN + 1];
+
+	digest_hex(c->request.data, c->request.len, hash);
+	return buf_printf(out, "%s\n%s\n%s\n%s", algorithm, c->date, scope, hash);
+}
+
+int sign_hex(struct buf *out, const unsigned char *data, size_t len)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < len && rc == 0; i++)
+		rc = buf_printf(out, "%02x", data[i]);
+	return rc;
+}
