@@ -21,27 +21,39 @@ static int hmac_step(unsigned char key[EVP_MAX_MD_SIZE], unsigned *len, const ch
 	return 0;
 }
 
+/* The signing key of a day: HMAC-SHA256 of the day keyed with "AWS4" and
+ * the secret (of any length: R2's are 64 characters), then of the region,
+ * the service and "aws4_request". */
+static int signing_key(const struct s3_credentials *cr, const char *day, unsigned char key[EVP_MAX_MD_SIZE],
+		       unsigned *len)
+{
+	struct buf secret = { 0 };
+	int rc = buf_printf(&secret, "AWS4%s", cr->secret_key);
+
+	if (rc == 0 && !HMAC(EVP_sha256(), secret.data, (int)secret.len, (const unsigned char *)day,
+			     strlen(day), key, len))
+		rc = -EIO;
+	if (rc == 0 && (rc = hmac_step(key, len, cr->region)) == 0 && (rc = hmac_step(key, len, "s3")) == 0)
+		rc = hmac_step(key, len, "aws4_request");
+	if (secret.data)
+		OPENSSL_cleanse(secret.data, secret.len);
+	buf_free(&secret);
+	return rc;
+}
+
 int s3_sign_url(const struct s3_credentials *cr, const struct sign_request *rq, struct buf *url,
 		struct buf *canonical, struct buf *to_sign, char *err, size_t errlen)
 {
-	const char *steps[] = { NULL, cr->region, "s3", "aws4_request", NULL };
 	unsigned char key[EVP_MAX_MD_SIZE];
 	struct sign_canon c;
 	struct buf credential = { 0 }, tbs = { 0 }, signature = { 0 };
 	char scope[128], expires[24];
-	unsigned len;
-	size_t i;
+	unsigned len = 0;
 	int rc;
 
 	sign_canon_date(&c, rq->when);
 	snprintf(scope, sizeof scope, "%s/%s/s3/aws4_request", c.day, cr->region);
 	snprintf(expires, sizeof expires, "%ld", rq->expires);
-	len = (unsigned)snprintf((char *)key, sizeof key, "AWS4%s", cr->secret_key);
-	if (len >= sizeof key) {
-		snprintf(err, errlen, "the secret access key is too long");
-		rc = -EINVAL;
-		goto out;
-	}
 	if ((rc = buf_printf(&credential, "%s/%s", cr->access_key, scope)) < 0)
 		goto nomem;
 	const char *auth[] = {
@@ -55,10 +67,8 @@ int s3_sign_url(const struct s3_credentials *cr, const struct sign_request *rq, 
 		goto out;
 	if ((rc = sign_string(&c, "AWS4-HMAC-SHA256", scope, &tbs)) < 0)
 		goto nomem;
-	steps[0] = c.day;
-	steps[4] = tbs.data;
-	for (i = 0; i < 5 && rc == 0; i++)
-		rc = hmac_step(key, &len, steps[i]);
+	if ((rc = signing_key(cr, c.day, key, &len)) == 0)
+		rc = hmac_step(key, &len, tbs.data);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot sign a URL: HMAC-SHA256 failed");
 		goto out;

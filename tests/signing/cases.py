@@ -25,7 +25,9 @@ for i in range(n):
         cases.append({"kind": "s3", "scheme": "http" if port != 443 else "https", "host": authority,
                       "authority": authority,
                       "bucket": bucket, "object": obj, "when": when, "expires": expires,
-                      "region": region, "access_key": "AKIA%012d" % i, "secret_key": "s3cr3t/%d+Key" % i,
+                      "region": region, "access_key": "AKIA%012d" % i,
+                      # R2's secrets are 64 characters long.
+                      "secret_key": "%064x" % rng.getrandbits(256) if i % 4 == 1 else "s3cr3t/%d+Key" % i,
                       "query": {"x-amz-checksum-mode": "ENABLED", "x-id": "GetObject"}})
     else:
         # AWS itself, the bucket in the host name.
