@@ -26,11 +26,14 @@ server_start "$work/srv" NIXERY_PKGS_PATH="$work/pkgs" || { fail "storm: server 
 SERVER_KIND=lighttpd
 
 # The most Nix jobs (nix-instantiate, nix-build, nix-store) seen at once,
-# and the workers' largest resident memory, sampled every 20 ms.
+# and the workers' largest resident memory, sampled every 20 ms. A job's
+# own children count with it: nix-build forks its builder, which carries
+# nix-build's command line until it runs the builder.
 (
 	jobs_max=0 rss_max=0
 	while :; do
-		n=$(pgrep -c -f '^nix-(instantiate|build|store)( |$)')
+		n=$(ps -eo pid=,ppid=,args= | awk '$3 ~ /^nix-(instantiate|build|store)$/ { job[$1] = $2 }
+			END { for (p in job) if (!(job[p] in job)) n++; print n + 0 }')
 		[ "$n" -gt "$jobs_max" ] && jobs_max=$n
 		for p in $(worker_pids); do
 			r=$(awk '/^VmRSS/ {print $2}' /proc/"$p"/status 2>/dev/null || echo 0)
