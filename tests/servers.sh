@@ -294,9 +294,10 @@ server_pull_test() {
 		  -n "$(header "$w/hh" Content-Type)" ]
 }
 
-# blob_requests: how many blob requests the workers have answered.
+# blob_requests [URL]: how many blob requests the workers behind URL
+# (default $URL) have answered, from their metrics.
 blob_requests() {
-	curl -s "$URL/metrics" | awk '/^nixery_requests_total\{route="blob"/ { n += $2 } END { print n + 0 }'
+	curl -sk "${1:-$URL}/metrics" | awk '/^nixery_requests_total\{route="blob"/ { n += $2 } END { print n + 0 }'
 }
 
 # direct_blob_check LABEL: blobs whose file is there are sent by the web

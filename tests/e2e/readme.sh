@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # An operator's first install, from the README alone: configure, make
 # install (into a temporary root here), the settings file, then the
-# README's own nginx, spawn-fcgi and Apache sections as written, with only
+# README's own nginx, spawn-fcgi, lighttpd and Apache sections as written, with only
 # their absolute paths moved into that root and their ports made free
 # ones. The workers run as nixery (Apache's too), never as root; a real
 # client pulls over TLS through each server.
@@ -15,6 +15,7 @@ R=$work/root
 cleanup() {
 	[ -s "$R/nginx/nginx.pid" ] && kill "$(cat "$R/nginx/nginx.pid")" 2>/dev/null
 	[ -s "$R/apache/apache.pid" ] && kill "$(cat "$R/apache/apache.pid")" 2>/dev/null
+	[ -s "$R/lighttpd/lighttpd.pid" ] && kill "$(cat "$R/lighttpd/lighttpd.pid")" 2>/dev/null
 	pkill -f "$R/usr/sbin/nixery-fcgi" 2>/dev/null
 	sleep 1
 	pkill -KILL -f "$R/usr/sbin/nixery-fcgi" 2>/dev/null
@@ -30,6 +31,7 @@ readme_block() {
 	python3 - "$TOP/README" "$1" <<'PY' | sed -e "s|/run/nixery-fcgi|$R/run/nixery-fcgi|g" \
 		-e "s|/var/lib/nixery|$R/var/lib/nixery|g" -e "s|/var/log/|$R/var/log/|g" \
 		-e "s|/usr/sbin/nixery-fcgi|$R/usr/sbin/nixery-fcgi|g" -e "s|/etc/nixery-fcgi.conf|$R/etc/nixery-fcgi.conf|g" \
+		-e "s|/usr/share/doc/nixery-fcgi/|$R/usr/share/doc/nixery-fcgi/|g" \
 		-e "s|/etc/letsencrypt/live/registry.example.org/|$R/tls/|g" \
 		-e "s|listen 443 ssl http2;|listen 127.0.0.1:$PORT ssl http2;|" -e "s|listen 80;|listen 127.0.0.1:$PORT2;|" \
 		-e "s|<VirtualHost \*:443>|<VirtualHost 127.0.0.1:$PORT>|"
@@ -73,7 +75,8 @@ check "readme: --check-config as nixery finds the settings file and the folders 
 
 # pull LABEL: skopeo pulls over TLS and the image runs; the page answers.
 pull() {
-	local label=$1 d=$work/pull-$1
+	local label=$1 d=$work/pull-$1 before
+	before=$(blob_requests "https://127.0.0.1:$PORT")
 	if skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$PORT/shell/hello" "oci:$d:latest" \
 		>"$work/$label.pull" 2>&1 && umoci unpack --image "$d:latest" "$d.bundle" >>"$work/$label.pull" 2>&1; then
 		pass "readme: $label: skopeo pulls shell/hello over TLS"
@@ -85,8 +88,8 @@ pull() {
 		eval 'curl -sk "https://127.0.0.1:$PORT/" | grep -q "docker pull 127.0.0.1:$PORT/shell/hello"'
 	check "readme: $label: the metrics answer this host" \
 		eval 'curl -sk "https://127.0.0.1:$PORT/metrics" | grep -q "^nixery_builds_total"'
-	check "readme: $label: the pull's blobs were sent by the web server, none by a worker" \
-		eval '! curl -sk "https://127.0.0.1:$PORT/metrics" | grep -q "route=\"blob\""'
+	check "readme: $label: the pull's blobs were sent by the web server, none by a worker (blob requests the workers answered: $before before, $(blob_requests "https://127.0.0.1:$PORT") after)" \
+		[ "$(blob_requests "https://127.0.0.1:$PORT")" = "$before" ]
 }
 
 # nginx with the README's server blocks, the workers started by its
@@ -116,6 +119,38 @@ check "readme: nginx: NIXERY_LOG_FILE holds their log" grep -q "info: serving" "
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT2/v2/")
 check "readme: nginx: plain HTTP is sent to HTTPS ($code)" [ "$code" = 301 ]
 kill "$(cat "$R/nginx/nginx.pid")"
+
+# lighttpd with the README's lines, in front of the same workers, on plain
+# HTTP (its TLS module is another package): the page's routes, and blobs
+# sent from their files without a worker.
+PORT=$(free_port)
+mkdir -p "$R/lighttpd"
+{
+	echo "server.bind = \"127.0.0.1\""
+	echo "server.port = $PORT"
+	echo "server.pid-file = \"$R/lighttpd/lighttpd.pid\""
+	echo "server.errorlog = \"$R/lighttpd/error.log\""
+	readme_block "lighttpd (etc/lighttpd.conf spawns"
+} >"$R/lighttpd/lighttpd.conf"
+check "readme: lighttpd starts with the README's lines ($(tail -2 "$R/lighttpd/error.log" 2>/dev/null | tr '\n' ' '))" \
+	eval 'lighttpd -f "$R/lighttpd/lighttpd.conf" >"$work/lighttpd.out" 2>&1'
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/v2/" && break; sleep 0.1; done
+curl -s -o "$work/lm" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+	"http://127.0.0.1:$PORT/v2/shell/hello/manifests/latest"
+d=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["layers"][0]["digest"])' "$work/lm" 2>/dev/null)
+before=$(blob_requests "http://127.0.0.1:$PORT")
+curl -s -D "$work/lh" -o "$work/lb" "http://127.0.0.1:$PORT/v2/shell/hello/blobs/$d"
+check "readme: lighttpd: a layer comes whole with its Docker-Content-Digest" \
+	eval '[ -n "$d" ] && [ "sha256:$(sha256sum <"$work/lb" | cut -d" " -f1)" = "$d" ] && grep -qi "^docker-content-digest: $d" "$work/lh"'
+check "readme: lighttpd: it was sent without a worker (blob requests the workers answered: $before before, $(blob_requests "http://127.0.0.1:$PORT") after)" \
+	[ "$(blob_requests "http://127.0.0.1:$PORT")" = "$before" ]
+code=$(curl -s -o "$work/lu" -w '%{http_code}' "http://127.0.0.1:$PORT/v2/shell/hello/blobs/sha256:$(printf '0%.0s' $(seq 64))")
+check "readme: lighttpd: an unknown blob gets the registry's 404 BLOB_UNKNOWN ($code)" \
+	eval '[ "$code" = 404 ] && grep -q BLOB_UNKNOWN "$work/lu"'
+check "readme: lighttpd: which a worker answered, and counted ($(blob_requests "http://127.0.0.1:$PORT") after $before)" \
+	[ "$(blob_requests "http://127.0.0.1:$PORT")" = $((before + 1)) ]
+check "readme: lighttpd: the landing page answers" eval 'curl -s "http://127.0.0.1:$PORT/" | grep -q "docker pull"'
+kill "$(cat "$R/lighttpd/lighttpd.pid")"
 pkill -f "$R/usr/sbin/nixery-fcgi"
 sleep 1
 
