@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -150,6 +151,7 @@ int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 		return rc;
 	}
 	struct pollfd fds[2] = { { .fd = out[0], .events = POLLIN }, { .fd = errp[0], .events = POLLIN } };
+	struct pollfd exited = { .fd = -1 };
 
 	/* Drain both pipes until they close; at the deadline ask the group to
 	 * stop (Nix then stops its builders), and give it a grace period. */
@@ -201,7 +203,11 @@ int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 	 * leader after a stop: nothing of it may stay behind. */
 	if (open_fds > 0 || rc < 0)
 		killpg(pid, SIGKILL);
-	/* A command that closed its pipes is still bound by the deadline. */
+	/* A command that closed its pipes is still bound by the deadline. Its
+	 * exit is waited for on a pidfd, so that it is seen at once: three
+	 * Nix processes per cold image each lost up to a 10 ms nap here. */
+	exited.fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	exited.events = POLLIN;
 	for (;;) {
 		pid_t done = waitpid(pid, &status, WNOHANG);
 
@@ -209,8 +215,11 @@ int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 			break;
 		if (rc == 0 && (rc = deadline_check(dl)) < 0)
 			killpg(pid, SIGKILL);
-		usleep(10000);
+		if (exited.fd < 0 || poll(&exited, 1, 20) < 0)
+			usleep(10000);
 	}
+	if (exited.fd >= 0)
+		close(exited.fd);
 	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	if (rc == -E2BIG)
 		snprintf(err, errlen, "%s printed more than %zu bytes", argv[0], max_out);
