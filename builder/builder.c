@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,41 +256,82 @@ static long lap_ms(struct timespec *t)
 }
 
 /* Builds, lays out and packs the image; the caller holds its lock. */
+/* The outputs' realisation (a build, or GC roots for outputs already in
+ * the store), run beside the closure's query: for outputs already there,
+ * as for most requests, the two Nix processes overlap. */
+struct realisation {
+	struct request *r;
+	const char *gcroot;
+	char err[512];
+	int rc;
+};
+
+static void *realise(void *arg)
+{
+	struct realisation *z = arg;
+
+	z->rc = z->r->b->nix->realise(&z->r->job, &z->r->ev, z->gcroot, z->err, sizeof z->err);
+	return NULL;
+}
+
+/* Realises the outputs and reads their closure: both at once when the
+ * outputs are in the store already (asking for the closure of paths
+ * that are not would have Nix look for them in its substituters), else
+ * one after the other. */
+static int realise_closure(struct request *r, const char *gcroot, struct closure *c, char *err, size_t errlen)
+{
+	struct spawn_progress progress = { build_progress, r };
+	struct realisation z = { .r = r, .gcroot = gcroot };
+	/* Only the build reports progress (into the cache, from its thread). */
+	struct nix_job quiet = r->job;
+	pthread_t thread;
+	int rc, threaded;
+
+	r->job.progress = &progress;
+	threaded = nix_outputs_present(&r->ev) && pthread_create(&thread, NULL, realise, &z) == 0;
+	if (threaded) {
+		rc = r->b->nix->closure(&quiet, &r->ev, c, err, errlen);
+		pthread_join(thread, NULL);
+	} else {
+		realise(&z);
+		rc = z.rc < 0 ? z.rc : r->b->nix->closure(&quiet, &r->ev, c, err, errlen);
+	}
+	r->job.progress = NULL;
+	if (z.rc < 0)
+		snprintf(err, errlen, "%s", z.err);
+	return z.rc < 0 ? z.rc : rc;
+}
+
 static int build(struct request *r, struct cache_image *img, uint64_t *packed, uint64_t *size,
 		 char *err, size_t errlen)
 {
-	struct spawn_progress progress = { build_progress, r };
 	const struct config *cfg = r->b->cfg;
 	struct popularity *pop = popularity_acquire(r->b->popularity);
 	struct packer p = { .cfg = cfg, .cache = r->b->cache, .storage = r->b->storage,
 			    .deadline = r->dl, .metrics = r->b->metrics };
 	struct closure c = { 0 };
 	struct layer_plan plan = { 0 };
-	long ms[4] = { 0 };
+	long ms[3] = { 0 };
 	struct timespec lap;
 	char gcroot[4096];
 	int rc;
 
 	snprintf(gcroot, sizeof gcroot, "%s/gcroots/%s", cfg->state_dir, r->key);
 	clock_gettime(CLOCK_MONOTONIC, &lap);
-	r->job.progress = &progress;
-	rc = r->b->nix->realise(&r->job, &r->ev, gcroot, err, errlen);
-	r->job.progress = NULL;
-	ms[0] = lap_ms(&lap);
-	if (rc < 0 || (rc = r->b->nix->closure(&r->job, &r->ev, &c, err, errlen)) < 0)
+	if ((rc = realise_closure(r, gcroot, &c, err, errlen)) < 0)
 		goto out;
-	ms[1] = lap_ms(&lap);
+	ms[0] = lap_ms(&lap);
 	if ((rc = layers_group(&c, (size_t)cfg->max_layers, popularity_lookup, pop,
 			       &plan, err, errlen)) < 0)
 		goto out;
-	ms[2] = lap_ms(&lap);
+	ms[1] = lap_ms(&lap);
 	if ((rc = pack_image(&p, &c, &plan, &r->req, r->ev.outputs, r->ev.noutputs,
 			     img, err, errlen)) < 0)
 		goto out;
-	ms[3] = lap_ms(&lap);
+	ms[2] = lap_ms(&lap);
 	log_info("built image %s: %zu store paths in %zu layers, %llu bytes newly packed "
-		 "(build %ld ms, closure %ld ms, layout %ld ms, packing %ld ms)",
-		 r->key, c.n, plan.n + 1, (unsigned long long)p.packed, ms[0], ms[1], ms[2], ms[3]);
+		 "(build and closure %ld ms, layout %ld ms, packing %ld ms)",
+		 r->key, c.n, plan.n + 1, (unsigned long long)p.packed, ms[0], ms[1], ms[2]);
 out:
 	*packed = p.packed;
 	*size = p.size;

@@ -346,9 +346,7 @@ static char **path_argv(const char *const *prefix, size_t nprefix, char *const *
 	return argv;
 }
 
-/* Whether every output is in the store already: then nothing needs the
- * package set evaluated again, only roots for the outputs. */
-static int all_present(const struct nix_eval *ev)
+int nix_outputs_present(const struct nix_eval *ev)
 {
 	struct stat st;
 	size_t i;
@@ -380,7 +378,7 @@ static int realise(const struct nix_job *job, const struct nix_eval *ev, const c
 		return rc;
 	}
 	snprintf(link, sizeof link, "%s/result", gcroots);
-	if (all_present(ev)) {
+	if (nix_outputs_present(ev)) {
 		if (!(argv = path_argv(roots, 2, ev->outputs, ev->noutputs, add_root)))
 			goto nomem;
 		/* A path that is there but not valid (a build in progress, a

@@ -32,6 +32,10 @@ struct nix_eval {
 	size_t nrefused;
 };
 
+/* Whether every output is in the store already: then realising them is
+ * only giving them GC roots, no evaluation or build. */
+int nix_outputs_present(const struct nix_eval *ev);
+
 /* What runs Nix for the builder: nix_real, or a stand-in in tests. */
 struct nix_runner {
 	/* 0 with outputs, or with unknown and refused names when some are at
