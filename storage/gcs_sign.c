@@ -104,43 +104,22 @@ int gcs_sign_url(const struct gcs_signer *s, const struct sign_request *rq, stru
 		 struct buf *canonical, struct buf *to_sign, char *err, size_t errlen)
 {
 	struct sign_canon c;
-	struct buf credential = { 0 }, tbs = { 0 };
-	char scope[64], expires[24];
-	int rc;
+	int rc = sign_canon_make(&c, rq, "X-Goog", "GOOG4-RSA-SHA256", s->email, "auto/storage/goog4_request",
+				 NULL, 0, err, errlen);
 
-	sign_canon_date(&c, rq->when);
-	snprintf(scope, sizeof scope, "%s/auto/storage/goog4_request", c.day);
-	snprintf(expires, sizeof expires, "%ld", rq->expires);
-	if ((rc = buf_printf(&credential, "%s/%s", s->email, scope)) < 0) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	const char *auth[] = {
-		"X-Goog-Algorithm", "GOOG4-RSA-SHA256",
-		"X-Goog-Credential", credential.data,
-		"X-Goog-Date", c.date,
-		"X-Goog-Expires", expires,
-	};
-	if ((rc = sign_canon_make(&c, rq, "X-Goog", auth, 4, err, errlen)) < 0)
-		goto out;
-	rc = sign_string(&c, "GOOG4-RSA-SHA256", scope, &tbs);
-	/* Google's libraries put the signature last, unsorted. */
-	if (rc == 0)
-		rc = buf_printf(url, "%s://%s%s?%s&X-Goog-Signature=", rq->scheme,
-				rq->authority ? rq->authority : rq->host, c.path.data, c.query.data);
-	if (rc == 0 && (rc = rsa_sha256_hex(s, &tbs, url)) < 0) {
-		snprintf(err, errlen, "cannot sign a URL: RSA-SHA256 failed");
-		goto out;
-	}
-	if (rc == 0 && canonical)
-		rc = buf_append(canonical, c.request.data, c.request.len);
-	if (rc == 0 && to_sign)
-		rc = buf_append(to_sign, tbs.data, tbs.len);
 	if (rc < 0)
+		goto out;
+	/* Google's libraries put the signature last, unsorted. */
+	if ((rc = buf_printf(url, "%s://%s%s?%s&X-Goog-Signature=", rq->scheme,
+			     rq->authority ? rq->authority : rq->host, c.path.data, c.query.data)) < 0 ||
+	    (canonical && (rc = buf_append(canonical, c.request.data, c.request.len)) < 0) ||
+	    (to_sign && (rc = buf_append(to_sign, c.to_sign.data, c.to_sign.len)) < 0)) {
 		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if ((rc = rsa_sha256_hex(s, &c.to_sign, url)) < 0)
+		snprintf(err, errlen, "cannot sign a URL: RSA-SHA256 failed");
 out:
 	sign_canon_free(&c);
-	buf_free(&credential);
-	buf_free(&tbs);
 	return rc;
 }

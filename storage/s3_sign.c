@@ -44,31 +44,21 @@ static int signing_key(const struct s3_credentials *cr, const char *day, unsigne
 int s3_sign_url(const struct s3_credentials *cr, const struct sign_request *rq, struct buf *url,
 		struct buf *canonical, struct buf *to_sign, char *err, size_t errlen)
 {
+	/* AWS's presigner also signs that the payload is not. */
+	static const char *const unsigned_payload[] = { "X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD" };
 	unsigned char key[EVP_MAX_MD_SIZE];
 	struct sign_canon c;
-	struct buf credential = { 0 }, tbs = { 0 }, signature = { 0 };
-	char scope[128], expires[24];
+	struct buf signature = { 0 };
+	char scope_tail[96];
 	unsigned len = 0;
 	int rc;
 
-	sign_canon_date(&c, rq->when);
-	snprintf(scope, sizeof scope, "%s/%s/s3/aws4_request", c.day, cr->region);
-	snprintf(expires, sizeof expires, "%ld", rq->expires);
-	if ((rc = buf_printf(&credential, "%s/%s", cr->access_key, scope)) < 0)
-		goto nomem;
-	const char *auth[] = {
-		"X-Amz-Algorithm", "AWS4-HMAC-SHA256",
-		"X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD",
-		"X-Amz-Credential", credential.data,
-		"X-Amz-Date", c.date,
-		"X-Amz-Expires", expires,
-	};
-	if ((rc = sign_canon_make(&c, rq, "X-Amz", auth, 5, err, errlen)) < 0)
+	snprintf(scope_tail, sizeof scope_tail, "%s/s3/aws4_request", cr->region);
+	if ((rc = sign_canon_make(&c, rq, "X-Amz", "AWS4-HMAC-SHA256", cr->access_key, scope_tail,
+				  unsigned_payload, 1, err, errlen)) < 0)
 		goto out;
-	if ((rc = sign_string(&c, "AWS4-HMAC-SHA256", scope, &tbs)) < 0)
-		goto nomem;
 	if ((rc = signing_key(cr, c.day, key, &len)) == 0)
-		rc = hmac_step(key, &len, tbs.data);
+		rc = hmac_step(key, &len, c.to_sign.data);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot sign a URL: HMAC-SHA256 failed");
 		goto out;
@@ -79,16 +69,11 @@ int s3_sign_url(const struct s3_credentials *cr, const struct sign_request *rq, 
 	    (rc = buf_printf(url, "%s://%s%s?%s", rq->scheme, rq->authority ? rq->authority : rq->host,
 			     c.path.data, c.query.data)) < 0 ||
 	    (canonical && (rc = buf_append(canonical, c.request.data, c.request.len)) < 0) ||
-	    (to_sign && (rc = buf_append(to_sign, tbs.data, tbs.len)) < 0))
-		goto nomem;
-	goto out;
-nomem:
-	snprintf(err, errlen, "out of memory");
+	    (to_sign && (rc = buf_append(to_sign, c.to_sign.data, c.to_sign.len)) < 0))
+		snprintf(err, errlen, "out of memory");
 out:
 	OPENSSL_cleanse(key, sizeof key);
 	sign_canon_free(&c);
-	buf_free(&credential);
-	buf_free(&tbs);
 	buf_free(&signature);
 	return rc;
 }

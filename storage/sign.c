@@ -122,31 +122,28 @@ static int join_params(struct sign_canon *c)
 	return rc;
 }
 
-void sign_canon_date(struct sign_canon *c, time_t when)
-{
-	struct tm tm;
-
-	memset(c, 0, sizeof *c);
-	gmtime_r(&when, &tm);
-	strftime(c->date, sizeof c->date, "%Y%m%dT%H%M%SZ", &tm);
-	strftime(c->day, sizeof c->day, "%Y%m%d", &tm);
-}
-
 int sign_canon_make(struct sign_canon *c, const struct sign_request *rq, const char *prefix,
-		    const char *const *auth, size_t nauth, char *err, size_t errlen)
+		    const char *algorithm, const char *key_id, const char *scope_tail,
+		    const char *const *extra, size_t nextra, char *err, size_t errlen)
 {
 	struct sign_pair headers[SIGN_MAX_PAIRS] = { 0 };
-	struct buf signed_names = { 0 };
-	char name[64], payload_header[64];
+	struct buf signed_names = { 0 }, credential = { 0 };
+	char name[64], payload_header[64], expires[24], hash[DIGEST_HEX_LEN + 1];
 	const char *payload = "UNSIGNED-PAYLOAD";
+	struct tm tm;
 	size_t nh = 0, i;
 	int rc = -ENOMEM;
 
-	if (rq->nheaders + 1 > SIGN_MAX_PAIRS || rq->nquery + nauth + 2 > SIGN_MAX_PAIRS ||
-	    rq->expires < 1 || rq->expires > 604800) {
+	memset(c, 0, sizeof *c);
+	if (rq->nheaders + 1 > SIGN_MAX_PAIRS || rq->nquery + nextra + 6 > SIGN_MAX_PAIRS ||
+	    rq->expires < 1 || rq->expires > 604800 || !gmtime_r(&rq->when, &tm)) {
 		snprintf(err, errlen, "cannot sign a URL: too many headers or parameters, or a bad expiry");
 		return -EINVAL;
 	}
+	strftime(c->date, sizeof c->date, "%Y%m%dT%H%M%SZ", &tm);
+	strftime(c->day, sizeof c->day, "%Y%m%d", &tm);
+	snprintf(c->scope, sizeof c->scope, "%s/%s", c->day, scope_tail);
+	snprintf(expires, sizeof expires, "%ld", rq->expires);
 	snprintf(payload_header, sizeof payload_header, "%s-content-sha256", prefix);
 	for (i = 0; payload_header[i]; i++)
 		payload_header[i] = (char)tolower((unsigned char)payload_header[i]);
@@ -163,13 +160,21 @@ int sign_canon_make(struct sign_canon *c, const struct sign_request *rq, const c
 	for (i = 0; i < nh; i++)
 		if (buf_printf(&signed_names, "%s%s", i ? ";" : "", headers[i].name) < 0)
 			goto out;
-
-	for (i = 0; i < nauth; i++)
-		if (add_param(&c->params[c->nparams++], auth[2 * i], auth[2 * i + 1]) < 0)
-			goto out;
-	snprintf(name, sizeof name, "%s-SignedHeaders", prefix);
-	if (add_param(&c->params[c->nparams++], name, signed_names.data) < 0)
+	if (buf_printf(&credential, "%s/%s", key_id, c->scope) < 0)
 		goto out;
+
+	const char *auth[] = {
+		"Algorithm", algorithm, "Credential", credential.data, "Date", c->date,
+		"Expires", expires, "SignedHeaders", signed_names.data,
+	};
+	for (i = 0; i < sizeof auth / sizeof *auth; i += 2) {
+		snprintf(name, sizeof name, "%s-%s", prefix, auth[i]);
+		if (add_param(&c->params[c->nparams++], name, auth[i + 1]) < 0)
+			goto out;
+	}
+	for (i = 0; i < nextra; i++)
+		if (add_param(&c->params[c->nparams++], extra[2 * i], extra[2 * i + 1]) < 0)
+			goto out;
 	for (i = 0; i < rq->nquery; i++)
 		if (add_param(&c->params[c->nparams++], rq->query[2 * i], rq->query[2 * i + 1]) < 0)
 			goto out;
@@ -179,12 +184,16 @@ int sign_canon_make(struct sign_canon *c, const struct sign_request *rq, const c
 	for (i = 0; i < nh; i++)
 		if (buf_printf(&c->request, "%s:%s\n", headers[i].name, headers[i].value) < 0)
 			goto out;
-	rc = buf_printf(&c->request, "\n%s\n%s", signed_names.data, payload);
+	if (buf_printf(&c->request, "\n%s\n%s", signed_names.data, payload) < 0)
+		goto out;
+	digest_hex(c->request.data, c->request.len, hash);
+	rc = buf_printf(&c->to_sign, "%s\n%s\n%s\n%s", algorithm, c->date, c->scope, hash);
 out:
 	if (rc < 0)
 		snprintf(err, errlen, "out of memory");
 	pairs_free(headers, nh);
 	buf_free(&signed_names);
+	buf_free(&credential);
 	return rc;
 }
 
@@ -201,14 +210,7 @@ void sign_canon_free(struct sign_canon *c)
 	buf_free(&c->path);
 	buf_free(&c->query);
 	buf_free(&c->request);
-}
-
-int sign_string(const struct sign_canon *c, const char *algorithm, const char *scope, struct buf *out)
-{
-	char hash[DIGEST_HEX_LEN + 1];
-
-	digest_hex(c->request.data, c->request.len, hash);
-	return buf_printf(out, "%s\n%s\n%s\n%s", algorithm, c->date, scope, hash);
+	buf_free(&c->to_sign);
 }
 
 int sign_hex(struct buf *out, const unsigned char *data, size_t len)

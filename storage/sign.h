@@ -44,26 +44,26 @@ struct sign_canon {
 	struct buf path;         /* /bucket/object, encoded */
 	struct buf query;        /* the parameters, sorted and joined */
 	struct buf request;      /* the canonical request */
+	struct buf to_sign;      /* algorithm, date, scope, the request's SHA-256 */
 	char date[17];           /* 20190201T090000Z */
 	char day[9];             /* 20190201 */
+	char scope[128];         /* <day>/<region>/<service>/<terminator> */
 };
 
-/* Builds the canonical request of rq with its authentication parameters
- * auth (name, value pairs; <prefix>-SignedHeaders is added here, prefix
- * being "X-Goog" or "X-Amz"). The payload is the <prefix>-Content-SHA256
- * header's value if rq has one, else UNSIGNED-PAYLOAD. The date and day
- * are set first, for the caller's scope, by sign_canon_date. */
-void sign_canon_date(struct sign_canon *c, time_t when);
+/* Builds the canonical request of rq and the string to sign, with the
+ * authentication parameters both schemes share, <prefix> being "X-Goog"
+ * or "X-Amz": -Algorithm, -Credential (key_id/<day>/scope_tail), -Date,
+ * -Expires and -SignedHeaders, and the extra ones given (name, value
+ * pairs). The payload is the <prefix>-Content-SHA256 header's value if rq
+ * has one, else UNSIGNED-PAYLOAD. c needs sign_canon_free afterwards,
+ * whatever the result. */
 int sign_canon_make(struct sign_canon *c, const struct sign_request *rq, const char *prefix,
-		    const char *const *auth, size_t nauth, char *err, size_t errlen);
+		    const char *algorithm, const char *key_id, const char *scope_tail,
+		    const char *const *extra, size_t nextra, char *err, size_t errlen);
 /* Adds a parameter (the signature) and joins them again, sorted, into
  * query. */
 int sign_canon_add(struct sign_canon *c, const char *name, const char *value);
 void sign_canon_free(struct sign_canon *c);
-
-/* The string to sign: algorithm, date, scope and the canonical request's
- * SHA-256 in hex, one per line. */
-int sign_string(const struct sign_canon *c, const char *algorithm, const char *scope, struct buf *out);
 
 /* Bytes in lower-case hex, appended. */
 int sign_hex(struct buf *out, const unsigned char *data, size_t len);
