@@ -255,7 +255,6 @@ static long lap_ms(struct timespec *t)
 	return ms;
 }
 
-/* Builds, lays out and packs the image; the caller holds its lock. */
 /* The outputs' realisation (a build, or GC roots for outputs already in
  * the store), run beside the closure's query: for outputs already there,
  * as for most requests, the two Nix processes overlap. */
@@ -302,6 +301,7 @@ static int realise_closure(struct request *r, const char *gcroot, struct closure
 	return z.rc < 0 ? z.rc : rc;
 }
 
+/* Builds, lays out and packs the image; the caller holds its lock. */
 static int build(struct request *r, struct cache_image *img, uint64_t *packed, uint64_t *size,
 		 char *err, size_t errlen)
 {

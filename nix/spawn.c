@@ -151,7 +151,6 @@ int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 		return rc;
 	}
 	struct pollfd fds[2] = { { .fd = out[0], .events = POLLIN }, { .fd = errp[0], .events = POLLIN } };
-	struct pollfd exited = { .fd = -1 };
 
 	/* Drain both pipes until they close; at the deadline ask the group to
 	 * stop (Nix then stops its builders), and give it a grace period. */
@@ -206,8 +205,8 @@ int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 	/* A command that closed its pipes is still bound by the deadline. Its
 	 * exit is waited for on a pidfd, so that it is seen at once: three
 	 * Nix processes per cold image each lost up to a 10 ms nap here. */
-	exited.fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	exited.events = POLLIN;
+	struct pollfd exited = { .fd = (int)syscall(SYS_pidfd_open, pid, 0), .events = POLLIN };
+
 	for (;;) {
 		pid_t done = waitpid(pid, &status, WNOHANG);
 
