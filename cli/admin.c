@@ -283,7 +283,7 @@ int main(int argc, char **argv)
 	}
 	nix_environment(a.cfg.state_dir);
 	if (builder_prepare(&a.cfg, err, sizeof err) < 0 ||
-	    storage_open(a.cfg.storage_path, &a.storage, err, sizeof err) < 0 ||
+	    storage_open(&a.cfg, &a.storage, err, sizeof err) < 0 ||
 	    cache_open(a.cfg.state_dir, &a.builder.cache, err, sizeof err) < 0) {
 		fprintf(stderr, "nixery-admin: %s\n", err);
 		goto out;

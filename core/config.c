@@ -26,13 +26,16 @@ enum kind {
 	PATH,        /* an absolute path */
 	NUMBER,      /* a whole number between min and max */
 	OFFLOAD,     /* auto | x-sendfile | x-accel-redirect | none */
+	BACKEND,     /* filesystem | gcs | s3 */
+	BOOL,        /* true | false (yes, no, 1, 0) */
+	SECRET,      /* a word that is never printed */
 };
 
 struct setting {
 	const char *name;
 	const char *fallback;   /* NULL: unset unless given */
 	enum kind kind;
-	size_t offset;          /* of a char *, an int or an enum offload */
+	size_t offset;          /* of a char *, an int or an enum */
 	int min, max;
 };
 
@@ -63,6 +66,19 @@ static const struct setting settings[] = {
 	{ "NIXERY_ACCEL_PREFIX", "/_nixery_blobs", PATH, AT(accel_prefix), 0, 0 },
 	{ "NIXERY_THREADS", "16", NUMBER, AT(threads), 1, 1024 },
 	{ "NIXERY_LOG_FILE", NULL, PATH, AT(log_file), 0, 0 },
+	{ "NIXERY_STORAGE_BACKEND", "filesystem", BACKEND, AT(storage), 0, 0 },
+	{ "NIXERY_SIGNED_URL_TTL", "300", NUMBER, AT(signed_url_ttl), 10, 604800 },
+	{ "GCS_BUCKET", NULL, TEXT, AT(gcs_bucket), 0, 0 },
+	{ "GOOGLE_APPLICATION_CREDENTIALS", NULL, PATH, AT(gcs_credentials), 0, 0 },
+	{ "STORAGE_EMULATOR_HOST", NULL, TEXT, AT(gcs_endpoint), 0, 0 },
+	{ "S3_BUCKET", NULL, TEXT, AT(s3_bucket), 0, 0 },
+	{ "AWS_REGION", "us-east-1", TEXT, AT(s3_region), 0, 0 },
+	{ "AWS_ACCESS_KEY_ID", NULL, TEXT, AT(s3_access_key), 0, 0 },
+	{ "AWS_SECRET_ACCESS_KEY", NULL, SECRET, AT(s3_secret_key), 0, 0 },
+	{ "AWS_ENDPOINT_URL", NULL, TEXT, AT(s3_endpoint), 0, 0 },
+	{ "S3_USE_PRESIGNED_URLS", "true", BOOL, AT(s3_presigned), 0, 0 },
+	/* No fallback: path style where AWS_ENDPOINT_URL names a server. */
+	{ "S3_FORCE_PATH_STYLE", NULL, BOOL, AT(s3_path_style), 0, 0 },
 };
 
 #define NSETTINGS (sizeof settings / sizeof *settings)
@@ -229,7 +245,30 @@ static int set_value(struct config *cfg, const struct setting *s, const char *v,
 		}
 		/* fall through */
 	case TEXT:
+	case SECRET:
 		return (*(char **)field = strdup(v)) ? 0 : -ENOMEM;
+	case BOOL:
+		if (strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0)
+			*(int *)field = 1;
+		else if (strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 || strcmp(v, "0") == 0)
+			*(int *)field = 0;
+		else {
+			problem(err, errlen, "%s=%s is not valid: use true or false", s->name, v);
+			return -EINVAL;
+		}
+		return 0;
+	case BACKEND:
+		if (strcmp(v, "filesystem") == 0)
+			*(enum storage_kind *)field = STORAGE_FILESYSTEM;
+		else if (strcmp(v, "gcs") == 0)
+			*(enum storage_kind *)field = STORAGE_GCS;
+		else if (strcmp(v, "s3") == 0)
+			*(enum storage_kind *)field = STORAGE_S3;
+		else {
+			problem(err, errlen, "%s=%s is not valid: use filesystem, gcs or s3", s->name, v);
+			return -EINVAL;
+		}
+		return 0;
 	case NUMBER:
 		errno = 0;
 		n = strtol(v, &end, 10);
@@ -310,6 +349,83 @@ static int pick_source(struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* Bucket names as both stores allow them: they reach host names and
+ * paths. */
+static int is_bucket_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 3 || n > 222 || !is_safe_word(s))
+		return 0;
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			return 0;
+	return 1;
+}
+
+/* An endpoint: [scheme://]host[:port], with nothing after the host that
+ * could change the path a request is signed for. */
+static int is_endpoint(const char *s, int need_scheme)
+{
+	const char *host = strstr(s, "://");
+
+	if (host && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+		return 0;
+	if (!host && need_scheme)
+		return 0;
+	host = host ? host + 3 : s;
+	if (!*host || strlen(host) > 255)
+		return 0;
+	for (; *host; host++)
+		if (!(*host == '-' || *host == '.' || *host == ':' || *host == '[' || *host == ']' ||
+		      (*host >= '0' && *host <= '9') || (*host >= 'a' && *host <= 'z') ||
+		      (*host >= 'A' && *host <= 'Z')))
+			return 0;
+	return 1;
+}
+
+/* What the backend chosen needs, and the S3 addressing default. */
+static int check_storage(struct config *cfg, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	if (cfg->gcs_bucket && !is_bucket_name(cfg->gcs_bucket)) {
+		problem(err, errlen, "GCS_BUCKET=%s is not a bucket name (lower-case letters, digits, '-', '_', '.')",
+			cfg->gcs_bucket);
+		rc = -EINVAL;
+	}
+	if (cfg->s3_bucket && !is_bucket_name(cfg->s3_bucket)) {
+		problem(err, errlen, "S3_BUCKET=%s is not a bucket name (lower-case letters, digits, '-', '.')",
+			cfg->s3_bucket);
+		rc = -EINVAL;
+	}
+	if (cfg->gcs_endpoint && !is_endpoint(cfg->gcs_endpoint, 0)) {
+		problem(err, errlen, "STORAGE_EMULATOR_HOST=%s is not a host[:port] or http(s)://host[:port]",
+			cfg->gcs_endpoint);
+		rc = -EINVAL;
+	}
+	if (cfg->s3_endpoint && !is_endpoint(cfg->s3_endpoint, 1)) {
+		problem(err, errlen, "AWS_ENDPOINT_URL=%s is not an http(s)://host[:port] URL", cfg->s3_endpoint);
+		rc = -EINVAL;
+	}
+	if (cfg->s3_region && !is_safe_word(cfg->s3_region)) {
+		problem(err, errlen, "AWS_REGION=%s is not a region name", cfg->s3_region);
+		rc = -EINVAL;
+	}
+	if (cfg->s3_path_style < 0)
+		cfg->s3_path_style = cfg->s3_endpoint != NULL;
+	if (cfg->storage == STORAGE_GCS && (!cfg->gcs_bucket || !cfg->gcs_credentials)) {
+		problem(err, errlen, "NIXERY_STORAGE_BACKEND=gcs needs GCS_BUCKET and GOOGLE_APPLICATION_CREDENTIALS "
+			"(a service account's JSON key file, which signs uploads and blob redirects)");
+		rc = -EINVAL;
+	}
+	if (cfg->storage == STORAGE_S3 && (!cfg->s3_bucket || !cfg->s3_access_key || !cfg->s3_secret_key)) {
+		problem(err, errlen, "NIXERY_STORAGE_BACKEND=s3 needs S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	struct file_values fv = { { 0 } };
@@ -318,6 +434,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	int rc = 0;
 
 	memset(cfg, 0, sizeof *cfg);
+	cfg->s3_path_style = -1;
 	err[0] = '\0';
 	if (!path && env_path && *env_path)
 		path = env_path;
@@ -339,7 +456,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		if (v && set_value(cfg, &settings[i], v, err, errlen) < 0)
 			rc = -EINVAL;
 	}
-	if (pick_source(cfg, err, errlen) < 0)
+	if (pick_source(cfg, err, errlen) < 0 || check_storage(cfg, err, errlen) < 0)
 		rc = -EINVAL;
 	if (!cfg->max_builds)
 		cfg->max_builds = cores();
@@ -357,7 +474,7 @@ void config_free(struct config *cfg)
 	size_t i;
 
 	for (i = 0; i < NSETTINGS; i++)
-		if (settings[i].kind == TEXT || settings[i].kind == PATH)
+		if (settings[i].kind == TEXT || settings[i].kind == PATH || settings[i].kind == SECRET)
 			free(*(char **)((char *)cfg + settings[i].offset));
 	free(cfg->file);
 	memset(cfg, 0, sizeof *cfg);
@@ -367,6 +484,11 @@ static const char *offload_name(enum offload o)
 {
 	return o == OFFLOAD_AUTO ? "auto" : o == OFFLOAD_SENDFILE ? "x-sendfile" :
 	       o == OFFLOAD_ACCEL ? "x-accel-redirect" : "none";
+}
+
+const char *config_storage_name(enum storage_kind k)
+{
+	return k == STORAGE_GCS ? "gcs" : k == STORAGE_S3 ? "s3" : "filesystem";
 }
 
 enum offload config_offload_for(const char *server_software)
@@ -394,6 +516,12 @@ void config_print(const struct config *cfg, struct buf *out)
 		if (s->kind == NUMBER) {
 			snprintf(number, sizeof number, "%d", *(const int *)field);
 			v = number;
+		} else if (s->kind == BOOL) {
+			v = *(const int *)field ? "true" : "false";
+		} else if (s->kind == BACKEND) {
+			v = config_storage_name(*(const enum storage_kind *)field);
+		} else if (s->kind == SECRET) {
+			v = *(char *const *)field ? "(set, not shown)" : NULL;
 		} else if (s->kind == OFFLOAD) {
 			v = offload_name(*(const enum offload *)field);
 		} else {

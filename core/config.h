@@ -30,7 +30,14 @@ enum source_kind {
 	SOURCE_PATH,         /* NIXERY_PKGS_PATH: a local package set */
 };
 
-#define CONFIG_SETTINGS 24
+/* NIXERY_STORAGE_BACKEND: where blobs live (storage/). */
+enum storage_kind {
+	STORAGE_FILESYSTEM,  /* STORAGE_PATH, sent by the web server */
+	STORAGE_GCS,         /* a Google Cloud Storage bucket, 303 to signed URLs */
+	STORAGE_S3,          /* an S3-compatible bucket, 303 to presigned URLs */
+};
+
+#define CONFIG_SETTINGS 40
 
 struct config {
 	enum source_kind source;
@@ -54,9 +61,24 @@ struct config {
 	char *log_file;          /* NIXERY_LOG_FILE, or NULL: standard error */
 	char *popularity_url;    /* NIX_POPULARITY_URL, or NULL */
 	int popularity_ttl;      /* NIXERY_POPULARITY_TTL, seconds between downloads */
+	enum storage_kind storage;  /* NIXERY_STORAGE_BACKEND */
+	int signed_url_ttl;      /* NIXERY_SIGNED_URL_TTL, seconds a blob redirect is valid */
+	char *gcs_bucket;        /* GCS_BUCKET */
+	char *gcs_credentials;   /* GOOGLE_APPLICATION_CREDENTIALS, a service account's key file */
+	char *gcs_endpoint;      /* STORAGE_EMULATOR_HOST, [scheme://]host[:port] */
+	char *s3_bucket;         /* S3_BUCKET */
+	char *s3_region;         /* AWS_REGION */
+	char *s3_access_key;     /* AWS_ACCESS_KEY_ID */
+	char *s3_secret_key;     /* AWS_SECRET_ACCESS_KEY, never printed */
+	char *s3_endpoint;       /* AWS_ENDPOINT_URL, scheme://host[:port] */
+	int s3_presigned;        /* S3_USE_PRESIGNED_URLS: else public URLs */
+	int s3_path_style;       /* S3_FORCE_PATH_STYLE: /bucket/key, not bucket.host/key */
 	char *file;              /* the configuration file read, or NULL */
 	const char *origin[CONFIG_SETTINGS];  /* where each setting came from */
 };
+
+/* filesystem, gcs or s3 */
+const char *config_storage_name(enum storage_kind k);
 
 /* SYSCONFDIR/nixery-fcgi.conf */
 extern const char config_default_file[];

@@ -56,6 +56,7 @@ static const char *reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 303: return "See Other";
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
@@ -108,6 +109,8 @@ static void send_reply(FCGX_Request *req, const struct config *cfg, struct reply
 		buf_printf(&h, "Retry-After: %d\r\n", rep->retry_after);
 	if (rep->link[0])
 		buf_printf(&h, "Link: %s\r\n", rep->link);
+	if (rep->location[0])
+		buf_printf(&h, "Location: %s\r\n", rep->location);
 	if (!rep->file[0]) {
 		buf_printf(&h, "Content-Length: %zu\r\n\r\n", rep->body.len);
 		body = !head;
@@ -271,6 +274,19 @@ static int check_config(const char *config_path)
 	}
 	config_print(&cfg, &out);
 	n = config_check(&cfg, &problems) + nix_check(&problems);
+	/* A bucket is reached: its name, the key and the clock tested. */
+	if (cfg.storage != STORAGE_FILESYSTEM) {
+		struct storage *storage = NULL;
+
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+		    storage_open(&cfg, &storage, err, sizeof err) < 0) {
+			buf_printf(&problems, "%s\n", err);
+			n++;
+		} else {
+			n += storage_probe(storage, &problems);
+		}
+		storage_close(storage);
+	}
 	printf("%s", out.data ? out.data : "");
 	if (n) {
 		printf("problems:\n");
@@ -336,7 +352,7 @@ int main(int argc, char **argv)
 		close(fd);
 	}
 	if (registry_prepare(&cfg, err, sizeof err) < 0 ||
-	    storage_open(cfg.storage_path, &storage, err, sizeof err) < 0 ||
+	    storage_open(&cfg, &storage, err, sizeof err) < 0 ||
 	    metrics_open(cfg.state_dir, &metrics, err, sizeof err) < 0) {
 		log_error("%s", err);
 		goto out;

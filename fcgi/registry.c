@@ -54,6 +54,9 @@ static void failed(struct reply *rep, int rc, const char *message, void *detail)
 	case -ETIMEDOUT:
 		reply_error(rep, 504, "UNKNOWN", message, detail);
 		return;
+	case -EHOSTUNREACH:
+		log_error("%s", message);
+		/* fall through */
 	case -EBUSY:
 	case -ECANCELED:
 		reply_error(rep, 503, "UNAVAILABLE", message, detail);
@@ -150,6 +153,8 @@ void registry_manifest(struct registry *reg, const char *name, const char *ref,
 
 void registry_blob(struct registry *reg, const char *hex, struct reply *rep)
 {
+	struct storage_location loc;
+	char message[1024];
 	struct cache_blob blob;
 	int rc = blob_row(reg, hex, &blob);
 
@@ -162,20 +167,31 @@ void registry_blob(struct registry *reg, const char *hex, struct reply *rep)
 		return;
 	}
 	/* Lost or damaged: forgotten, so that the next pull of its image
-	 * packs it again. */
-	if (storage_check(reg->builder.storage, hex, blob.size) < 0) {
+	 * packs it again. A bucket's objects are trusted here: a round trip
+	 * per blob would cost more than the redirect. */
+	if (!storage_remote(reg->builder.storage) && storage_check(reg->builder.storage, hex, blob.size) < 0) {
 		log_warn("blob %s is missing or damaged in storage: forgetting it", hex);
 		cache_blob_forget(reg->builder.cache, hex);
 		reply_error(rep, 404, "BLOB_UNKNOWN",
 			    "blob is missing from storage: pull the image's manifest again to rebuild it", NULL);
 		return;
 	}
-	storage_file(reg->builder.storage, hex, rep->file, sizeof rep->file);
-	rep->status = 200;
+	if ((rc = storage_locate(reg->builder.storage, hex, &loc, message, sizeof message)) < 0) {
+		failed(rep, rc, message, NULL);
+		return;
+	}
+	snprintf(rep->digest, sizeof rep->digest, DIGEST_PREFIX "%s", hex);
 	snprintf(rep->content_type, sizeof rep->content_type, "%s", blob.media_type);
+	if (loc.redirect) {
+		/* As Nixery does: the client fetches the object itself. */
+		rep->status = 303;
+		snprintf(rep->location, sizeof rep->location, "%s", loc.target);
+		return;
+	}
+	snprintf(rep->file, sizeof rep->file, "%s", loc.target);
+	rep->status = 200;
 	rep->file_size = blob.size;
 	snprintf(rep->file_hex, sizeof rep->file_hex, "%s", hex);
-	snprintf(rep->digest, sizeof rep->digest, DIGEST_PREFIX "%s", hex);
 }
 
 /* A listing's answer: {"<key>": [entries], plus "name" for tags}, and a

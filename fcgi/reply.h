@@ -16,6 +16,7 @@ struct reply {
 	int vary_accept;       /* the answer depends on Accept */
 	int retry_after;       /* seconds, for a 503 or 507; 0: none */
 	char link[600];        /* Link, to a listing's next page */
+	char location[4096];   /* Location, of a 303 to a bucket's object */
 	struct buf body;
 	char file[4096];       /* a blob to send instead of body */
 	uint64_t file_size;

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE   /* O_TMPFILE, mkostemp */
-#include "storage/storage.h"
+#include "storage/backend.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,14 +16,16 @@
 
 #define PATH_LEN 4096
 
-struct storage {
+struct filesystem {
+	struct storage base;
 	char root[PATH_LEN - 256];   /* room for what is appended */
 	int named_temps;        /* the file system has no O_TMPFILE */
 	mode_t blob_mode;       /* as the umask allows, and readable by all */
 };
 
-struct storage_writer {
-	const struct storage *s;
+struct fs_writer {
+	struct storage_writer base;
+	const struct filesystem *s;
 	int fd;
 	int anonymous;          /* O_TMPFILE: no name until committed */
 	char path[PATH_LEN];    /* the named temporary file, if any */
@@ -42,7 +44,7 @@ static int write_error(int rc, const char *what, const char *root, char *err, si
 
 /* Named temporary files are locked by their writers: one that can be
  * locked was left by a writer that died. */
-static void remove_abandoned(const struct storage *s)
+static void remove_abandoned(const struct filesystem *s)
 {
 	char tmp[PATH_LEN], path[PATH_LEN + 256];
 	struct dirent *e;
@@ -68,12 +70,14 @@ static void remove_abandoned(const struct storage *s)
 	closedir(d);
 }
 
-int storage_open(const char *root, struct storage **out, char *err, size_t errlen)
+static const struct storage_ops filesystem_ops;
+
+int filesystem_open(const char *root, struct storage **out, char *err, size_t errlen)
 {
 	/* empty/: the document root the server configurations give the web
 	 * server, so that it serves nothing but blobs. */
 	const char *subdirs[] = { "/blobs/sha256", "/empty", "/tmp" };
-	struct storage *s = calloc(1, sizeof *s);
+	struct filesystem *s = calloc(1, sizeof *s);
 	char path[PATH_LEN];
 	size_t i;
 	mode_t mask;
@@ -108,41 +112,42 @@ int storage_open(const char *root, struct storage **out, char *err, size_t errle
 		close(fd);
 	else
 		s->named_temps = 1;
-	*out = s;
+	s->base.ops = &filesystem_ops;
+	*out = &s->base;
 	return 0;
 }
 
-void storage_close(struct storage *s)
+static void fs_close(struct storage *s)
 {
 	free(s);
 }
 
-int storage_file(const struct storage *s, const char *hex, char *out, size_t len)
+static int fs_path(const struct filesystem *s, const char *hex, char *out, size_t len)
 {
 	if ((size_t)snprintf(out, len, "%s/blobs/sha256/%s", s->root, hex) >= len)
 		return -ENAMETOOLONG;
 	return 0;
 }
 
-int storage_check(const struct storage *s, const char *hex, uint64_t size)
+static int check(const struct filesystem *s, const char *hex, uint64_t size)
 {
 	char path[PATH_LEN];
 	struct stat st;
 
-	storage_file(s, hex, path, sizeof path);
+	fs_path(s, hex, path, sizeof path);
 	if (stat(path, &st) < 0)
 		return -ENOENT;
 	return S_ISREG(st.st_mode) && (uint64_t)st.st_size == size ? 0 : -EIO;
 }
 
-int storage_read(const struct storage *s, const char *hex, size_t max, struct buf *out)
+static int read_blob(const struct filesystem *s, const char *hex, size_t max, struct buf *out)
 {
 	char path[PATH_LEN], chunk[8192], got[DIGEST_HEX_LEN + 1];
 	struct stat st;
 	ssize_t n = 0;
 	int fd, rc = 0;
 
-	storage_file(s, hex, path, sizeof path);
+	fs_path(s, hex, path, sizeof path);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -ENOENT;
 	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > max) {
@@ -173,7 +178,7 @@ out:
 }
 
 /* A named temporary file, locked for as long as its writer lives. */
-static int open_named(struct storage_writer *w)
+static int open_named(struct fs_writer *w)
 {
 	struct stat st;
 
@@ -192,9 +197,9 @@ static int open_named(struct storage_writer *w)
 	}
 }
 
-int storage_begin(const struct storage *s, struct storage_writer **out, char *err, size_t errlen)
+static int begin(const struct filesystem *s, struct fs_writer **out, char *err, size_t errlen)
 {
-	struct storage_writer *w = calloc(1, sizeof *w);
+	struct fs_writer *w = calloc(1, sizeof *w);
 	char tmp[PATH_LEN];
 	int rc = 0;
 
@@ -218,11 +223,12 @@ int storage_begin(const struct storage *s, struct storage_writer **out, char *er
 		return write_error(rc, "a blob", s->root, err, errlen);
 	}
 	fchmod(w->fd, s->blob_mode);
+	w->base.ops = &filesystem_ops;
 	*out = w;
 	return 0;
 }
 
-int storage_write(struct storage_writer *w, const void *data, size_t len, char *err, size_t errlen)
+static int write_blob(struct fs_writer *w, const void *data, size_t len, char *err, size_t errlen)
 {
 	const char *p = data;
 
@@ -239,7 +245,7 @@ int storage_write(struct storage_writer *w, const void *data, size_t len, char *
 	return 0;
 }
 
-void storage_discard(struct storage_writer *w)
+static void discard(struct fs_writer *w)
 {
 	if (!w)
 		return;
@@ -261,7 +267,7 @@ static int sync_dir(const char *path)
 }
 
 /* Gives an O_TMPFILE file a temporary name, to be renamed into place. */
-static int name_anonymous(struct storage_writer *w)
+static int name_anonymous(struct fs_writer *w)
 {
 	char proc[64];
 	int attempt;
@@ -281,7 +287,7 @@ static int name_anonymous(struct storage_writer *w)
 }
 
 /* keep: a copy already there with the right size stays as it is. */
-static int commit(struct storage_writer *w, const char *hex, int keep, char *err, size_t errlen)
+static int commit(struct fs_writer *w, const char *hex, int keep, char *err, size_t errlen)
 {
 	char final[PATH_LEN], dir[PATH_LEN];
 	struct stat st;
@@ -291,9 +297,9 @@ static int commit(struct storage_writer *w, const char *hex, int keep, char *err
 		rc = write_error(-errno, "a blob", w->s->root, err, errlen);
 		goto out;
 	}
-	if (keep && storage_check(w->s, hex, (uint64_t)st.st_size) == 0)
+	if (keep && check(w->s, hex, (uint64_t)st.st_size) == 0)
 		goto out;
-	storage_file(w->s, hex, final, sizeof final);
+	fs_path(w->s, hex, final, sizeof final);
 	if (w->anonymous && (rc = name_anonymous(w)) < 0) {
 		rc = write_error(rc, "a blob", w->s->root, err, errlen);
 		goto out;
@@ -308,45 +314,40 @@ static int commit(struct storage_writer *w, const char *hex, int keep, char *err
 	if ((rc = sync_dir(dir)) < 0)
 		snprintf(err, errlen, "cannot sync %s: %s", dir, strerror(-rc));
 out:
-	storage_discard(w);
+	discard(w);
 	return rc;
 }
 
-int storage_commit(struct storage_writer *w, const char *hex, char *err, size_t errlen)
-{
-	return commit(w, hex, 1, err, errlen);
-}
 
 /* Whether blob hex is there whole: a small blob is checked against its
  * digest, so that a damaged copy of the same size is replaced too. */
-static int holds(const struct storage *s, const char *hex, size_t len)
+static int holds(const struct filesystem *s, const char *hex, size_t len)
 {
 	struct buf have = { 0 };
-	int whole = storage_read(s, hex, len, &have) == 0;
+	int whole = read_blob(s, hex, len, &have) == 0;
 
 	buf_free(&have);
 	return whole;
 }
 
-int storage_put(const struct storage *s, const void *data, size_t len,
-		char hex[DIGEST_HEX_LEN + 1], char *err, size_t errlen)
+static int put(const struct filesystem *s, const void *data, size_t len, const char *hex,
+	       char *err, size_t errlen)
 {
-	struct storage_writer *w;
+	struct fs_writer *w;
 	int rc;
 
-	digest_hex(data, len, hex);
 	if (holds(s, hex, len))
 		return 0;
-	if ((rc = storage_begin(s, &w, err, errlen)) < 0)
+	if ((rc = begin(s, &w, err, errlen)) < 0)
 		return rc;
-	if ((rc = storage_write(w, data, len, err, errlen)) < 0) {
-		storage_discard(w);
+	if ((rc = write_blob(w, data, len, err, errlen)) < 0) {
+		discard(w);
 		return rc;
 	}
 	return commit(w, hex, 0, err, errlen);
 }
 
-int storage_each(const struct storage *s, storage_blob_fn fn, void *ctx)
+static int each(const struct filesystem *s, storage_blob_fn fn, void *ctx)
 {
 	char dir[PATH_LEN], path[PATH_LEN + 256];
 	struct dirent *e;
@@ -366,10 +367,89 @@ int storage_each(const struct storage *s, storage_blob_fn fn, void *ctx)
 	return rc;
 }
 
-int storage_remove(const struct storage *s, const char *hex)
+static int remove_blob(const struct filesystem *s, const char *hex)
 {
 	char path[PATH_LEN];
 
-	storage_file(s, hex, path, sizeof path);
+	fs_path(s, hex, path, sizeof path);
 	return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
 }
+
+/* The operations, on the generic types. */
+#define FS(s) ((const struct filesystem *)(s))
+#define WRITER(w) ((struct fs_writer *)(w))
+
+static int op_locate(const struct storage *s, const char *hex, struct storage_location *loc,
+		     char *err, size_t errlen)
+{
+	loc->redirect = 0;
+	if (fs_path(FS(s), hex, loc->target, sizeof loc->target) < 0) {
+		snprintf(err, errlen, "STORAGE_PATH is too long");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+static int op_check(const struct storage *s, const char *hex, uint64_t size)
+{
+	return check(FS(s), hex, size);
+}
+
+static int op_read(const struct storage *s, const char *hex, size_t max, struct buf *out)
+{
+	return read_blob(FS(s), hex, max, out);
+}
+
+static int op_begin(const struct storage *s, struct storage_writer **out, char *err, size_t errlen)
+{
+	struct fs_writer *w;
+	int rc = begin(FS(s), &w, err, errlen);
+
+	*out = rc == 0 ? &w->base : NULL;
+	return rc;
+}
+
+static int op_write(struct storage_writer *w, const void *data, size_t len, char *err, size_t errlen)
+{
+	return write_blob(WRITER(w), data, len, err, errlen);
+}
+
+static int op_commit(struct storage_writer *w, const char *hex, char *err, size_t errlen)
+{
+	return commit(WRITER(w), hex, 1, err, errlen);
+}
+
+static void op_discard(struct storage_writer *w)
+{
+	discard(WRITER(w));
+}
+
+static int op_put(const struct storage *s, const void *data, size_t len, const char *hex,
+		  char *err, size_t errlen)
+{
+	return put(FS(s), data, len, hex, err, errlen);
+}
+
+static int op_each(const struct storage *s, storage_blob_fn fn, void *ctx)
+{
+	return each(FS(s), fn, ctx);
+}
+
+static int op_remove(const struct storage *s, const char *hex)
+{
+	return remove_blob(FS(s), hex);
+}
+
+static const struct storage_ops filesystem_ops = {
+	.close = fs_close,
+	.locate = op_locate,
+	.check = op_check,
+	.read = op_read,
+	.begin = op_begin,
+	.write = op_write,
+	.commit = op_commit,
+	.discard = op_discard,
+	.put = op_put,
+	.each = op_each,
+	.remove = op_remove,
+};

@@ -1,13 +1,15 @@
 /* Where blobs live: content-addressed, written once, and either complete
- * or absent. Today the file system (Nixery's "filesystem" backend):
- *   ROOT/blobs/sha256/<hex>   what the web server sends
- *   ROOT/tmp/                 writes in progress
- * A blob appears under its digest only once it is complete and on disk
- * (written, fsynced, renamed, folder fsynced). A write in progress has no
- * name (O_TMPFILE), so a worker killed at any moment leaves nothing behind;
- * where the file system cannot do that, it is a named file locked by its
- * writer, which the next start removes at once. Blobs are never rewritten
- * in place. */
+ * or absent. Three backends, chosen by NIXERY_STORAGE_BACKEND, as in
+ * Nixery:
+ *   filesystem  STORAGE_PATH/blobs/sha256/<hex>, sent by the web server,
+ *               STORAGE_PATH/tmp/ for writes in progress
+ *   gcs, s3     objects layers/<hex> in a bucket, which clients are
+ *               redirected to with signed URLs; staging/ holds large
+ *               uploads in progress. Small blobs (manifests, configs)
+ *               are also kept under STORAGE_PATH, so that answering a
+ *               manifest needs no round trip.
+ * A blob appears under its digest only once it is complete: a worker
+ * killed at any moment leaves no blob that does not match its name. */
 #ifndef NIXERY_STORAGE_H
 #define NIXERY_STORAGE_H
 
@@ -15,20 +17,34 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/digest.h"
 
 struct storage;
 struct storage_writer;
 
-/* Creates the folders and removes what writers that died left behind. */
-int storage_open(const char *root, struct storage **s, char *err, size_t errlen);
+/* The backend cfg names. The filesystem backend creates its folders and
+ * removes what writers that died left behind; the bucket backends read
+ * their credentials (the bucket is reached only by storage_probe). */
+int storage_open(const struct config *cfg, struct storage **s, char *err, size_t errlen);
 void storage_close(struct storage *s);
 
-/* The file holding blob hex (validated), for the web server to send. */
-int storage_file(const struct storage *s, const char *hex, char *out, size_t len);
+/* Where a client gets blob hex: a file for the web server to send, or a
+ * URL to redirect to (signed, valid for NIXERY_SIGNED_URL_TTL). */
+struct storage_location {
+	int redirect;
+	char target[4096];
+};
+int storage_locate(const struct storage *s, const char *hex, struct storage_location *loc,
+		   char *err, size_t errlen);
+
+/* Whether testing for a blob costs a round trip to another machine (a
+ * bucket): callers on the hot path then trust what they recorded. */
+int storage_remote(const struct storage *s);
 
 /* Whether blob hex is there whole: 0; -ENOENT when it is missing; -EIO
- * when its size is not the one recorded. */
+ * when its size is not the one recorded; another negative code when the
+ * store cannot tell. */
 int storage_check(const struct storage *s, const char *hex, uint64_t size);
 
 /* Reads a small blob (a manifest) whole, checked against its digest:
@@ -36,8 +52,9 @@ int storage_check(const struct storage *s, const char *hex, uint64_t size);
 int storage_read(const struct storage *s, const char *hex, size_t max, struct buf *out);
 
 /* A blob written as a stream, named only by storage_commit. Errors are
- * negative errno codes, -ENOSPC when the storage is full, with a message
- * in err that says what to do. */
+ * negative errno codes, -ENOSPC when the storage is full, -EHOSTUNREACH
+ * when a bucket cannot be reached, -EACCES when it refuses the
+ * credentials, with a message in err that says what to do. */
 int storage_begin(const struct storage *s, struct storage_writer **w, char *err, size_t errlen);
 int storage_write(struct storage_writer *w, const void *data, size_t len, char *err, size_t errlen);
 /* Stores the blob under hex and frees w; a blob already there whole is
@@ -46,14 +63,21 @@ int storage_commit(struct storage_writer *w, const char *hex, char *err, size_t 
 /* Drops the write and frees w (NULL is fine). */
 void storage_discard(struct storage_writer *w);
 
-/* For the garbage collector: every blob stored, and its removal. */
-typedef int (*storage_blob_fn)(void *ctx, const char *hex, uint64_t size);
-int storage_each(const struct storage *s, storage_blob_fn fn, void *ctx);
-int storage_remove(const struct storage *s, const char *hex);
-
 /* Stores a small blob held in memory and returns its digest; a copy
  * already there is kept only when it holds exactly these bytes. */
 int storage_put(const struct storage *s, const void *data, size_t len,
 		char hex[DIGEST_HEX_LEN + 1], char *err, size_t errlen);
+
+/* For the garbage collector: every blob stored, and its removal. With a
+ * bucket, these are the copies under STORAGE_PATH: the objects in the
+ * bucket are left to its lifecycle rule. */
+typedef int (*storage_blob_fn)(void *ctx, const char *hex, uint64_t size);
+int storage_each(const struct storage *s, storage_blob_fn fn, void *ctx);
+int storage_remove(const struct storage *s, const char *hex);
+
+/* Reaches the store (--check-config): appends one line per problem found
+ * (a bucket missing, credentials refused, a clock that is off), with
+ * advice, and returns how many there are. */
+int storage_probe(const struct storage *s, struct buf *out);
 
 #endif

@@ -180,7 +180,7 @@ static void setup(struct setup *s, int ttl)
 	s->cfg.max_layers = 94;
 	s->cfg.max_builds = 2;
 	if (builder_prepare(&s->cfg, err, sizeof err) < 0 ||
-	    storage_open(storage_dir, &s->storage, err, sizeof err) < 0) {
+	    storage_open(&(struct config){ .storage_path = (char *)storage_dir }, &s->storage, err, sizeof err) < 0) {
 		printf("FAIL: %s: setting up the test (%s)\n", check_binary(), err);
 		exit(1);
 	}

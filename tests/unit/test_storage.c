@@ -10,6 +10,7 @@
 #include "tests/unit/check.h"
 
 static char root[64];
+static struct config fs_config = { .storage = STORAGE_FILESYSTEM, .storage_path = root };
 
 static int entries(const char *dir)
 {
@@ -28,14 +29,15 @@ static void test_blobs(void)
 {
 	struct storage *s;
 	struct storage_writer *w;
+	struct storage_location loc;
 	struct buf got = { 0 };
-	char err[512] = "", hex[DIGEST_HEX_LEN + 1], tmp[128], path[256];
+	char err[512] = "", hex[DIGEST_HEX_LEN + 1], tmp[128], path[sizeof loc.target];
 	struct stat before, after;
 	int fd;
 
 	snprintf(tmp, sizeof tmp, "%s/tmp", root);
-	CHECK_WHY(storage_open(root, &s, err, sizeof err) == 0, err, "a storage opens on an empty folder");
-	CHECK(!s->named_temps, "this file system has O_TMPFILE");
+	CHECK_WHY(storage_open(&fs_config, &s, err, sizeof err) == 0, err, "a storage opens on an empty folder");
+	CHECK(!((struct filesystem *)s)->named_temps, "this file system has O_TMPFILE");
 	CHECK(storage_put(s, "hello", 5, hex, err, sizeof err) == 0, "a small blob is stored");
 	CHECK(storage_check(s, hex, 5) == 0, "it is there whole");
 	CHECK_INT_EQ(storage_check(s, hex, 6), -EIO, "a blob of another size than recorded is damaged");
@@ -52,7 +54,8 @@ static void test_blobs(void)
 	CHECK_INT_EQ(entries(tmp), 0, "a discarded write leaves nothing");
 
 	/* A damaged copy is replaced; a whole one is kept as it is. */
-	storage_file(s, hex, path, sizeof path);
+	CHECK(storage_locate(s, hex, &loc, err, sizeof err) == 0 && !loc.redirect, "a blob is a file to send");
+	snprintf(path, sizeof path, "%s", loc.target);
 	if (truncate(path, 2) < 0)
 		CHECK(0, "a blob can be cut short for the test");
 	CHECK(storage_put(s, "hello", 5, hex, err, sizeof err) == 0 && storage_check(s, hex, 5) == 0,
@@ -83,12 +86,12 @@ static void test_named(void)
 	pid_t pid;
 
 	snprintf(tmp, sizeof tmp, "%s/tmp", root);
-	if (storage_open(root, &s, err, sizeof err) < 0)
+	if (storage_open(&fs_config, &s, err, sizeof err) < 0)
 		return;
-	s->named_temps = 1;
+	((struct filesystem *)s)->named_temps = 1;
 	CHECK(storage_begin(s, &w, err, sizeof err) == 0, "a named write begins");
 	CHECK_INT_EQ(entries(tmp), 1, "it has a name in tmp/");
-	CHECK(storage_open(root, &again, err, sizeof err) == 0 && entries(tmp) == 1,
+	CHECK(storage_open(&fs_config, &again, err, sizeof err) == 0 && entries(tmp) == 1,
 	      "another worker starting leaves a write in progress alone");
 	storage_close(again);
 	storage_discard(w);
@@ -107,7 +110,7 @@ static void test_named(void)
 	CHECK_INT_EQ(entries(tmp), 1, "a writer killed mid-write leaves its named file");
 	snprintf(left, sizeof left, "%s/blob-left-by-an-old-version", tmp);
 	close(open(left, O_WRONLY | O_CREAT, 0644));
-	CHECK(storage_open(root, &again, err, sizeof err) == 0 && entries(tmp) == 0,
+	CHECK(storage_open(&fs_config, &again, err, sizeof err) == 0 && entries(tmp) == 0,
 	      "the next start removes what dead writers left");
 	storage_close(again);
 	storage_close(s);

@@ -1,0 +1,40 @@
+/* What a storage backend provides: storage.c turns the public storage_*
+ * calls into calls of these. Each backend's struct storage and struct
+ * storage_writer begin with the struct below, so that a pointer to
+ * either is a pointer to its operations. Only storage/ sees this. */
+#ifndef NIXERY_STORAGE_BACKEND_H
+#define NIXERY_STORAGE_BACKEND_H
+
+#include "storage/storage.h"
+
+struct storage_ops {
+	void (*close)(struct storage *s);
+	int (*locate)(const struct storage *s, const char *hex, struct storage_location *loc,
+		      char *err, size_t errlen);
+	int (*check)(const struct storage *s, const char *hex, uint64_t size);
+	int (*read)(const struct storage *s, const char *hex, size_t max, struct buf *out);
+	int (*begin)(const struct storage *s, struct storage_writer **w, char *err, size_t errlen);
+	int (*write)(struct storage_writer *w, const void *data, size_t len, char *err, size_t errlen);
+	int (*commit)(struct storage_writer *w, const char *hex, char *err, size_t errlen);
+	void (*discard)(struct storage_writer *w);
+	int (*put)(const struct storage *s, const void *data, size_t len, const char *hex,
+		   char *err, size_t errlen);
+	int (*each)(const struct storage *s, storage_blob_fn fn, void *ctx);
+	int (*remove)(const struct storage *s, const char *hex);
+	int (*probe)(const struct storage *s, struct buf *out);
+	int remote;
+};
+
+struct storage {
+	const struct storage_ops *ops;
+};
+
+struct storage_writer {
+	const struct storage_ops *ops;
+};
+
+/* The backends. */
+int filesystem_open(const char *root, struct storage **s, char *err, size_t errlen);
+int bucket_open(const struct config *cfg, struct storage **s, char *err, size_t errlen);
+
+#endif

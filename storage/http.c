@@ -1,0 +1,140 @@
+#include "storage/http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+/* How long a store may take to accept a connection. */
+#define CONNECT_TIMEOUT_MS 5000
+
+static size_t keep_body(char *data, size_t size, size_t n, void *ctx)
+{
+	struct http_exchange *x = ctx;
+
+	size *= n;
+	if (x->response.len + size > x->max_response || buf_append(&x->response, data, size) < 0)
+		return 0;
+	return size;
+}
+
+/* Copies a header's value, trimmed, when the line is that header. */
+static void header_value(const char *line, size_t len, const char *name, char *out, size_t outlen)
+{
+	size_t n = strlen(name);
+
+	if (len <= n + 1 || strncasecmp(line, name, n) != 0 || line[n] != ':')
+		return;
+	line += n + 1;
+	len -= n + 1;
+	while (len && (*line == ' ' || *line == '\t'))
+		line++, len--;
+	while (len && (line[len - 1] == '\r' || line[len - 1] == '\n' || line[len - 1] == ' '))
+		len--;
+	if (len < outlen) {
+		memcpy(out, line, len);
+		out[len] = '\0';
+	}
+}
+
+static size_t keep_header(char *line, size_t size, size_t n, void *ctx)
+{
+	struct http_exchange *x = ctx;
+	char date[64] = "";
+	time_t when;
+
+	size *= n;
+	header_value(line, size, "Location", x->location, sizeof x->location);
+	header_value(line, size, "ETag", x->etag, sizeof x->etag);
+	header_value(line, size, "Date", date, sizeof date);
+	if (date[0] && (when = curl_getdate(date, NULL)) > 0)
+		x->date = when;
+	return size;
+}
+
+int http_perform(struct http_exchange *x, char *err, size_t errlen)
+{
+	CURL *curl = curl_easy_init();
+	/* curl's own defaults for a body: a form's type, and a wait for
+	 * "100 Continue" that stores answer slowly or not at all. */
+	struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
+	curl_off_t length = -1;
+	CURLcode cc;
+	size_t i;
+	int rc = 0;
+
+	x->status = 0;
+	x->length = 0;
+	x->location[0] = x->etag[0] = '\0';
+	x->date = 0;
+	x->response.len = 0;
+	if (x->response.data)
+		x->response.data[0] = '\0';
+	if (headers && x->body)
+		headers = curl_slist_append(headers, "Content-Type:");
+	for (i = 0; headers && i < x->nheaders; i++)
+		headers = curl_slist_append(headers, x->headers[i]);
+	if (!curl || !headers) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, x->url);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, x->timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, keep_header);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, x);
+	if (strcmp(x->method, "HEAD") == 0)
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	else
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, x->method);
+	if (x->body) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, x->body);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
+	}
+	cc = curl_easy_perform(curl);
+	if (cc == CURLE_WRITE_ERROR && x->response.len + 1 > x->max_response) {
+		snprintf(err, errlen, "%s %s: the answer is longer than %zu bytes", x->method, x->url, x->max_response);
+		rc = -EFBIG;
+		goto out;
+	}
+	if (cc != CURLE_OK) {
+		snprintf(err, errlen, "%s", curl_easy_strerror(cc));
+		rc = -EHOSTUNREACH;
+		goto out;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &x->status);
+	curl_easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+	x->length = length > 0 ? (uint64_t)length : 0;
+out:
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(curl);
+	return rc;
+}
+
+void http_xml_text(const struct buf *xml, const char *tag, char *out, size_t len)
+{
+	char open[64], close[64];
+	const char *start, *end;
+
+	out[0] = '\0';
+	if (!xml->data)
+		return;
+	snprintf(open, sizeof open, "<%s>", tag);
+	snprintf(close, sizeof close, "</%s>", tag);
+	if (!(start = strstr(xml->data, open)))
+		return;
+	start += strlen(open);
+	if (!(end = strstr(start, close)) || (size_t)(end - start) >= len || memchr(start, '<', (size_t)(end - start)) ||
+	    memchr(start, '&', (size_t)(end - start)))
+		return;
+	memcpy(out, start, (size_t)(end - start));
+	out[end - start] = '\0';
+}

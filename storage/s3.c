@@ -1,0 +1,99 @@
+/* What S3 does its own way: SigV4 presigning, and large uploads as
+ * multipart uploads (start, parts with their ETags, a list completing
+ * them). Every request is a presigned URL, as the blob redirects are. */
+#include "storage/bucket.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static int s3_sign(const struct bucket *b, const struct bucket_request *rq, long ttl, struct buf *url,
+		   char *err, size_t errlen)
+{
+	struct sign_request sr = {
+		.method = rq->method, .scheme = b->scheme, .host = b->host, .authority = b->authority,
+		.bucket = b->path_style ? b->name : NULL, .object = rq->key, .when = time(NULL),
+		.expires = ttl, .headers = rq->headers, .nheaders = rq->nheaders,
+		.query = rq->query, .nquery = rq->nquery,
+	};
+
+	return s3_sign_url(&b->s3, &sr, url, NULL, NULL, err, errlen);
+}
+
+static int s3_start(const struct bucket *b, struct bucket_upload *u, char *err, size_t errlen)
+{
+	static const char *const query[] = { "uploads", "" };
+	struct bucket_request rq = { "POST", u->key, NULL, 0, query, 1, "", 0 };
+	struct http_exchange x = { 0 };
+	int rc = bucket_call(b, &rq, &x, err, errlen);
+
+	if (rc == 0) {
+		http_xml_text(&x.response, "UploadId", u->id, sizeof u->id);
+		if (!u->id[0]) {
+			snprintf(err, errlen, "the S3 bucket %s started a multipart upload without an UploadId", b->name);
+			rc = -EIO;
+		}
+	}
+	buf_free(&x.response);
+	return rc;
+}
+
+/* The last part completes the upload with the list of the parts. */
+static int s3_part(const struct bucket *b, struct bucket_upload *u, const void *data, size_t len, int last,
+		   char *err, size_t errlen)
+{
+	char number[16];
+	const char *query[] = { "partNumber", number, "uploadId", u->id };
+	struct bucket_request rq = { "PUT", u->key, NULL, 0, query, 2, data, len };
+	struct bucket_request complete = { "POST", u->key, NULL, 0, query + 2, 1, NULL, 0 };
+	struct http_exchange x = { 0 };
+	int rc;
+
+	snprintf(number, sizeof number, "%u", u->parts + 1);
+	if ((rc = bucket_call(b, &rq, &x, err, errlen)) < 0)
+		goto out;
+	if (!x.etag[0] || strpbrk(x.etag, "<&")) {
+		snprintf(err, errlen, "the S3 bucket %s took part %s of an upload without a usable ETag", b->name, number);
+		rc = -EIO;
+		goto out;
+	}
+	if ((rc = buf_printf(&u->done, "<Part><PartNumber>%s</PartNumber><ETag>%s</ETag></Part>", number, x.etag)) < 0)
+		goto out;
+	if (last) {
+		struct buf body = { 0 };
+
+		if ((rc = buf_printf(&body, "<CompleteMultipartUpload>%s</CompleteMultipartUpload>", u->done.data)) == 0) {
+			complete.body = body.data;
+			complete.body_len = body.len;
+			rc = bucket_call(b, &complete, &x, err, errlen);
+		}
+		buf_free(&body);
+	}
+out:
+	buf_free(&x.response);
+	return rc;
+}
+
+static void s3_cancel(const struct bucket *b, struct bucket_upload *u)
+{
+	const char *query[] = { "uploadId", u->id };
+	struct bucket_request rq = { "DELETE", u->key, NULL, 0, query, 1, NULL, 0 };
+	struct http_exchange x = { 0 };
+	char err[512];
+
+	/* Left, the bucket's rule for incomplete multipart uploads ends it. */
+	bucket_call(b, &rq, &x, err, sizeof err);
+	buf_free(&x.response);
+}
+
+const struct bucket_provider bucket_s3 = {
+	.name = "S3",
+	.endpoint_setting = "AWS_ENDPOINT_URL",
+	.create_only = { "If-None-Match", "*" },
+	.copy_source = "x-amz-copy-source",
+	.sign = s3_sign,
+	.start = s3_start,
+	.part = s3_part,
+	.cancel = s3_cancel,
+};

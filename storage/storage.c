@@ -1,0 +1,83 @@
+/* The public storage calls, each handed to the backend that was opened. */
+#include "storage/backend.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+int storage_open(const struct config *cfg, struct storage **s, char *err, size_t errlen)
+{
+	if (cfg->storage == STORAGE_FILESYSTEM)
+		return filesystem_open(cfg->storage_path, s, err, errlen);
+	return bucket_open(cfg, s, err, errlen);
+}
+
+void storage_close(struct storage *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+int storage_locate(const struct storage *s, const char *hex, struct storage_location *loc,
+		   char *err, size_t errlen)
+{
+	return s->ops->locate(s, hex, loc, err, errlen);
+}
+
+int storage_remote(const struct storage *s)
+{
+	return s->ops->remote;
+}
+
+int storage_check(const struct storage *s, const char *hex, uint64_t size)
+{
+	return s->ops->check(s, hex, size);
+}
+
+int storage_read(const struct storage *s, const char *hex, size_t max, struct buf *out)
+{
+	return s->ops->read(s, hex, max, out);
+}
+
+int storage_begin(const struct storage *s, struct storage_writer **w, char *err, size_t errlen)
+{
+	*w = NULL;
+	return s->ops->begin(s, w, err, errlen);
+}
+
+int storage_write(struct storage_writer *w, const void *data, size_t len, char *err, size_t errlen)
+{
+	return w->ops->write(w, data, len, err, errlen);
+}
+
+int storage_commit(struct storage_writer *w, const char *hex, char *err, size_t errlen)
+{
+	return w->ops->commit(w, hex, err, errlen);
+}
+
+void storage_discard(struct storage_writer *w)
+{
+	if (w)
+		w->ops->discard(w);
+}
+
+int storage_put(const struct storage *s, const void *data, size_t len,
+		char hex[DIGEST_HEX_LEN + 1], char *err, size_t errlen)
+{
+	digest_hex(data, len, hex);
+	return s->ops->put(s, data, len, hex, err, errlen);
+}
+
+int storage_each(const struct storage *s, storage_blob_fn fn, void *ctx)
+{
+	return s->ops->each(s, fn, ctx);
+}
+
+int storage_remove(const struct storage *s, const char *hex)
+{
+	return s->ops->remove(s, hex);
+}
+
+int storage_probe(const struct storage *s, struct buf *out)
+{
+	return s->ops->probe ? s->ops->probe(s, out) : 0;
+}
