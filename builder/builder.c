@@ -14,6 +14,7 @@
 #include "builder/keys.h"
 #include "builder/lock.h"
 #include "builder/pack.h"
+#include "builder/shared.h"
 #include "core/image.h"
 #include "core/layers.h"
 #include "core/log.h"
@@ -40,6 +41,7 @@ struct request {
 	char key[DIGEST_HEX_LEN + 1];
 	int64_t build_id;             /* the builds row, while building */
 	int verify_blobs;             /* a cached image's blobs are tested */
+	int claimed;                  /* this host holds the bucket's claim to build it */
 	struct builder_result *out;
 };
 
@@ -98,9 +100,12 @@ static int blob_present(void *ctx, const char *hex, uint64_t size)
 {
 	struct request *r = ctx;
 
+	int rc;
+
 	if (!r->verify_blobs)
 		return 0;
-	return storage_check(r->b->storage, hex, size) == 0 ? 0 : lost(r, hex, "blob");
+	rc = storage_check(r->b->storage, hex, size);
+	return rc == -ENOENT || rc == -EIO ? lost(r, hex, "blob") : rc;
 }
 
 /* Loads a cached image's manifest, if it and every blob it names are
@@ -116,6 +121,9 @@ static int load_whole_image(struct request *r, const struct cache_image *img)
 		rc = lost(r, hex, "manifest");
 	if (rc == 0 || rc == -ENOENT)
 		return rc;
+	if (rc == -EHOSTUNREACH || rc == -EACCES)
+		return say(r, rc == -EACCES ? -EIO : rc, "the image's blobs cannot be looked for in the bucket "
+			   "(the log says why): try again shortly");
 	return cache_failed(r, rc);
 }
 
@@ -361,10 +369,37 @@ static int build_failed(struct request *r, int rc, const char *err)
 {
 	if (rc == -ETIMEDOUT || rc == -ECANCELED)
 		return stopped(r, rc, err);
-	if (rc == -EAGAIN || rc == -ENOSPC || rc == -EBUSY)
+	if (rc == -EAGAIN || rc == -ENOSPC || rc == -EBUSY || rc == -EHOSTUNREACH)
 		return say(r, rc, "%s", err);
 	log_error("image %s: %s", r->key, err);
 	return say(r, -EIO, "%s", err);
+}
+
+/* An image that another host sharing the bucket built, or is building:
+ * taken over, or -ENOENT with the claim to build it held. */
+static int from_other_host(struct request *r)
+{
+	const struct storage *s = r->b->storage;
+	struct cache_image img;
+	char err[1024] = "";
+	int rc = shared_adopt(s, r->b->cache, r->key, r->req_key, &img, err, sizeof err);
+
+	if (rc == -ENOENT) {
+		rc = shared_claim(s, r->b->cache, r->key, r->req_key, r->b->cfg->nix_timeout + 60, r->dl, &img,
+				  err, sizeof err);
+		if (rc == 0) {
+			r->claimed = 1;
+			return -ENOENT;
+		}
+	}
+	if (rc == -ETIMEDOUT || rc == -ECANCELED)
+		return stopped(r, rc, "the wait for another host's build of it stopped");
+	if (rc < 0)
+		return say(r, rc == -EHOSTUNREACH ? rc : -EIO, "%s", err);
+	log_info("image %s: taken over from the bucket, where another host built it", r->key);
+	if ((rc = use_image(r, &img)) == 0)
+		rc = remember(r, 0);
+	return rc;
 }
 
 /* Evaluated, not cached: build under the image's lock, once for all the
@@ -400,6 +435,8 @@ static int build_locked(struct request *r)
 		rc = rc < 0 ? cache_failed(r, rc) : build_failed(r, status == BUILD_TIMEOUT ? -ETIMEDOUT : -EIO, err);
 		goto out;
 	}
+	if (storage_remote(r->b->storage) && (rc = from_other_host(r)) != -ENOENT)
+		goto out;
 	if ((rc = slot = take_slot(r, "before it could be built")) < 0)
 		goto out;
 	/* Until the image is recorded, gc keeps its hands off the blobs. */
@@ -419,6 +456,8 @@ static int build_locked(struct request *r)
 	rc = build(r, &img, &packed, &size, err, sizeof err);
 	if (rc == 0 && (rc = cache_image_put(cache, r->key, &img, r->req_key, time(NULL))) < 0)
 		snprintf(err, sizeof err, "cannot record the image: %s", cache_error(cache));
+	if (rc == 0 && r->claimed && shared_publish(r->b->storage, r->key, &img, err, sizeof err) < 0)
+		log_warn("image %s is built, but other hosts will not find it: %s", r->key, err);
 	status = rc == 0 ? BUILD_OK : rc == -ETIMEDOUT ? BUILD_TIMEOUT : BUILD_FAILED;
 	metrics_build_ended(r->b->metrics, status == BUILD_OK ? METRICS_BUILD_OK :
 			    status == BUILD_TIMEOUT ? METRICS_BUILD_TIMEOUT : METRICS_BUILD_FAILED,
@@ -437,6 +476,8 @@ static int build_locked(struct request *r)
 		r->out->packed = packed;
 	}
 out:
+	if (r->claimed)
+		shared_release(r->b->storage, r->key);
 	lock_release(pack);
 	lock_release(slot);
 	lock_release(lock);

@@ -92,8 +92,12 @@ static int cached_layer(struct packer *p, const char *key, struct manifest_layer
 		return rc;
 	if (rc < 0)
 		return cache_failed(p, rc, "a layer", err, errlen);
-	if (storage_check(p->storage, out->digest, out->size) == 0)
+	if ((rc = storage_check(p->storage, out->digest, out->size)) == 0)
 		return 0;
+	if (rc != -ENOENT && rc != -EIO) {
+		snprintf(err, errlen, "layer blob %s cannot be looked for in the bucket (the log says why)", out->digest);
+		return rc;
+	}
 	log_warn("layer blob %s is missing or damaged in storage: packing it again", out->digest);
 	if ((rc = cache_blob_forget(p->cache, out->digest)) < 0)
 		return cache_failed(p, rc, "a lost layer", err, errlen);

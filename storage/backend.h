@@ -22,6 +22,12 @@ struct storage_ops {
 	int (*each)(const struct storage *s, storage_blob_fn fn, void *ctx);
 	int (*remove)(const struct storage *s, const char *hex);
 	int (*probe)(const struct storage *s, struct buf *out);
+	/* Only a bucket keeps records. */
+	int (*record_get)(const struct storage *s, const char *key, size_t max, struct buf *out,
+			  char *err, size_t errlen);
+	int (*record_put)(const struct storage *s, const char *key, const char *text, int create_only,
+			  char *err, size_t errlen);
+	int (*record_remove)(const struct storage *s, const char *key);
 	int remote;
 };
 

@@ -18,7 +18,7 @@
 
 /* Parts of a large upload: S3 wants at least 5 MiB but for the last one,
  * GCS a multiple of 256 KiB. Smaller blobs are one PUT. */
-#define PART_SIZE (8u << 20)
+#define PART_SIZE (5u << 20)
 /* Tries of one request while the store is out of reach or busy, and the
  * first pause between two; it doubles each time (0.2 + 0.4 + 0.8 + 1.6 s). */
 #define TRIES 5
@@ -292,31 +292,15 @@ static int op_check(const struct storage *s, const char *hex, uint64_t size)
 	return rc;
 }
 
-/* A small blob: the copy here, else the bucket's, kept here after. */
-static int op_read(const struct storage *s, const char *hex, size_t max, struct buf *out)
+/* An object small enough to hold in memory, into out. */
+static int fetch(const struct bucket *b, const char *key, size_t max, struct buf *out, char *err, size_t errlen)
 {
-	const struct bucket *b = (const struct bucket *)s;
-	char key[DIGEST_HEX_LEN + 8], got[DIGEST_HEX_LEN + 1], err[1024];
 	struct bucket_request rq = { "GET", key, NULL, 0, NULL, 0, NULL, 0 };
 	struct http_exchange x = { 0 };
-	int rc = storage_read(b->local, hex, max, out);
+	int rc = bucket_call(b, &rq, &x, err, errlen);
 
-	if (rc == 0 || rc == -EFBIG)
-		return rc;
-	blob_key(hex, key);
-	if ((rc = bucket_call(b, &rq, &x, err, sizeof err)) < 0) {
-		if (rc != -ENOENT)
-			log_warn("%s", err);
-	} else if (x.response.len > max) {
+	if (rc == 0 && x.response.len > max)
 		rc = -EFBIG;
-	} else {
-		digest_hex(x.response.data ? x.response.data : "", x.response.len, got);
-		if (strcmp(got, hex) != 0)
-			rc = -EIO;
-		else if (storage_put(b->local, x.response.data ? x.response.data : "", x.response.len, got,
-				     err, sizeof err) < 0)
-			log_warn("%s", err);
-	}
 	if (rc == 0) {
 		buf_free(out);
 		*out = x.response;
@@ -326,6 +310,29 @@ static int op_read(const struct storage *s, const char *hex, size_t max, struct 
 		buf_free(&x.response);
 	}
 	return rc;
+}
+
+/* A small blob: the copy here, else the bucket's, kept here after. */
+static int op_read(const struct storage *s, const char *hex, size_t max, struct buf *out)
+{
+	const struct bucket *b = (const struct bucket *)s;
+	char key[DIGEST_HEX_LEN + 8], got[DIGEST_HEX_LEN + 1], err[1024];
+	int rc = storage_read(b->local, hex, max, out);
+
+	if (rc == 0 || rc == -EFBIG)
+		return rc;
+	blob_key(hex, key);
+	if ((rc = fetch(b, key, max, out, err, sizeof err)) < 0) {
+		if (rc != -ENOENT)
+			log_warn("%s", err);
+		return rc;
+	}
+	digest_hex(out->data, out->len, got);
+	if (strcmp(got, hex) != 0)
+		return -EIO;
+	if (storage_put(b->local, out->data, out->len, got, err, sizeof err) < 0)
+		log_warn("%s", err);
+	return 0;
 }
 
 static int op_locate(const struct storage *s, const char *hex, struct storage_location *loc,
@@ -381,6 +388,35 @@ static int op_each(const struct storage *s, storage_blob_fn fn, void *ctx)
 static int op_remove(const struct storage *s, const char *hex)
 {
 	return storage_remove(((const struct bucket *)s)->local, hex);
+}
+
+static int op_record_get(const struct storage *s, const char *key, size_t max, struct buf *out,
+			 char *err, size_t errlen)
+{
+	return fetch((const struct bucket *)s, key, max, out, err, errlen);
+}
+
+static int op_record_put(const struct storage *s, const char *key, const char *text, int create_only,
+			 char *err, size_t errlen)
+{
+	const struct bucket *b = (const struct bucket *)s;
+	struct bucket_request rq = { "PUT", key, b->p->create_only, create_only ? 1 : 0, NULL, 0, text, strlen(text) };
+	struct http_exchange x = { 0 };
+	int rc = bucket_call(b, &rq, &x, err, errlen);
+
+	buf_free(&x.response);
+	return rc;
+}
+
+static int op_record_remove(const struct storage *s, const char *key)
+{
+	struct bucket_request rq = { "DELETE", key, NULL, 0, NULL, 0, NULL, 0 };
+	struct http_exchange x = { 0 };
+	char err[512];
+	int rc = bucket_call((const struct bucket *)s, &rq, &x, err, sizeof err);
+
+	buf_free(&x.response);
+	return rc == -ENOENT ? 0 : rc;
 }
 
 /* Writes and removes an object, and compares the clocks. */
@@ -520,5 +556,8 @@ static const struct storage_ops bucket_ops = {
 	.each = op_each,
 	.remove = op_remove,
 	.probe = op_probe,
+	.record_get = op_record_get,
+	.record_put = op_record_put,
+	.record_remove = op_record_remove,
 	.remote = 1,
 };

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 int storage_open(const struct config *cfg, struct storage **s, char *err, size_t errlen)
 {
@@ -80,4 +81,48 @@ int storage_remove(const struct storage *s, const char *hex)
 int storage_probe(const struct storage *s, struct buf *out)
 {
 	return s->ops->probe ? s->ops->probe(s, out) : 0;
+}
+
+/* A record's object: <kind>/<hex>, hex being validated by the caller. */
+static int record_key(enum storage_record kind, const char *hex, char *key, size_t len)
+{
+	if (!digest_is_hex(hex))
+		return -EINVAL;
+	snprintf(key, len, "%s/%s", kind == STORAGE_IMAGE ? "images" : "claims", hex);
+	return 0;
+}
+
+int storage_record_get(const struct storage *s, enum storage_record kind, const char *hex, size_t max,
+		       struct buf *out, char *err, size_t errlen)
+{
+	char key[DIGEST_HEX_LEN + 16];
+
+	if (!s->ops->record_get)
+		return -EOPNOTSUPP;
+	if (record_key(kind, hex, key, sizeof key) < 0)
+		return -EINVAL;
+	return s->ops->record_get(s, key, max, out, err, errlen);
+}
+
+int storage_record_put(const struct storage *s, enum storage_record kind, const char *hex, const char *text,
+		       int create_only, char *err, size_t errlen)
+{
+	char key[DIGEST_HEX_LEN + 16];
+
+	if (!s->ops->record_put)
+		return -EOPNOTSUPP;
+	if (record_key(kind, hex, key, sizeof key) < 0)
+		return -EINVAL;
+	return s->ops->record_put(s, key, text, create_only, err, errlen);
+}
+
+int storage_record_remove(const struct storage *s, enum storage_record kind, const char *hex)
+{
+	char key[DIGEST_HEX_LEN + 16];
+
+	if (!s->ops->record_remove)
+		return -EOPNOTSUPP;
+	if (record_key(kind, hex, key, sizeof key) < 0)
+		return -EINVAL;
+	return s->ops->record_remove(s, key);
 }

@@ -75,6 +75,18 @@ typedef int (*storage_blob_fn)(void *ctx, const char *hex, uint64_t size);
 int storage_each(const struct storage *s, storage_blob_fn fn, void *ctx);
 int storage_remove(const struct storage *s, const char *hex);
 
+/* Records that hosts sharing a bucket read and write, under an image's
+ * key: the image a host built (images/<key>), and a host's claim to be
+ * building it (claims/<key>). A creation (create_only) of a record that
+ * exists fails with -EEXIST. The filesystem backend keeps none: its
+ * host's cache is the record, -EOPNOTSUPP. */
+enum storage_record { STORAGE_IMAGE, STORAGE_CLAIM };
+int storage_record_get(const struct storage *s, enum storage_record kind, const char *hex, size_t max,
+		       struct buf *out, char *err, size_t errlen);
+int storage_record_put(const struct storage *s, enum storage_record kind, const char *hex, const char *text,
+		       int create_only, char *err, size_t errlen);
+int storage_record_remove(const struct storage *s, enum storage_record kind, const char *hex);
+
 /* Reaches the store (--check-config): appends one line per problem found
  * (a bucket missing, credentials refused, a clock that is off), with
  * advice, and returns how many there are. */

@@ -1,0 +1,188 @@
+#include "builder/shared.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/log.h"
+#include "core/manifest.h"
+
+/* Records are a few hundred bytes. */
+#define RECORD_MAX 4096
+/* How often a host waiting for another's build looks for its record. */
+#define POLL_MS 500
+
+struct adoption {
+	const struct storage *s;
+	struct cache *cache;
+	int nblobs;                   /* the config comes first */
+	char *err;
+	size_t errlen;
+};
+
+/* Every blob is in the bucket at its size, then recorded here. */
+static int adopt_blob(void *ctx, const char *hex, uint64_t size)
+{
+	struct adoption *a = ctx;
+	int rc = storage_check(a->s, hex, size);
+
+	if (rc < 0) {
+		snprintf(a->err, a->errlen, "blob %s of the image is %s in the bucket", hex,
+			 rc == -ENOENT ? "missing" : rc == -EIO ? "of another size" : "out of reach");
+		return rc == -EIO ? -ENOENT : rc;
+	}
+	rc = cache_blob_put(a->cache, hex, size, a->nblobs++ ? "application/octet-stream" : MEDIA_DOCKER_CONFIG);
+	if (rc < 0)
+		snprintf(a->err, a->errlen, "cannot record a blob: %s", cache_error(a->cache));
+	return rc;
+}
+
+/* A manifest of the record, read (and checked against its digest) from
+ * the bucket, and recorded. */
+static int adopt_manifest(struct adoption *a, const char *hex, const char *media_type, struct buf *text)
+{
+	int rc = storage_read(a->s, hex, MANIFEST_MAX_BYTES, text);
+
+	if (rc < 0) {
+		snprintf(a->err, a->errlen, "manifest %s of the image cannot be read from the bucket", hex);
+		return rc == -EHOSTUNREACH || rc == -EACCES ? rc : -ENOENT;
+	}
+	if ((rc = cache_blob_put(a->cache, hex, text->len, media_type)) < 0)
+		snprintf(a->err, a->errlen, "cannot record a manifest: %s", cache_error(a->cache));
+	return rc;
+}
+
+/* A manifest's digest from the record. */
+static int record_digest(const cJSON *record, const char *name, char out[DIGEST_HEX_LEN + 1])
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(record, name);
+
+	if (!cJSON_IsString(v) || !digest_is_hex(v->valuestring))
+		return -ENOENT;
+	memcpy(out, v->valuestring, DIGEST_HEX_LEN + 1);
+	return 0;
+}
+
+int shared_adopt(const struct storage *s, struct cache *cache, const char *key, const char *request_key,
+		 struct cache_image *img, char *err, size_t errlen)
+{
+	struct adoption a = { s, cache, 0, err, errlen };
+	struct buf text = { 0 };
+	cJSON *record = NULL;
+	int rc = storage_record_get(s, STORAGE_IMAGE, key, RECORD_MAX, &text, err, errlen);
+
+	if (rc < 0)
+		goto out;
+	memset(img, 0, sizeof *img);
+	if (!(record = cJSON_Parse(text.data)) || record_digest(record, "docker", img->docker_manifest) < 0 ||
+	    record_digest(record, "oci", img->oci_manifest) < 0) {
+		log_warn("the bucket's record of image %s is not one: building the image", key);
+		rc = -ENOENT;
+		goto out;
+	}
+	if ((rc = adopt_manifest(&a, img->oci_manifest, MEDIA_OCI_MANIFEST, &text)) < 0 ||
+	    (rc = adopt_manifest(&a, img->docker_manifest, MEDIA_DOCKER_MANIFEST, &text)) < 0 ||
+	    (rc = manifest_each_blob(text.data, adopt_blob, &a)) < 0)
+		goto out;
+	img->used = time(NULL);
+	if ((rc = cache_image_put(cache, key, img, request_key, img->used)) < 0)
+		snprintf(err, errlen, "cannot record the image: %s", cache_error(cache));
+out:
+	if (rc == -EINVAL)
+		rc = -ENOENT;
+	if (rc == -ENOENT && a.nblobs)
+		log_warn("image %s, recorded in the bucket, is not there whole (%s): building it", key, err);
+	cJSON_Delete(record);
+	buf_free(&text);
+	return rc;
+}
+
+int shared_publish(const struct storage *s, const char *key, const struct cache_image *img,
+		   char *err, size_t errlen)
+{
+	char text[2 * DIGEST_HEX_LEN + 64];
+
+	snprintf(text, sizeof text, "{\"docker\":\"%s\",\"oci\":\"%s\"}", img->docker_manifest, img->oci_manifest);
+	return storage_record_put(s, STORAGE_IMAGE, key, text, 0, err, errlen);
+}
+
+/* Whether a claim's lease has run out (or it cannot be read as one). */
+static int claim_expired(const struct storage *s, const char *key)
+{
+	struct buf text = { 0 };
+	char err[512];
+	cJSON *claim = NULL;
+	const cJSON *until;
+	int expired = 0;
+
+	if (storage_record_get(s, STORAGE_CLAIM, key, RECORD_MAX, &text, err, sizeof err) == 0) {
+		claim = cJSON_Parse(text.data);
+		until = cJSON_GetObjectItemCaseSensitive(claim, "until");
+		expired = !cJSON_IsNumber(until) || until->valuedouble < (double)time(NULL);
+	}
+	cJSON_Delete(claim);
+	buf_free(&text);
+	return expired;
+}
+
+/* The claim's text: who holds it, and until when. */
+static char *claim_text(int lease_s)
+{
+	cJSON *claim = cJSON_CreateObject();
+	char host[256] = "", *text = NULL;
+
+	gethostname(host, sizeof host - 1);
+	if (claim && cJSON_AddStringToObject(claim, "host", host) &&
+	    cJSON_AddNumberToObject(claim, "pid", (double)getpid()) &&
+	    cJSON_AddNumberToObject(claim, "until", (double)(time(NULL) + lease_s)))
+		text = cJSON_PrintUnformatted(claim);
+	cJSON_Delete(claim);
+	return text;
+}
+
+int shared_claim(const struct storage *s, struct cache *cache, const char *key, const char *request_key,
+		 int lease_s, const struct deadline *dl, struct cache_image *img, char *err, size_t errlen)
+{
+	char *text;
+	int rc, waiting = 0;
+
+	for (;;) {
+		if (!(text = claim_text(lease_s)))
+			return 0;
+		rc = storage_record_put(s, STORAGE_CLAIM, key, text, 1, err, errlen);
+		cJSON_free(text);
+		if (rc != -EEXIST) {
+			if (rc < 0)
+				log_warn("cannot claim the build of image %s in the bucket (%s): building it", key, err);
+			/* The host before may have finished between two looks. */
+			if (waiting && shared_adopt(s, cache, key, request_key, img, err, errlen) == 0) {
+				shared_release(s, key);
+				return 1;
+			}
+			return 0;
+		}
+		if (!waiting++)
+			log_info("image %s is being built by another host: waiting for it", key);
+		if ((rc = shared_adopt(s, cache, key, request_key, img, err, errlen)) == 0)
+			return 1;
+		if (rc != -ENOENT)
+			return rc;
+		if (claim_expired(s, key)) {
+			log_warn("the claim of image %s ran out: its host stopped; building it here", key);
+			storage_record_remove(s, STORAGE_CLAIM, key);
+			continue;
+		}
+		if ((rc = deadline_check(dl)) < 0)
+			return rc;
+		deadline_sleep(dl, POLL_MS);
+	}
+}
+
+void shared_release(const struct storage *s, const char *key)
+{
+	storage_record_remove(s, STORAGE_CLAIM, key);
+}
