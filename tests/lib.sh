@@ -86,3 +86,23 @@ admin() {
 builds_count() {
 	sqlite3 "$SERVER_DIR/state/cache.db" "SELECT count(*) FROM builds" 2>/dev/null || echo 0
 }
+
+# npm_tools: the Node packages of tests/npm (the official cloud client
+# libraries, s3rver), installed from the lockfile into var/npm once per
+# lockfile. Sets NPM_DIR; false when they could not be installed.
+npm_tools() {
+	NPM_DIR=$TOP/var/npm
+	mkdir -p "$TOP/var"
+	# Tests may ask at once: one installs, the others wait for it.
+	(
+		flock 9
+		if ! cmp -s "$TOP/tests/npm/package-lock.json" "$NPM_DIR/package-lock.json" 2>/dev/null ||
+			[ ! -d "$NPM_DIR/node_modules" ]; then
+			rm -rf "$NPM_DIR"
+			mkdir -p "$NPM_DIR"
+			cp "$TOP/tests/npm/package.json" "$TOP/tests/npm/package-lock.json" "$NPM_DIR/"
+			cd "$NPM_DIR" && npm ci --silent --no-audit --no-fund >"$TOP/var/npm.log" 2>&1
+		fi
+	) 9>"$TOP/var/npm.lock"
+	[ -d "$NPM_DIR/node_modules/s3rver" ] && [ -d "$NPM_DIR/node_modules/@google-cloud/storage" ]
+}

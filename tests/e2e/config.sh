@@ -90,6 +90,22 @@ problem "two package sources in one file" "NIXERY_CHANNEL and NIXERY_PKGS_PATH a
 	sh -c "printf 'NIXERY_CHANNEL = nixos-unstable\nNIXERY_PKGS_PATH = /srv\n' > '$work/two.conf'; '$BIN' --config '$work/two.conf' --check-config"
 problem "the shipped settings file, which sets no source" "no package source: set NIXERY_CHANNEL, NIXERY_PKGS_REPO or NIXERY_PKGS_PATH" \
 	env -u NIXERY_PKGS_PATH -u NIXERY_CHANNEL -u NIXERY_PKGS_REPO "$BIN" --config "$TOP/etc/nixery-fcgi.conf" --check-config
+problem "an unknown storage backend" "NIXERY_STORAGE_BACKEND=azure is not valid: use filesystem, gcs or s3" \
+	NIXERY_STORAGE_BACKEND=azure "$BIN" --config "$work/nixery.conf" --check-config
+problem "an s3 backend without its bucket and key" "NIXERY_STORAGE_BACKEND=s3 needs S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" \
+	NIXERY_STORAGE_BACKEND=s3 S3_BUCKET=b-1 "$BIN" --config "$work/nixery.conf" --check-config
+problem "a gcs backend without a key file" "NIXERY_STORAGE_BACKEND=gcs needs GCS_BUCKET and GOOGLE_APPLICATION_CREDENTIALS" \
+	NIXERY_STORAGE_BACKEND=gcs GCS_BUCKET=b-1 "$BIN" --config "$work/nixery.conf" --check-config
+problem "a bucket name that could change the request's path" "S3_BUCKET=a/../b is not a bucket name" \
+	S3_BUCKET=a/../b "$BIN" --config "$work/nixery.conf" --check-config
+problem "an endpoint with a path" "AWS_ENDPOINT_URL=http://h/x?y is not an http(s)://host\[:port\] URL" \
+	AWS_ENDPOINT_URL='http://h/x?y' "$BIN" --config "$work/nixery.conf" --check-config
+problem "a bucket that cannot be reached, named" "the S3 bucket b-1 cannot be reached or is busy" \
+	NIXERY_STORAGE_BACKEND=s3 S3_BUCKET=b-1 AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s \
+	AWS_ENDPOINT_URL=http://127.0.0.1:1 STORAGE_PATH="$work/storage" "$BIN" --config "$work/nixery.conf" --check-config
+out=$(AWS_SECRET_ACCESS_KEY=very-secret "$BIN" --config "$work/nixery.conf" --check-config 2>&1)
+check "config: --check-config never prints AWS_SECRET_ACCESS_KEY" \
+	eval '! grep -q very-secret <<<"$out" && grep -q "AWS_SECRET_ACCESS_KEY *(set, not shown)" <<<"$out"'
 problem "several problems at once" "NIXERY_THREADS=0 is not valid" \
 	NIXERY_THREADS=0 NIX_TIMEOUT=0 "$BIN" --config "$work/nixery.conf" --check-config
 # Nix that cannot build: nix-bin alone has no build users.

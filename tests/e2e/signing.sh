@@ -5,24 +5,18 @@
 # Google's @google-cloud/storage getSignedUrl v4 for GCS, on cases of
 # varied object names, times, expiries, regions and endpoints
 # (tests/signing/cases.py). The libraries' versions are pinned by
-# tests/signing/package-lock.json and installed into var/npm.
+# tests/npm/package-lock.json and installed into var/npm.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib.sh"
 work=$(mktemp -d /tmp/nixery-e2e-signing.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-npm_dir=$TOP/var/npm
 PER_KIND=24
 
-if ! cmp -s "$TOP/tests/signing/package-lock.json" "$npm_dir/package-lock.json" 2>/dev/null ||
-	[ ! -d "$npm_dir/node_modules" ]; then
-	rm -rf "$npm_dir"
-	mkdir -p "$npm_dir"
-	cp "$TOP/tests/signing/package.json" "$TOP/tests/signing/package-lock.json" "$npm_dir/"
-	(cd "$npm_dir" && npm ci --silent --no-audit --no-fund) >"$work/npm.log" 2>&1
-fi
-check "signing: the official client libraries are installed from the lockfile ($(tail -1 "$work/npm.log" 2>/dev/null))" \
-	test -d "$npm_dir/node_modules/@aws-sdk/s3-request-presigner" -a -d "$npm_dir/node_modules/@google-cloud/storage"
+npm_tools
+check "signing: the official client libraries are installed from the lockfile ($(tail -1 "$TOP/var/npm.log" 2>/dev/null))" \
+	test -d "$NPM_DIR/node_modules/@aws-sdk/s3-request-presigner" -a -d "$NPM_DIR/node_modules/@google-cloud/storage"
+npm_dir=$NPM_DIR
 cp "$TOP/tests/signing/presign.mjs" "$npm_dir/"
 
 key=$TOP/tests/unit/gcs-conformance/test_service_account.not-a-test.json
