@@ -55,7 +55,7 @@ cpu_ticks() {
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
-server_start "$DIR" NIX_TIMEOUT=900 || die "server did not start"
+server_start "$DIR" NIX_TIMEOUT=900 "$@" || die "server did not start"
 # lighttpd starts its workers at once; give them a moment to open the cache.
 for _ in $(seq 50); do
 	[ "$(workers | wc -w)" -ge 2 ] && break

@@ -60,6 +60,14 @@ static void refusal(const struct http_exchange *x, char *out, size_t len)
 	snprintf(out, len, "%ld%s%s%s%s", x->status, code[0] ? " " : "", code, message[0] ? ": " : "", message);
 }
 
+/* S3 may answer a copy or the completion of an upload with 200 and
+ * fail it afterwards, in the body. */
+static int failed_late(const struct http_exchange *x)
+{
+	return x->status == 200 && (strcmp(x->method, "POST") == 0 || strcmp(x->method, "PUT") == 0) &&
+	       x->response.data && strstr(x->response.data, "<Error>");
+}
+
 int bucket_send(const struct bucket *b, const char *url, const char *what, struct http_exchange *x,
 		char *err, size_t errlen)
 {
@@ -72,7 +80,7 @@ int bucket_send(const struct bucket *b, const char *url, const char *what, struc
 	x->timeout_ms = (CALL_TIMEOUT_S + (long)(x->body_len / MIN_BYTES_PER_S)) * 1000L;
 	for (tries = 1;; tries++, pause *= 2) {
 		rc = http_perform(x, why, sizeof why);
-		if (rc == 0 && x->status < 400 && !(x->status == 200 && strstr(x->response.data ? x->response.data : "", "<Error>")))
+		if (rc == 0 && x->status < 400 && !failed_late(x))
 			return 0;
 		if (rc == 0)
 			refusal(x, why, sizeof why);

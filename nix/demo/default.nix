@@ -544,4 +544,8 @@ in
   bulka = mkBulk { name = "bulka"; mib = 1; deps = [ bulk500m ]; };
   bulkb = mkBulk { name = "bulkb"; mib = 1; deps = [ bulk500m ]; };
   bulksmall = mkBulk { name = "bulksmall"; mib = 2; };
+  # Layers sent to a bucket in three parts (5 MiB each, and the rest):
+  # one to pull, one to cut short.
+  bulk12m = mkBulk { name = "bulk12m"; mib = 12; };
+  bulk11m = mkBulk { name = "bulk11m"; mib = 11; };
 }

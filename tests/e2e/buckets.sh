@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Buckets end to end, for both bucket backends:
+#   s3   s3rver (npm), a real S3 server, behind tests/s3-proxy, which checks
+#        every request's SigV4 signature with AWS's own signer (s3rver 3.7.1
+#        does not) and injects faults;
+#   gcs  tests/gcs-standin, a local STAND-IN for Google Cloud Storage's XML
+#        API (no GCS can run here), which checks every V4 signature.
+# What a user and an operator rely on: --check-config reaches the bucket and
+# says what is wrong; skopeo pulls through 303 redirects to signed URLs and
+# verifies every digest, umoci unpacks, the image runs; layers of several
+# parts arrive whole; a second host takes images over without building; two
+# hosts asked at once build once; faults are retried, then named; an upload
+# cut short leaves no object under a name its bytes do not have.
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/lib.sh"
+. "$TOP/tests/buckets.sh"
+work=$(mktemp -d /tmp/nixery-e2e-buckets.XXXXXX)
+# shellcheck disable=SC2317 # run by the EXIT trap
+cleanup() {
+	local d
+	for d in "$work"/*/host-*; do [ -d "$d" ] && SERVER_DIR=$d server_stop; done
+	buckets_stop
+	rm -rf "$work"
+}
+trap cleanup EXIT
+BIN=$BUILD/nixery-fcgi
+DOCKER=application/vnd.docker.distribution.manifest.v2+json
+
+if ! npm_tools; then
+	fail "buckets: the Node packages install from tests/npm ($(tail -2 "$TOP/var/npm.log"))"
+	echo "1 failed"
+	exit 1
+fi
+
+# host NAME: a registry host (lighttpd, workers, its own state) on the
+# bucket; sets URL and SERVER_DIR.
+host() {
+	server_start "$BDIR/host-$1" "${SETTINGS[@]}"
+}
+
+manifest_code() {
+	curl -s -o "$2" -w '%{http_code}' -H "Accept: $DOCKER" "$URL/v2/$1/manifests/latest"
+}
+
+suite() {
+	local kind=$1 BDIR=$work/$1 A B out code d loc before pa
+	bucket_start "$kind" "$BDIR" || { fail "$kind: the bucket starts"; return; }
+
+	# --check-config reaches the bucket.
+	mkdir -p "$BDIR/check"
+	out=$(env "${SETTINGS[@]}" NIXERY_CONFIG=/dev/null NIXERY_PKGS_PATH="$TOP/nix/demo" NIXERY_NIX_DIR="$TOP/nix" \
+		STORAGE_PATH="$BDIR/check" NIXERY_STATE_DIR="$BDIR/check" "$BIN" --check-config 2>&1)
+	check "$kind: --check-config writes to the bucket and finds no problem ($(tail -2 <<<"$out" | head -1))" \
+		grep -q '^no problems found' <<<"$out"
+	out=$(env "${WRONG[@]}" NIXERY_CONFIG=/dev/null NIXERY_PKGS_PATH="$TOP/nix/demo" NIXERY_NIX_DIR="$TOP/nix" \
+		STORAGE_PATH="$BDIR/check" NIXERY_STATE_DIR="$BDIR/check" "$BIN" --check-config 2>&1)
+	check "$kind: --check-config says the bucket refused the credentials" grep -q 'refused the credentials' <<<"$out"
+	out=$(env "${SETTINGS[@]}" S3_BUCKET=no-such-bucket GCS_BUCKET=no-such-bucket NIXERY_CONFIG=/dev/null \
+		NIXERY_PKGS_PATH="$TOP/nix/demo" NIXERY_NIX_DIR="$TOP/nix" STORAGE_PATH="$BDIR/check" \
+		NIXERY_STATE_DIR="$BDIR/check" "$BIN" --check-config 2>&1)
+	check "$kind: --check-config says a bucket does not exist" grep -q 'no-such-bucket does not exist' <<<"$out"
+
+	# A pull through redirects, every request to the bucket signed.
+	host a || { fail "$kind: host A starts"; return; }
+	A=$URL
+	clear_log
+	if pull_image shell/hello "$BDIR/pull-a"; then
+		pass "$kind: skopeo pulls shell/hello through the bucket's signed redirects and umoci unpacks it"
+	else
+		fail "$kind: skopeo pulls shell/hello through the bucket's signed redirects ($(tail -2 "$BDIR/pull-a/pull.log"))"
+	fi
+	check "$kind: the image runs (chroot ROOTFS hello)" \
+		[ "$(chroot "$BDIR/pull-a/bundle/rootfs" hello 2>&1)" = "Hello, world!" ]
+	check "$kind: no request to the bucket was refused (none unsigned, none badly signed)" \
+		[ "$(requests PUT / 403)$(requests GET / 403)$(requests POST / 403)" = 000 ]
+	check "$kind: skopeo fetched the layers from the bucket itself" [ "$(requests GET /nixery/layers/)" -ge 2 ]
+	manifest_code shell/hello "$BDIR/m" >/dev/null
+	d=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["layers"][0]["digest"])' "$BDIR/m")
+	curl -s -D "$BDIR/h" -o /dev/null "$A/v2/shell/hello/blobs/$d"
+	loc=$(awk 'tolower($1) == "location:" { print $2 }' "$BDIR/h" | tr -d '\r')
+	check "$kind: a blob GET answers 303 See Other" grep -q '^HTTP/1.1 303' "$BDIR/h"
+	check "$kind: to the object layers/<hex>, signed" \
+		grep -Eq "^http://$BUCKET_HOST/nixery/layers/${d#sha256:}\?.*X-(Amz|Goog)-Signature=[0-9a-f]{64,}" <<<"$loc"
+	check "$kind: with the digest header" grep -qi "^docker-content-digest: $d" "$BDIR/h"
+	check "$kind: the object's bytes have the digest" [ "sha256:$(curl -s "$loc" | sha256sum | cut -d' ' -f1)" = "$d" ]
+	check "$kind: every object layers/<hex> holds bytes of that digest" objects_match_names "$kind" "$BDIR"
+
+	# A layer of three parts.
+	clear_log
+	if pull_image bulk12m "$BDIR/pull-big"; then
+		pass "$kind: a 12 MiB layer, uploaded in parts, is pulled and verified by skopeo"
+	else
+		fail "$kind: a 12 MiB layer, uploaded in parts, is pulled ($(tail -2 "$BDIR/pull-big/pull.log"))"
+	fi
+	check "$kind: the large layer went in parts to a staging object ($(requests PUT /nixery/staging/) PUTs)" \
+		[ "$(requests PUT /nixery/staging/)" -ge 3 ]
+	check "$kind: every object layers/<hex> still holds bytes of that digest" objects_match_names "$kind" "$BDIR"
+
+	# A second host takes A's image over.
+	host b || { fail "$kind: host B starts"; return; }
+	B=$URL
+	clear_log
+	if pull_image shell/hello "$BDIR/pull-b"; then
+		pass "$kind: host B, with its own cache, serves the image host A built"
+	else
+		fail "$kind: host B serves the image host A built ($(tail -2 "$BDIR/pull-b/pull.log"))"
+	fi
+	check "$kind: host B ran no Nix build for it ($(builds_count) builds)" [ "$(builds_count)" = 0 ]
+	check "$kind: host B packed and uploaded nothing" [ "$(requests PUT /nixery/layers/)" = 0 ]
+	check "$kind: host B says it took the image over" grep -q 'taken over from the bucket' "$SERVER_DIR"/run/*.log
+
+	# Both asked for a new image at once: built once.
+	before=$(( $(SERVER_DIR=$BDIR/host-a builds_count) + $(SERVER_DIR=$BDIR/host-b builds_count) ))
+	curl -s -o "$BDIR/ma" -H "Accept: $DOCKER" "$A/v2/shell/moreutils/manifests/latest" &
+	pa=$!
+	curl -s -o "$BDIR/mb" -H "Accept: $DOCKER" "$B/v2/shell/moreutils/manifests/latest" &
+	wait $pa $!
+	out=$(( $(SERVER_DIR=$BDIR/host-a builds_count) + $(SERVER_DIR=$BDIR/host-b builds_count) - before ))
+	check "$kind: two hosts asked for a new image at once build it once ($out builds)" [ "$out" = 1 ]
+	check "$kind: and both answer the same manifest" cmp -s "$BDIR/ma" "$BDIR/mb"
+
+	# Faults, on host A.
+	URL=$A SERVER_DIR=$BDIR/host-a
+	clear_log
+	fault '{"status":503,"count":2,"method":"PUT","path_prefix":"/nixery/layers/"}'
+	code=$(manifest_code bulksmall "$BDIR/f1")
+	check "$kind: two 503s from the bucket are retried and the image is built ($code)" [ "$code" = 200 ]
+	check "$kind: the two failed uploads were tried again" [ "$(requests PUT /nixery/layers/ 503)" = 2 ]
+
+	clear_log
+	fault '{"status":429,"count":1,"method":"PUT","path_prefix":"/nixery/layers/"}'
+	code=$(manifest_code libmulti "$BDIR/f1")
+	check "$kind: a 429 (slow down) is waited out and the image is built ($code, $(requests PUT /nixery/layers/ 429) 429)" \
+		[ "$code" = 200 -a "$(requests PUT /nixery/layers/ 429)" = 1 ]
+
+	clear_log
+	fault '{"status":503,"count":100,"method":"PUT","path_prefix":"/nixery/layers/"}'
+	code=$(manifest_code diamond "$BDIR/f2")
+	check "$kind: a bucket that stays busy gives a 503 ($code: $(head -c 300 "$BDIR/f2"))" [ "$code" = 503 ]
+	check "$kind: naming the bucket" grep -q 'bucket nixery cannot be reached or is busy' "$BDIR/f2"
+	check "$kind: after 5 tries, not a storm ($(requests PUT /nixery/layers/) PUTs)" \
+		[ "$(requests PUT /nixery/layers/)" = 5 ]
+	clear_faults
+	code=$(manifest_code diamond "$BDIR/f3")
+	check "$kind: once the bucket is back the same image is built ($code)" [ "$code" = 200 ]
+
+	clear_log
+	fault '{"status":403,"count":100,"method":"PUT","path_prefix":"/nixery/layers/"}'
+	code=$(manifest_code coreutils "$BDIR/f4")
+	check "$kind: credentials refused give an error ($code) that says so" \
+		eval '[ "$code" = 500 ] && grep -q "refused the credentials" "$BDIR/f4"'
+	check "$kind: a 403 is not retried ($(requests PUT /nixery/layers/) PUTs)" [ "$(requests PUT /nixery/layers/)" = 1 ]
+	clear_faults
+
+	# An upload cut short, again and again, then once.
+	SERVER_DIR=$BDIR/host-b URL=$B
+	fault '{"drop":true,"count":100,"method":"PUT","path_prefix":"/nixery/staging/"}'
+	code=$(manifest_code bulk11m "$BDIR/f5")
+	check "$kind: uploads cut short every time fail the request ($code)" [ "$code" = 503 ]
+	check "$kind: and leave no object under a name its bytes do not have" objects_match_names "$kind" "$BDIR"
+	clear_faults
+	curl -s -X DELETE "$CONTROL/log" >/dev/null
+	fault '{"drop":true,"count":1,"method":"PUT","path_prefix":"/nixery/staging/"}'
+	code=$(manifest_code bulk11m "$BDIR/f6")
+	d=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(max(m["layers"], key=lambda l: l["size"])["digest"])' "$BDIR/f6" 2>/dev/null)
+	check "$kind: an upload cut short once is sent again ($code)" [ "$code" = 200 ]
+	check "$kind: and its layer arrives whole" \
+		[ "sha256:$(curl -sL "$B/v2/bulk11m/blobs/$d" | sha256sum | cut -d' ' -f1)" = "$d" ]
+	check "$kind: every object layers/<hex> holds bytes of that digest, after the faults" \
+		objects_match_names "$kind" "$BDIR"
+	clear_faults
+	SERVER_DIR=$BDIR/host-a server_stop
+	SERVER_DIR=$BDIR/host-b server_stop
+}
+
+suite s3
+suite gcs
+
+# Public URLs instead of presigned ones, where an operator asks for them.
+URL= SERVER_DIR=
+bucket_start s3 "$work/public" && server_start "$work/public/host-p" "${SETTINGS[@]}" S3_USE_PRESIGNED_URLS=false
+manifest_code shell/hello "$work/public/m" >/dev/null
+d=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"]["digest"])' "$work/public/m" 2>/dev/null)
+loc=$(curl -s -D - -o /dev/null "$URL/v2/shell/hello/blobs/$d" | awk 'tolower($1) == "location:" { print $2 }' | tr -d '\r')
+check "s3: S3_USE_PRESIGNED_URLS=false redirects to the object's public URL ($loc)" \
+	[ "$loc" = "http://$BUCKET_HOST/nixery/layers/${d#sha256:}" ]
+server_stop
