@@ -37,18 +37,19 @@ service_account() {
 			"private_key": open(sys.argv[1]).read(), "private_key_id": "test"}))' "$1.pem" "$2" >"$1"
 }
 
-# bucket_start KIND DIR: the bucket, empty; sets SETTINGS (the host's
+# bucket_start KIND DIR [--public]: the bucket, empty (--public: anyone may
+# read its objects without a signature); sets SETTINGS (the host's
 # settings), WRONG (the same with credentials the bucket refuses), CONTROL
 # (the faults and log URL) and BUCKET_HOST.
 bucket_start() {
-	local kind=$1 dir=$2 port
+	local kind=$1 dir=$2 port public=${3:-}
 	mkdir -p "$dir/data"
 	if [ "$kind" = s3 ]; then
 		node_start "$dir/s3rver.log" "$NPM_DIR/node_modules/s3rver/bin/s3rver.js" -d "$dir/data" \
 			-a 127.0.0.1 -p 0 --configure-bucket nixery --no-vhost-buckets || return 1
 		node_start "$dir/proxy.log" "$TOP/tests/s3-proxy/proxy.mjs" --port 0 \
 			--upstream "http://127.0.0.1:$NODE_PORT" --access-key S3RVER --secret S3RVER --region us-east-1 \
-			--modules "$NPM_DIR/node_modules" || return 1
+			--modules "$NPM_DIR/node_modules" $public || return 1
 		port=$NODE_PORT
 		SETTINGS=(NIXERY_STORAGE_BACKEND=s3 S3_BUCKET=nixery AWS_ENDPOINT_URL=http://127.0.0.1:$port
 			AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER)
@@ -58,7 +59,7 @@ bucket_start() {
 		service_account "$dir/key.json" nixery@test-project.iam.gserviceaccount.com &&
 			service_account "$dir/other-key.json" nixery@test-project.iam.gserviceaccount.com || return 1
 		node_start "$dir/standin.log" "$TOP/tests/gcs-standin/server.mjs" --port 0 --dir "$dir/data" \
-			--key "$dir/key.json" --bucket nixery || return 1
+			--key "$dir/key.json" --bucket nixery $public || return 1
 		port=$NODE_PORT
 		SETTINGS=(NIXERY_STORAGE_BACKEND=gcs GCS_BUCKET=nixery GOOGLE_APPLICATION_CREDENTIALS="$dir/key.json"
 			STORAGE_EMULATOR_HOST=127.0.0.1:$port)
