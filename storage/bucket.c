@@ -1,3 +1,4 @@
+#define _GNU_SOURCE   /* O_TMPFILE */
 /* The bucket backends: blobs are objects layers/<hex>, as Nixery names
  * them, so that a bucket Nixery filled serves as it is. A blob is created
  * under its name in one step (a single PUT, or the copy of a finished
@@ -10,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -31,10 +34,12 @@
 /* A clock further off than this makes signed URLs fail. */
 #define MAX_SKEW_S 300
 
+/* A blob being written waits in a file with no name, a part at a time:
+ * its pages are the kernel's cache, not the worker's memory. */
 struct bucket_writer {
 	struct storage_writer base;
 	const struct bucket *b;
-	char *part;                   /* PART_SIZE bytes not sent yet */
+	int spool;                    /* PART_SIZE bytes at most, not sent yet */
 	size_t len;
 	int started;
 	struct bucket_upload up;
@@ -126,6 +131,7 @@ int bucket_call(const struct bucket *b, const struct bucket_request *rq, struct 
 	x->nheaders = rq->nheaders;
 	x->body = rq->body;
 	x->body_len = rq->body_len;
+	x->body_file = rq->body_file;
 	/* A signature that outlives every try and pause of the request. */
 	if ((rc = b->p->sign(b, rq, 900, &url, err, errlen)) == 0)
 		rc = bucket_send(b, url.data, rq->key ? rq->key : "/", x, err, errlen);
@@ -140,12 +146,14 @@ static void blob_key(const char *hex, char key[DIGEST_HEX_LEN + 8])
 	snprintf(key, DIGEST_HEX_LEN + 8, "layers/%s", hex);
 }
 
-/* Sends a blob held in memory to layers/<hex>, unless it is there. */
-static int put_object(const struct bucket *b, const char *hex, const void *data, size_t len,
+/* Sends a blob, held in memory or in file, to layers/<hex>, unless it is
+ * there. */
+static int put_object(const struct bucket *b, const char *hex, const void *data, int file, size_t len,
 		      char *err, size_t errlen)
 {
 	char key[DIGEST_HEX_LEN + 8];
-	struct bucket_request rq = { "PUT", key, b->p->create_only, 1, NULL, 0, data, len };
+	struct bucket_request rq = { .method = "PUT", .key = key, .headers = b->p->create_only, .nheaders = 1,
+				     .body = data, .body_len = len, .body_file = file };
 	struct http_exchange x = { 0 };
 	int rc;
 
@@ -160,8 +168,8 @@ static int copy_object(const struct bucket *b, const char *from, const char *hex
 {
 	char key[DIGEST_HEX_LEN + 8], source[400];
 	const char *headers[] = { b->p->create_only[0], b->p->create_only[1], b->p->copy_source, source };
-	struct bucket_request rq = { "PUT", key, headers, 2, NULL, 0, "", 0 };
-	struct bucket_request drop = { "DELETE", from, NULL, 0, NULL, 0, NULL, 0 };
+	struct bucket_request rq = { .method = "PUT", .key = key, .headers = headers, .nheaders = 2, .body = "" };
+	struct bucket_request drop = { .method = "DELETE", .key = from };
 	struct http_exchange x = { 0 };
 	char ignored[512];
 	int rc;
@@ -180,15 +188,20 @@ static int copy_object(const struct bucket *b, const char *from, const char *hex
 
 static int op_begin(const struct storage *s, struct storage_writer **out, char *err, size_t errlen)
 {
+	const struct bucket *b = (const struct bucket *)s;
 	struct bucket_writer *w = calloc(1, sizeof *w);
 
-	if (!w || !(w->part = malloc(PART_SIZE))) {
-		free(w);
+	if (!w) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	if ((w->spool = open(b->spool, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) < 0) {
+		snprintf(err, errlen, "cannot write a blob under STORAGE_PATH (%s): %s", b->spool, strerror(errno));
+		free(w);
+		return errno == ENOSPC || errno == EDQUOT ? -ENOSPC : -EIO;
+	}
 	w->base.ops = &bucket_ops;
-	w->b = (const struct bucket *)s;
+	w->b = b;
 	*out = &w->base;
 	return 0;
 }
@@ -212,7 +225,7 @@ static int send_part(struct bucket_writer *w, int last, char *err, size_t errlen
 			return rc;
 		w->started = 1;
 	}
-	if ((rc = w->b->p->part(w->b, &w->up, w->part, w->len, last, err, errlen)) < 0)
+	if ((rc = w->b->p->part(w->b, &w->up, w->spool, w->len, last, err, errlen)) < 0)
 		return rc;
 	w->up.offset += w->len;
 	w->up.parts++;
@@ -228,6 +241,7 @@ static int op_write(struct storage_writer *sw, const void *data, size_t len, cha
 
 	while (len > 0) {
 		size_t n = PART_SIZE - w->len < len ? PART_SIZE - w->len : len;
+		ssize_t done;
 
 		/* A full part is sent once more follows: the last is never empty. */
 		if (n == 0) {
@@ -235,10 +249,16 @@ static int op_write(struct storage_writer *sw, const void *data, size_t len, cha
 				return rc;
 			continue;
 		}
-		memcpy(w->part + w->len, p, n);
-		w->len += n;
-		p += n;
-		len -= n;
+		if ((done = pwrite(w->spool, p, n, (off_t)w->len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "cannot write a blob under STORAGE_PATH (%s): %s", w->b->spool,
+				 strerror(errno));
+			return errno == ENOSPC || errno == EDQUOT ? -ENOSPC : -EIO;
+		}
+		w->len += (size_t)done;
+		p += done;
+		len -= (size_t)done;
 	}
 	return 0;
 }
@@ -252,7 +272,7 @@ static void op_discard(struct storage_writer *sw)
 	if (w->started)
 		w->b->p->cancel(w->b, &w->up);
 	buf_free(&w->up.done);
-	free(w->part);
+	close(w->spool);
 	free(w);
 }
 
@@ -262,7 +282,7 @@ static int op_commit(struct storage_writer *sw, const char *hex, char *err, size
 	int rc;
 
 	if (!w->started) {
-		rc = put_object(w->b, hex, w->part, w->len, err, errlen);
+		rc = put_object(w->b, hex, NULL, w->spool, w->len, err, errlen);
 	} else if ((rc = send_part(w, 1, err, errlen)) == 0) {
 		w->started = 0;
 		rc = copy_object(w->b, w->up.key, hex, err, errlen);
@@ -276,7 +296,7 @@ static int op_put(const struct storage *s, const void *data, size_t len, const c
 {
 	const struct bucket *b = (const struct bucket *)s;
 	char local_hex[DIGEST_HEX_LEN + 1];
-	int rc = put_object(b, hex, data, len, err, errlen);
+	int rc = put_object(b, hex, data, 0, len, err, errlen);
 
 	return rc < 0 ? rc : storage_put(b->local, data, len, local_hex, err, errlen);
 }
@@ -285,7 +305,7 @@ static int op_check(const struct storage *s, const char *hex, uint64_t size)
 {
 	const struct bucket *b = (const struct bucket *)s;
 	char key[DIGEST_HEX_LEN + 8], err[1024];
-	struct bucket_request rq = { "HEAD", key, NULL, 0, NULL, 0, NULL, 0 };
+	struct bucket_request rq = { .method = "HEAD", .key = key };
 	struct http_exchange x = { 0 };
 	int rc;
 
@@ -303,7 +323,7 @@ static int op_check(const struct storage *s, const char *hex, uint64_t size)
 /* An object small enough to hold in memory, into out. */
 static int fetch(const struct bucket *b, const char *key, size_t max, struct buf *out, char *err, size_t errlen)
 {
-	struct bucket_request rq = { "GET", key, NULL, 0, NULL, 0, NULL, 0 };
+	struct bucket_request rq = { .method = "GET", .key = key };
 	struct http_exchange x = { 0 };
 	int rc = bucket_call(b, &rq, &x, err, errlen);
 
@@ -350,7 +370,7 @@ static int op_locate(const struct storage *s, const char *hex, struct storage_lo
 	char head[4] = { hex[0], hex[1], hex[2], '\0' };
 	struct bucket_url *u = &b->urls[strtoul(head, NULL, 16) % BUCKET_URL_CACHE];
 	char key[DIGEST_HEX_LEN + 8];
-	struct bucket_request rq = { "GET", key, NULL, 0, NULL, 0, NULL, 0 };
+	struct bucket_request rq = { .method = "GET", .key = key };
 	struct buf url = { 0 };
 	time_t now = time(NULL);
 	int rc = 0;
@@ -408,7 +428,8 @@ static int op_record_put(const struct storage *s, const char *key, const char *t
 			 char *err, size_t errlen)
 {
 	const struct bucket *b = (const struct bucket *)s;
-	struct bucket_request rq = { "PUT", key, b->p->create_only, create_only ? 1 : 0, NULL, 0, text, strlen(text) };
+	struct bucket_request rq = { .method = "PUT", .key = key, .headers = b->p->create_only,
+				     .nheaders = create_only ? 1 : 0, .body = text, .body_len = strlen(text) };
 	struct http_exchange x = { 0 };
 	int rc = bucket_call(b, &rq, &x, err, errlen);
 
@@ -418,7 +439,7 @@ static int op_record_put(const struct storage *s, const char *key, const char *t
 
 static int op_record_remove(const struct storage *s, const char *key)
 {
-	struct bucket_request rq = { "DELETE", key, NULL, 0, NULL, 0, NULL, 0 };
+	struct bucket_request rq = { .method = "DELETE", .key = key };
 	struct http_exchange x = { 0 };
 	char err[512];
 	int rc = bucket_call((const struct bucket *)s, &rq, &x, err, sizeof err);
@@ -432,8 +453,8 @@ static int op_probe(const struct storage *s, struct buf *out)
 {
 	const struct bucket *b = (const struct bucket *)s;
 	const char *key = "staging/probe";
-	struct bucket_request put = { "PUT", key, NULL, 0, NULL, 0, "probe", 5 };
-	struct bucket_request drop = { "DELETE", key, NULL, 0, NULL, 0, NULL, 0 };
+	struct bucket_request put = { .method = "PUT", .key = key, .body = "probe", .body_len = 5 };
+	struct bucket_request drop = { .method = "DELETE", .key = key };
 	struct http_exchange x = { 0 };
 	char err[1024];
 	long skew;
@@ -543,6 +564,7 @@ int bucket_open(const struct config *cfg, struct storage **out, char *err, size_
 	}
 	if (rc == 0)
 		rc = filesystem_open(cfg->storage_path, &b->local, err, errlen);
+	snprintf(b->spool, sizeof b->spool, "%s/tmp", cfg->storage_path);
 	if (rc < 0) {
 		op_close(&b->base);
 		return rc;

@@ -30,6 +30,7 @@ struct bucket {
 	char scheme[8];
 	char host[300];               /* as signed */
 	char authority[300];          /* as in the URL */
+	char spool[4096];             /* where parts wait to be sent: STORAGE_PATH/tmp */
 	int path_style;               /* /bucket/key; else the host names the bucket */
 	int presigned;                /* redirects are signed; else public URLs */
 	long ttl;                     /* seconds a redirect is valid */
@@ -49,6 +50,7 @@ struct bucket_request {
 	size_t nquery;                /* pairs */
 	const void *body;
 	size_t body_len;
+	int body_file;                /* > 0: the body is the file's first body_len bytes */
 };
 
 /* A large upload in progress, sent in parts to a staging object. */
@@ -69,7 +71,7 @@ struct bucket_provider {
 		    struct buf *url, char *err, size_t errlen);
 	/* Starts u, sends one part (the last one finishes it), cancels it. */
 	int (*start)(const struct bucket *b, struct bucket_upload *u, char *err, size_t errlen);
-	int (*part)(const struct bucket *b, struct bucket_upload *u, const void *data, size_t len,
+	int (*part)(const struct bucket *b, struct bucket_upload *u, int file, size_t len,
 		    int last, char *err, size_t errlen);
 	void (*cancel)(const struct bucket *b, struct bucket_upload *u);
 };

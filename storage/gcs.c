@@ -24,7 +24,7 @@ static int gcs_sign(const struct bucket *b, const struct bucket_request *rq, lon
 static int gcs_start(const struct bucket *b, struct bucket_upload *u, char *err, size_t errlen)
 {
 	static const char *const headers[] = { "x-goog-resumable", "start" };
-	struct bucket_request rq = { "POST", u->key, headers, 1, NULL, 0, "", 0 };
+	struct bucket_request rq = { .method = "POST", .key = u->key, .headers = headers, .nheaders = 1, .body = "" };
 	struct http_exchange x = { 0 };
 	char origin[sizeof b->scheme + sizeof b->authority + 8];
 	int rc = bucket_call(b, &rq, &x, err, errlen);
@@ -43,12 +43,13 @@ static int gcs_start(const struct bucket *b, struct bucket_upload *u, char *err,
 
 /* Each part says where it goes; the last one also says the total, which
  * finishes the object. */
-static int gcs_part(const struct bucket *b, struct bucket_upload *u, const void *data, size_t len, int last,
+static int gcs_part(const struct bucket *b, struct bucket_upload *u, int file, size_t len, int last,
 		    char *err, size_t errlen)
 {
 	char range[128], total[32] = "*";
 	const char *headers[] = { range };
-	struct http_exchange x = { .method = "PUT", .headers = headers, .nheaders = 1, .body = data, .body_len = len };
+	struct http_exchange x = { .method = "PUT", .headers = headers, .nheaders = 1, .body = "", .body_file = file,
+				   .body_len = len };
 	int rc;
 
 	if (last)

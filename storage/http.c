@@ -4,11 +4,31 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
 /* How long a store may take to accept a connection. */
 #define CONNECT_TIMEOUT_MS 5000
+
+/* A body read from a file, from its start at every try, and no further
+ * than its length: the file may hold more. */
+struct file_body {
+	int fd;
+	size_t at, len;
+};
+
+static size_t read_body(char *data, size_t size, size_t n, void *ctx)
+{
+	struct file_body *f = ctx;
+	size_t want = size * n < f->len - f->at ? size * n : f->len - f->at;
+	ssize_t got = want ? pread(f->fd, data, want, (off_t)f->at) : 0;
+
+	if (got < 0 || (want && got == 0))
+		return CURL_READFUNC_ABORT;
+	f->at += (size_t)got;
+	return (size_t)got;
+}
 
 static size_t keep_body(char *data, size_t size, size_t n, void *ctx)
 {
@@ -56,6 +76,7 @@ static size_t keep_header(char *line, size_t size, size_t n, void *ctx)
 
 int http_perform(struct http_exchange *x, char *err, size_t errlen)
 {
+	struct file_body file = { x->body_file, 0, x->body_len };
 	CURL *curl = curl_easy_init();
 	/* curl's own defaults for a body: a form's type, and a wait for
 	 * "100 Continue" that stores answer slowly or not at all. */
@@ -72,7 +93,7 @@ int http_perform(struct http_exchange *x, char *err, size_t errlen)
 	x->response.len = 0;
 	if (x->response.data)
 		x->response.data[0] = '\0';
-	if (headers && x->body)
+	if (headers && (x->body || x->body_file > 0))
 		headers = curl_slist_append(headers, "Content-Type:");
 	for (i = 0; headers && i < x->nheaders; i++)
 		headers = curl_slist_append(headers, x->headers[i]);
@@ -95,7 +116,12 @@ int http_perform(struct http_exchange *x, char *err, size_t errlen)
 		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
 	else
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, x->method);
-	if (x->body) {
+	if (x->body_file > 0) {
+		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_body);
+		curl_easy_setopt(curl, CURLOPT_READDATA, &file);
+		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->body_len);
+	} else if (x->body) {
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, x->body);
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
 	}

@@ -15,7 +15,8 @@ struct http_exchange {
 	const char *url;
 	const char *const *headers;   /* "Name: value" lines */
 	size_t nheaders;
-	const void *body;             /* sent as it is; NULL: no body */
+	const void *body;             /* sent as it is; NULL: no body, unless */
+	int body_file;                /* > 0: the first body_len bytes of this file are */
 	size_t body_len;
 	size_t max_response;          /* body bytes kept; a longer answer fails */
 	long timeout_ms;              /* for the whole exchange */

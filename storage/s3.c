@@ -24,7 +24,7 @@ static int s3_sign(const struct bucket *b, const struct bucket_request *rq, long
 static int s3_start(const struct bucket *b, struct bucket_upload *u, char *err, size_t errlen)
 {
 	static const char *const query[] = { "uploads", "" };
-	struct bucket_request rq = { "POST", u->key, NULL, 0, query, 1, "", 0 };
+	struct bucket_request rq = { .method = "POST", .key = u->key, .query = query, .nquery = 1, .body = "" };
 	struct http_exchange x = { 0 };
 	int rc = bucket_call(b, &rq, &x, err, errlen);
 
@@ -40,13 +40,14 @@ static int s3_start(const struct bucket *b, struct bucket_upload *u, char *err, 
 }
 
 /* The last part completes the upload with the list of the parts. */
-static int s3_part(const struct bucket *b, struct bucket_upload *u, const void *data, size_t len, int last,
+static int s3_part(const struct bucket *b, struct bucket_upload *u, int file, size_t len, int last,
 		   char *err, size_t errlen)
 {
 	char number[16];
 	const char *query[] = { "partNumber", number, "uploadId", u->id };
-	struct bucket_request rq = { "PUT", u->key, NULL, 0, query, 2, data, len };
-	struct bucket_request complete = { "POST", u->key, NULL, 0, query + 2, 1, NULL, 0 };
+	struct bucket_request rq = { .method = "PUT", .key = u->key, .query = query, .nquery = 2,
+				     .body_len = len, .body_file = file };
+	struct bucket_request complete = { .method = "POST", .key = u->key, .query = query + 2, .nquery = 1 };
 	struct http_exchange x = { 0 };
 	int rc;
 
@@ -78,7 +79,7 @@ out:
 static void s3_cancel(const struct bucket *b, struct bucket_upload *u)
 {
 	const char *query[] = { "uploadId", u->id };
-	struct bucket_request rq = { "DELETE", u->key, NULL, 0, query, 1, NULL, 0 };
+	struct bucket_request rq = { .method = "DELETE", .key = u->key, .query = query, .nquery = 1 };
 	struct http_exchange x = { 0 };
 	char err[512];
 
