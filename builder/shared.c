@@ -1,6 +1,8 @@
 #include "builder/shared.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -16,28 +18,79 @@
 /* How often a host waiting for another's build looks for its record. */
 #define POLL_MS 500
 
+/* Blobs looked for in the bucket at once: each is a round trip. */
+#define CHECKS_AT_ONCE 16
+
+/* A blob the image names: in the bucket at its size? */
+struct blob_check {
+	const struct storage *s;
+	char hex[DIGEST_HEX_LEN + 1];
+	uint64_t size;
+	int rc;
+};
+
 struct adoption {
 	const struct storage *s;
 	struct cache *cache;
-	int nblobs;                   /* the config comes first */
+	struct blob_check *blobs;     /* the config first, then the layers */
+	size_t nblobs;
 	char *err;
 	size_t errlen;
 };
 
-/* Every blob is in the bucket at its size, then recorded here. */
-static int adopt_blob(void *ctx, const char *hex, uint64_t size)
+static int add_blob(void *ctx, const char *hex, uint64_t size)
 {
 	struct adoption *a = ctx;
-	int rc = storage_check(a->s, hex, size);
+	struct blob_check *grown = realloc(a->blobs, (a->nblobs + 1) * sizeof *grown);
 
-	if (rc < 0) {
-		snprintf(a->err, a->errlen, "blob %s of the image is %s in the bucket", hex,
-			 rc == -ENOENT ? "missing" : rc == -EIO ? "of another size" : "out of reach");
-		return rc == -EIO ? -ENOENT : rc;
+	if (!grown)
+		return -ENOMEM;
+	a->blobs = grown;
+	grown[a->nblobs++] = (struct blob_check){ .s = a->s, .size = size };
+	memcpy(grown[a->nblobs - 1].hex, hex, DIGEST_HEX_LEN + 1);
+	return 0;
+}
+
+static void *check_blob(void *arg)
+{
+	struct blob_check *c = arg;
+
+	c->rc = storage_check(c->s, c->hex, c->size);
+	return NULL;
+}
+
+/* Every blob is in the bucket at its size (looked for side by side), then
+ * recorded here. */
+static int adopt_blobs(struct adoption *a)
+{
+	pthread_t threads[CHECKS_AT_ONCE];
+	int started[CHECKS_AT_ONCE];
+	size_t i, j, n;
+	int rc = 0;
+
+	for (i = 0; i < a->nblobs; i += n) {
+		n = a->nblobs - i < CHECKS_AT_ONCE ? a->nblobs - i : CHECKS_AT_ONCE;
+		for (j = 0; j < n; j++)
+			started[j] = pthread_create(&threads[j], NULL, check_blob, &a->blobs[i + j]) == 0;
+		for (j = 0; j < n; j++) {
+			if (started[j])
+				pthread_join(threads[j], NULL);
+			else
+				check_blob(&a->blobs[i + j]);
+		}
 	}
-	rc = cache_blob_put(a->cache, hex, size, a->nblobs++ ? "application/octet-stream" : MEDIA_DOCKER_CONFIG);
-	if (rc < 0)
-		snprintf(a->err, a->errlen, "cannot record a blob: %s", cache_error(a->cache));
+	for (i = 0; i < a->nblobs && rc == 0; i++) {
+		const struct blob_check *c = &a->blobs[i];
+
+		if (c->rc < 0) {
+			snprintf(a->err, a->errlen, "blob %s of the image is %s in the bucket", c->hex,
+				 c->rc == -ENOENT ? "missing" : c->rc == -EIO ? "of another size" : "out of reach");
+			return c->rc == -EIO ? -ENOENT : c->rc;
+		}
+		rc = cache_blob_put(a->cache, c->hex, c->size, i ? "application/octet-stream" : MEDIA_DOCKER_CONFIG);
+		if (rc < 0)
+			snprintf(a->err, a->errlen, "cannot record a blob: %s", cache_error(a->cache));
+	}
 	return rc;
 }
 
@@ -70,7 +123,7 @@ static int record_digest(const cJSON *record, const char *name, char out[DIGEST_
 int shared_adopt(const struct storage *s, struct cache *cache, const char *key, const char *request_key,
 		 struct cache_image *img, char *err, size_t errlen)
 {
-	struct adoption a = { s, cache, 0, err, errlen };
+	struct adoption a = { .s = s, .cache = cache, .err = err, .errlen = errlen };
 	struct buf text = { 0 };
 	cJSON *record = NULL;
 	int rc = storage_record_get(s, STORAGE_IMAGE, key, RECORD_MAX, &text, err, errlen);
@@ -86,7 +139,7 @@ int shared_adopt(const struct storage *s, struct cache *cache, const char *key, 
 	}
 	if ((rc = adopt_manifest(&a, img->oci_manifest, MEDIA_OCI_MANIFEST, &text)) < 0 ||
 	    (rc = adopt_manifest(&a, img->docker_manifest, MEDIA_DOCKER_MANIFEST, &text)) < 0 ||
-	    (rc = manifest_each_blob(text.data, adopt_blob, &a)) < 0)
+	    (rc = manifest_each_blob(text.data, add_blob, &a)) < 0 || (rc = adopt_blobs(&a)) < 0)
 		goto out;
 	img->used = time(NULL);
 	if ((rc = cache_image_put(cache, key, img, request_key, img->used)) < 0)
@@ -96,6 +149,7 @@ out:
 		rc = -ENOENT;
 	if (rc == -ENOENT && a.nblobs)
 		log_warn("image %s, recorded in the bucket, is not there whole (%s): building it", key, err);
+	free(a.blobs);
 	cJSON_Delete(record);
 	buf_free(&text);
 	return rc;
