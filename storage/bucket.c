@@ -295,10 +295,9 @@ static int op_put(const struct storage *s, const void *data, size_t len, const c
 		  char *err, size_t errlen)
 {
 	const struct bucket *b = (const struct bucket *)s;
-	char local_hex[DIGEST_HEX_LEN + 1];
 	int rc = put_object(b, hex, data, 0, len, err, errlen);
 
-	return rc < 0 ? rc : storage_put(b->local, data, len, local_hex, err, errlen);
+	return rc < 0 ? rc : b->local->ops->put(b->local, data, len, hex, err, errlen);
 }
 
 static int op_check(const struct storage *s, const char *hex, uint64_t size)
@@ -309,7 +308,7 @@ static int op_check(const struct storage *s, const char *hex, uint64_t size)
 	struct http_exchange x = { 0 };
 	int rc;
 
-	if (storage_check(b->local, hex, size) == 0)
+	if (b->local->ops->check(b->local, hex, size) == 0)
 		return 0;
 	blob_key(hex, key);
 	if ((rc = bucket_call(b, &rq, &x, err, sizeof err)) == 0 && x.length != size)
@@ -345,7 +344,7 @@ static int op_read(const struct storage *s, const char *hex, size_t max, struct 
 {
 	const struct bucket *b = (const struct bucket *)s;
 	char key[DIGEST_HEX_LEN + 8], got[DIGEST_HEX_LEN + 1], err[1024];
-	int rc = storage_read(b->local, hex, max, out);
+	int rc = b->local->ops->read(b->local, hex, max, out);
 
 	if (rc == 0 || rc == -EFBIG)
 		return rc;
@@ -358,7 +357,7 @@ static int op_read(const struct storage *s, const char *hex, size_t max, struct 
 	digest_hex(out->data, out->len, got);
 	if (strcmp(got, hex) != 0)
 		return -EIO;
-	if (storage_put(b->local, out->data, out->len, got, err, sizeof err) < 0)
+	if (b->local->ops->put(b->local, out->data, out->len, got, err, sizeof err) < 0)
 		log_warn("%s", err);
 	return 0;
 }
@@ -410,12 +409,16 @@ out:
  * its lifecycle rule's. */
 static int op_each(const struct storage *s, storage_blob_fn fn, void *ctx)
 {
-	return storage_each(((const struct bucket *)s)->local, fn, ctx);
+	const struct storage *local = ((const struct bucket *)s)->local;
+
+	return local->ops->each(local, fn, ctx);
 }
 
 static int op_remove(const struct storage *s, const char *hex)
 {
-	return storage_remove(((const struct bucket *)s)->local, hex);
+	const struct storage *local = ((const struct bucket *)s)->local;
+
+	return local->ops->remove(local, hex);
 }
 
 static int op_record_get(const struct storage *s, const char *key, size_t max, struct buf *out,
@@ -489,7 +492,8 @@ static void op_close(struct storage *s)
 	for (i = 0; i < BUCKET_URL_CACHE; i++)
 		free(b->urls[i].url);
 	pthread_mutex_destroy(&b->lock);
-	storage_close(b->local);
+	if (b->local)
+		b->local->ops->close(b->local);
 	gcs_signer_free(b->gcs);
 	free(b);
 }

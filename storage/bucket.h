@@ -25,7 +25,8 @@ struct bucket_url {
 struct bucket {
 	struct storage base;
 	const struct bucket_provider *p;
-	struct storage *local;        /* copies of small blobs, under STORAGE_PATH */
+	struct storage *local;        /* copies of small blobs, under STORAGE_PATH,
+				       * reached through its operations */
 	char name[256];               /* the bucket */
 	char scheme[8];
 	char host[300];               /* as signed */
