@@ -99,7 +99,6 @@ static int lost(struct request *r, const char *hex, const char *what)
 static int blob_present(void *ctx, const char *hex, uint64_t size)
 {
 	struct request *r = ctx;
-
 	int rc;
 
 	if (!r->verify_blobs)

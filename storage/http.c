@@ -126,7 +126,8 @@ int http_perform(struct http_exchange *x, char *err, size_t errlen)
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
 	}
 	cc = curl_easy_perform(curl);
-	if (cc == CURLE_WRITE_ERROR && x->response.len + 1 > x->max_response) {
+	/* keep_body is the only writer that stops short. */
+	if (cc == CURLE_WRITE_ERROR) {
 		snprintf(err, errlen, "%s %s: the answer is longer than %zu bytes", x->method, x->url, x->max_response);
 		rc = -EFBIG;
 		goto out;
