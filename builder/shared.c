@@ -25,42 +25,62 @@
 struct blob_check {
 	const struct storage *s;
 	char hex[DIGEST_HEX_LEN + 1];
-	uint64_t size;
+	uint64_t size;                /* 0: any, learned by the fetch */
+	int fetch;                    /* read whole: kept here, as the manifests are */
+	const char *media_type;
 	int rc;
 };
 
 struct adoption {
 	const struct storage *s;
 	struct cache *cache;
-	struct blob_check *blobs;     /* the config first, then the layers */
+	struct blob_check *blobs;     /* the config, the layers, the OCI manifest */
 	size_t nblobs;
 	char *err;
 	size_t errlen;
 };
 
-static int add_blob(void *ctx, const char *hex, uint64_t size)
+static int push(struct adoption *a, const char *hex, uint64_t size, int fetch, const char *media_type)
 {
-	struct adoption *a = ctx;
 	struct blob_check *grown = realloc(a->blobs, (a->nblobs + 1) * sizeof *grown);
 
 	if (!grown)
 		return -ENOMEM;
 	a->blobs = grown;
-	grown[a->nblobs++] = (struct blob_check){ .s = a->s, .size = size };
-	memcpy(grown[a->nblobs - 1].hex, hex, DIGEST_HEX_LEN + 1);
+	grown[a->nblobs] = (struct blob_check){ .s = a->s, .size = size, .fetch = fetch, .media_type = media_type };
+	memcpy(grown[a->nblobs++].hex, hex, DIGEST_HEX_LEN + 1);
 	return 0;
+}
+
+/* The config is small and asked for by every pull: fetched, so that the
+ * web server sends it from here, as on the host that built it. */
+static int add_blob(void *ctx, const char *hex, uint64_t size)
+{
+	struct adoption *a = ctx;
+
+	return a->nblobs ? push(a, hex, size, 0, "application/octet-stream") :
+			   push(a, hex, size, size <= MANIFEST_MAX_BYTES, MEDIA_DOCKER_CONFIG);
 }
 
 static void *check_blob(void *arg)
 {
 	struct blob_check *c = arg;
+	struct buf text = { 0 };
 
-	c->rc = storage_check(c->s, c->hex, c->size);
+	if (c->fetch) {
+		c->rc = storage_read(c->s, c->hex, MANIFEST_MAX_BYTES, &text);
+		if (c->rc == 0 && c->size && text.len != c->size)
+			c->rc = -EIO;
+		c->size = text.len;
+		buf_free(&text);
+	} else {
+		c->rc = storage_check(c->s, c->hex, c->size);
+	}
 	return NULL;
 }
 
-/* Every blob is in the bucket at its size (looked for side by side), then
- * recorded here. */
+/* Every blob is in the bucket at its size (looked for side by side: each
+ * is a round trip), then recorded here. */
 static int adopt_blobs(struct adoption *a)
 {
 	pthread_t threads[CHECKS_AT_ONCE];
@@ -85,9 +105,9 @@ static int adopt_blobs(struct adoption *a)
 		if (c->rc < 0) {
 			snprintf(a->err, a->errlen, "blob %s of the image is %s in the bucket", c->hex,
 				 c->rc == -ENOENT ? "missing" : c->rc == -EIO ? "of another size" : "out of reach");
-			return c->rc == -EIO ? -ENOENT : c->rc;
+			return c->rc == -EHOSTUNREACH || c->rc == -EACCES ? c->rc : -ENOENT;
 		}
-		rc = cache_blob_put(a->cache, c->hex, c->size, i ? "application/octet-stream" : MEDIA_DOCKER_CONFIG);
+		rc = cache_blob_put(a->cache, c->hex, c->size, c->media_type);
 		if (rc < 0)
 			snprintf(a->err, a->errlen, "cannot record a blob: %s", cache_error(a->cache));
 	}
@@ -137,9 +157,9 @@ int shared_adopt(const struct storage *s, struct cache *cache, const char *key, 
 		rc = -ENOENT;
 		goto out;
 	}
-	if ((rc = adopt_manifest(&a, img->oci_manifest, MEDIA_OCI_MANIFEST, &text)) < 0 ||
-	    (rc = adopt_manifest(&a, img->docker_manifest, MEDIA_DOCKER_MANIFEST, &text)) < 0 ||
-	    (rc = manifest_each_blob(text.data, add_blob, &a)) < 0 || (rc = adopt_blobs(&a)) < 0)
+	if ((rc = adopt_manifest(&a, img->docker_manifest, MEDIA_DOCKER_MANIFEST, &text)) < 0 ||
+	    (rc = manifest_each_blob(text.data, add_blob, &a)) < 0 ||
+	    (rc = push(&a, img->oci_manifest, 0, 1, MEDIA_OCI_MANIFEST)) < 0 || (rc = adopt_blobs(&a)) < 0)
 		goto out;
 	img->used = time(NULL);
 	if ((rc = cache_image_put(cache, key, img, request_key, img->used)) < 0)

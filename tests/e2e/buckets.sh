@@ -128,6 +128,23 @@ suite() {
 	check "$kind: host B packed and uploaded nothing" [ "$(requests PUT /nixery/layers/)" = 0 ]
 	check "$kind: host B says it took the image over" grep -q 'taken over from the bucket' "$SERVER_DIR"/run/*.log
 
+	# A layer the bucket lost (a lifecycle rule): a new host builds the
+	# image again rather than take it over broken.
+	if [ "$kind" = s3 ]; then
+		d=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["layers"][-1]["digest"])' "$BDIR/m")
+		rm -f "$BDIR/data/nixery/layers/${d#sha256:}"._S3rver_*
+		host c || fail "$kind: host C starts"
+		if pull_image shell/hello "$BDIR/pull-c"; then
+			pass "$kind: a host finding a layer missing from the bucket serves the image all the same"
+		else
+			fail "$kind: a host finding a layer missing from the bucket serves the image ($(tail -2 "$BDIR/pull-c/pull.log"))"
+		fi
+		check "$kind: by building it again ($(builds_count) builds)" [ "$(builds_count)" = 1 ]
+		check "$kind: which put the layer back" test -e "$BDIR/data/nixery/layers/${d#sha256:}._S3rver_object"
+		server_stop
+		URL=$B SERVER_DIR=$BDIR/host-b
+	fi
+
 	# Both asked for a new image at once: built once.
 	out=$(both_ask shell/moreutils)
 	check "$kind: two hosts asked for a new image at once build it once ($out builds)" [ "$out" = 1 ]
