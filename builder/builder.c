@@ -133,12 +133,11 @@ static int load_whole_image(struct request *r, const struct cache_image *img)
 static int use_image(struct request *r, const struct cache_image *img)
 {
 	int64_t now = time(NULL);
-	int rc;
+	int stale = now - img->used >= USED_PRECISION, rc;
 
-	r->verify_blobs = !storage_remote(r->b->storage) || now - img->used >= USED_PRECISION;
+	r->verify_blobs = !storage_remote(r->b->storage) || stale;
 	rc = load_whole_image(r, img);
-	if (rc == 0 && now - img->used >= USED_PRECISION &&
-	    (rc = cache_image_used(r->b->cache, r->key, now)) < 0)
+	if (rc == 0 && stale && (rc = cache_image_used(r->b->cache, r->key, now)) < 0)
 		return cache_failed(r, rc);
 	return rc;
 }

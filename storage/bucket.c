@@ -109,6 +109,16 @@ int bucket_send(const struct bucket *b, const char *url, const char *what, struc
 	return x->status == 404 ? -ENOENT : x->status == 412 ? -EEXIST : -EIO;
 }
 
+struct sign_request bucket_sign_request(const struct bucket *b, const struct bucket_request *rq, long ttl)
+{
+	return (struct sign_request){
+		.method = rq->method, .scheme = b->scheme, .host = b->host, .authority = b->authority,
+		.bucket = b->path_style ? b->name : NULL, .object = rq->key, .when = time(NULL),
+		.expires = ttl, .headers = rq->headers, .nheaders = rq->nheaders,
+		.query = rq->query, .nquery = rq->nquery,
+	};
+}
+
 int bucket_call(const struct bucket *b, const struct bucket_request *rq, struct http_exchange *x,
 		char *err, size_t errlen)
 {

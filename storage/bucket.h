@@ -79,6 +79,10 @@ struct bucket_provider {
 
 extern const struct bucket_provider bucket_s3, bucket_gcs;
 
+/* What rq is signed for, now, valid ttl seconds: the same for both
+ * stores but for their signers. */
+struct sign_request bucket_sign_request(const struct bucket *b, const struct bucket_request *rq, long ttl);
+
 /* Signs rq and sends it, again after a pause when the store is out of
  * reach or busy (5xx, 429). The answer is in x (x->response needs
  * buf_free); the result, with a sentence in err: 0 for a 2xx or 3xx,

@@ -7,16 +7,11 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 static int gcs_sign(const struct bucket *b, const struct bucket_request *rq, long ttl, struct buf *url,
 		    char *err, size_t errlen)
 {
-	struct sign_request sr = {
-		.method = rq->method, .scheme = b->scheme, .host = b->host, .authority = b->authority,
-		.bucket = b->name, .object = rq->key, .when = time(NULL), .expires = ttl,
-		.headers = rq->headers, .nheaders = rq->nheaders, .query = rq->query, .nquery = rq->nquery,
-	};
+	struct sign_request sr = bucket_sign_request(b, rq, ttl);
 
 	return gcs_sign_url(b->gcs, &sr, url, NULL, NULL, err, errlen);
 }

@@ -6,17 +6,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 static int s3_sign(const struct bucket *b, const struct bucket_request *rq, long ttl, struct buf *url,
 		   char *err, size_t errlen)
 {
-	struct sign_request sr = {
-		.method = rq->method, .scheme = b->scheme, .host = b->host, .authority = b->authority,
-		.bucket = b->path_style ? b->name : NULL, .object = rq->key, .when = time(NULL),
-		.expires = ttl, .headers = rq->headers, .nheaders = rq->nheaders,
-		.query = rq->query, .nquery = rq->nquery,
-	};
+	struct sign_request sr = bucket_sign_request(b, rq, ttl);
 
 	return s3_sign_url(&b->s3, &sr, url, NULL, NULL, err, errlen);
 }
