@@ -45,6 +45,16 @@ host() {
 	server_start "$BDIR/host-$1" "${SETTINGS[@]}"
 }
 
+# pulls CHECK IMAGE DIR: CHECK passes when pull_image does; else it fails
+# with what the tools said.
+pulls() {
+	if pull_image "$2" "$3"; then
+		pass "$1"
+	else
+		fail "$1 ($(tail -2 "$3/pull.log"))"
+	fi
+}
+
 # both_ask IMAGE: hosts A and B asked for IMAGE at once (answers in
 # $BDIR/ma and mb); echoes how many Nix builds the two ran for it.
 both_ask() {
@@ -83,11 +93,8 @@ suite() {
 	host a || { fail "$kind: host A starts"; return; }
 	A=$URL
 	clear_log
-	if pull_image shell/hello "$BDIR/pull-a"; then
-		pass "$kind: skopeo pulls shell/hello through the bucket's signed redirects and umoci unpacks it"
-	else
-		fail "$kind: skopeo pulls shell/hello through the bucket's signed redirects ($(tail -2 "$BDIR/pull-a/pull.log"))"
-	fi
+	pulls "$kind: skopeo pulls shell/hello through the bucket's signed redirects and umoci unpacks it" \
+		shell/hello "$BDIR/pull-a"
 	check "$kind: the image runs (chroot ROOTFS hello)" \
 		[ "$(chroot "$BDIR/pull-a/bundle/rootfs" hello 2>&1)" = "Hello, world!" ]
 	check "$kind: no request to the bucket was refused (none unsigned, none badly signed)" \
@@ -106,11 +113,7 @@ suite() {
 
 	# A layer of three parts.
 	clear_log
-	if pull_image bulk12m "$BDIR/pull-big"; then
-		pass "$kind: a 12 MiB layer, uploaded in parts, is pulled and verified by skopeo"
-	else
-		fail "$kind: a 12 MiB layer, uploaded in parts, is pulled ($(tail -2 "$BDIR/pull-big/pull.log"))"
-	fi
+	pulls "$kind: a 12 MiB layer, uploaded in parts, is pulled and verified by skopeo" bulk12m "$BDIR/pull-big"
 	check "$kind: the large layer went in parts to a staging object ($(requests PUT /nixery/staging/) PUTs)" \
 		[ "$(requests PUT /nixery/staging/)" -ge 3 ]
 	check "$kind: every object layers/<hex> still holds bytes of that digest" objects_match_names "$kind" "$BDIR"
@@ -119,11 +122,7 @@ suite() {
 	host b || { fail "$kind: host B starts"; return; }
 	B=$URL
 	clear_log
-	if pull_image shell/hello "$BDIR/pull-b"; then
-		pass "$kind: host B, with its own cache, serves the image host A built"
-	else
-		fail "$kind: host B serves the image host A built ($(tail -2 "$BDIR/pull-b/pull.log"))"
-	fi
+	pulls "$kind: host B, with its own cache, serves the image host A built" shell/hello "$BDIR/pull-b"
 	check "$kind: host B ran no Nix build for it ($(builds_count) builds)" [ "$(builds_count)" = 0 ]
 	check "$kind: host B packed and uploaded nothing" [ "$(requests PUT /nixery/layers/)" = 0 ]
 	check "$kind: host B says it took the image over" grep -q 'taken over from the bucket' "$SERVER_DIR"/run/*.log
@@ -134,11 +133,8 @@ suite() {
 		d=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["layers"][-1]["digest"])' "$BDIR/m")
 		rm -f "$BDIR/data/nixery/layers/${d#sha256:}"._S3rver_*
 		host c || fail "$kind: host C starts"
-		if pull_image shell/hello "$BDIR/pull-c"; then
-			pass "$kind: a host finding a layer missing from the bucket serves the image all the same"
-		else
-			fail "$kind: a host finding a layer missing from the bucket serves the image ($(tail -2 "$BDIR/pull-c/pull.log"))"
-		fi
+		pulls "$kind: a host finding a layer missing from the bucket serves the image all the same" \
+			shell/hello "$BDIR/pull-c"
 		check "$kind: by building it again ($(builds_count) builds)" [ "$(builds_count)" = 1 ]
 		check "$kind: which put the layer back" test -e "$BDIR/data/nixery/layers/${d#sha256:}._S3rver_object"
 		server_stop
@@ -226,9 +222,5 @@ d=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["layers"][0]
 loc=$(curl -s -D - -o /dev/null "$URL/v2/shell/hello/blobs/$d" | awk 'tolower($1) == "location:" { print $2 }' | tr -d '\r')
 check "s3: S3_USE_PRESIGNED_URLS=false redirects to the object's public URL ($loc)" \
 	[ "$loc" = "http://$BUCKET_HOST/nixery/layers/${d#sha256:}" ]
-if pull_image shell/hello "$work/public/pull"; then
-	pass "s3: skopeo pulls through public URLs from a public bucket"
-else
-	fail "s3: skopeo pulls through public URLs from a public bucket ($(tail -2 "$work/public/pull/pull.log"))"
-fi
+pulls "s3: skopeo pulls through public URLs from a public bucket" shell/hello "$work/public/pull"
 server_stop
