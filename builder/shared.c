@@ -13,17 +13,20 @@
 #include "core/log.h"
 #include "core/manifest.h"
 
-/* Records are a few hundred bytes. */
-#define RECORD_MAX 4096
+/* A record carries the image's manifests and config (JSON escaped, at
+ * most doubled); a claim is a line. */
+#define RECORD_MAX (6 * MANIFEST_MAX_BYTES)
 /* How often a host waiting for another's build looks for its record. */
 #define POLL_MS 500
 
 /* Blobs looked for in the bucket at once: each is a round trip. */
 #define CHECKS_AT_ONCE 16
 
+struct adoption;
+
 /* A blob the image names: in the bucket at its size? */
 struct blob_check {
-	const struct storage *s;
+	const struct adoption *a;
 	char hex[DIGEST_HEX_LEN + 1];
 	uint64_t size;                /* 0: any, learned by the fetch */
 	int fetch;                    /* read whole: kept here, as the manifests are */
@@ -34,6 +37,7 @@ struct blob_check {
 struct adoption {
 	const struct storage *s;
 	struct cache *cache;
+	const cJSON *texts;           /* the record's small blobs, by digest */
 	struct blob_check *blobs;     /* the config, the layers, the OCI manifest */
 	size_t nblobs;
 	char *err;
@@ -47,7 +51,7 @@ static int push(struct adoption *a, const char *hex, uint64_t size, int fetch, c
 	if (!grown)
 		return -ENOMEM;
 	a->blobs = grown;
-	grown[a->nblobs] = (struct blob_check){ .s = a->s, .size = size, .fetch = fetch, .media_type = media_type };
+	grown[a->nblobs] = (struct blob_check){ .a = a, .size = size, .fetch = fetch, .media_type = media_type };
 	memcpy(grown[a->nblobs++].hex, hex, DIGEST_HEX_LEN + 1);
 	return 0;
 }
@@ -62,19 +66,38 @@ static int add_blob(void *ctx, const char *hex, uint64_t size)
 			   push(a, hex, size, size <= MANIFEST_MAX_BYTES, MEDIA_DOCKER_CONFIG);
 }
 
+/* A small blob of the image: the record's copy, checked against its
+ * digest and kept here, else the bucket's. */
+static int read_blob(const struct adoption *a, const char *hex, struct buf *out)
+{
+	const cJSON *text = cJSON_GetObjectItemCaseSensitive(a->texts, hex);
+	char err[512];
+	size_t len;
+
+	if (cJSON_IsString(text)) {
+		len = strlen(text->valuestring);
+		if (storage_keep(a->s, text->valuestring, len, hex, err, sizeof err) == 0) {
+			out->len = 0;
+			return buf_append(out, text->valuestring, len);
+		}
+		log_warn("the bucket's record holds a damaged copy: %s", err);
+	}
+	return storage_read(a->s, hex, MANIFEST_MAX_BYTES, out);
+}
+
 static void *check_blob(void *arg)
 {
 	struct blob_check *c = arg;
 	struct buf text = { 0 };
 
 	if (c->fetch) {
-		c->rc = storage_read(c->s, c->hex, MANIFEST_MAX_BYTES, &text);
+		c->rc = read_blob(c->a, c->hex, &text);
 		if (c->rc == 0 && c->size && text.len != c->size)
 			c->rc = -EIO;
 		c->size = text.len;
 		buf_free(&text);
 	} else {
-		c->rc = storage_check(c->s, c->hex, c->size);
+		c->rc = storage_check(c->a->s, c->hex, c->size);
 	}
 	return NULL;
 }
@@ -114,11 +137,11 @@ static int adopt_blobs(struct adoption *a)
 	return rc;
 }
 
-/* A manifest of the record, read (and checked against its digest) from
- * the bucket, and recorded. */
+/* The record's Docker manifest, checked against its digest, and
+ * recorded. */
 static int adopt_manifest(struct adoption *a, const char *hex, const char *media_type, struct buf *text)
 {
-	int rc = storage_read(a->s, hex, MANIFEST_MAX_BYTES, text);
+	int rc = read_blob(a, hex, text);
 
 	if (rc < 0) {
 		snprintf(a->err, a->errlen, "manifest %s of the image cannot be read from the bucket", hex);
@@ -157,6 +180,7 @@ int shared_adopt(const struct storage *s, struct cache *cache, const char *key, 
 		rc = -ENOENT;
 		goto out;
 	}
+	a.texts = cJSON_GetObjectItemCaseSensitive(record, "blobs");
 	if ((rc = adopt_manifest(&a, img->docker_manifest, MEDIA_DOCKER_MANIFEST, &text)) < 0 ||
 	    (rc = manifest_each_blob(text.data, add_blob, &a)) < 0 ||
 	    (rc = push(&a, img->oci_manifest, 0, 1, MEDIA_OCI_MANIFEST)) < 0 || (rc = adopt_blobs(&a)) < 0)
@@ -175,13 +199,53 @@ out:
 	return rc;
 }
 
+/* The config's digest: the first blob a manifest names. */
+static int first_blob(void *ctx, const char *hex, uint64_t size)
+{
+	(void)size;
+	memcpy(ctx, hex, DIGEST_HEX_LEN + 1);
+	return 1;
+}
+
+/* Adds small blob hex, as kept here, to the record's copies. */
+static void add_text(const struct storage *s, cJSON *texts, const char *hex, struct buf *text)
+{
+	if (storage_read(s, hex, MANIFEST_MAX_BYTES, text) == 0)
+		cJSON_AddStringToObject(texts, hex, text->data);
+}
+
 int shared_publish(const struct storage *s, const char *key, const struct cache_image *img,
 		   char *err, size_t errlen)
 {
-	char text[2 * DIGEST_HEX_LEN + 64];
+	cJSON *record = cJSON_CreateObject(), *texts = cJSON_CreateObject();
+	char config[DIGEST_HEX_LEN + 1] = "", *text = NULL;
+	struct buf manifest = { 0 }, other = { 0 };
+	int rc = -ENOMEM;
 
-	snprintf(text, sizeof text, "{\"docker\":\"%s\",\"oci\":\"%s\"}", img->docker_manifest, img->oci_manifest);
-	return storage_record_put(s, STORAGE_IMAGE, key, text, 0, err, errlen);
+	if (!record || !texts || !cJSON_AddStringToObject(record, "docker", img->docker_manifest) ||
+	    !cJSON_AddStringToObject(record, "oci", img->oci_manifest)) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	/* The manifests and the config go with the record: a host taking the
+	 * image over then has them without a round trip each. */
+	add_text(s, texts, img->docker_manifest, &manifest);
+	if (manifest.data && manifest_each_blob(manifest.data, first_blob, config) == 1)
+		add_text(s, texts, config, &other);
+	add_text(s, texts, img->oci_manifest, &other);
+	cJSON_AddItemToObject(record, "blobs", texts);
+	texts = NULL;
+	if (!(text = cJSON_PrintUnformatted(record)))
+		snprintf(err, errlen, "out of memory");
+	else
+		rc = storage_record_put(s, STORAGE_IMAGE, key, text, 0, err, errlen);
+out:
+	cJSON_free(text);
+	cJSON_Delete(texts);
+	cJSON_Delete(record);
+	buf_free(&manifest);
+	buf_free(&other);
+	return rc;
 }
 
 /* Whether a claim's lease has run out (or it cannot be read as one). */

@@ -19,6 +19,9 @@ struct storage_ops {
 	void (*discard)(struct storage_writer *w);
 	int (*put)(const struct storage *s, const void *data, size_t len, const char *hex,
 		   char *err, size_t errlen);
+	/* Only a bucket keeps copies of its small blobs. */
+	int (*keep)(const struct storage *s, const void *data, size_t len, const char *hex,
+		    char *err, size_t errlen);
 	int (*each)(const struct storage *s, storage_blob_fn fn, void *ctx);
 	int (*remove)(const struct storage *s, const char *hex);
 	int (*probe)(const struct storage *s, struct buf *out);

@@ -310,6 +310,14 @@ static int op_put(const struct storage *s, const void *data, size_t len, const c
 	return rc < 0 ? rc : b->local->ops->put(b->local, data, len, hex, err, errlen);
 }
 
+static int op_keep(const struct storage *s, const void *data, size_t len, const char *hex,
+		   char *err, size_t errlen)
+{
+	const struct bucket *b = (const struct bucket *)s;
+
+	return b->local->ops->put(b->local, data, len, hex, err, errlen);
+}
+
 static int op_check(const struct storage *s, const char *hex, uint64_t size)
 {
 	const struct bucket *b = (const struct bucket *)s;
@@ -597,6 +605,7 @@ static const struct storage_ops bucket_ops = {
 	.commit = op_commit,
 	.discard = op_discard,
 	.put = op_put,
+	.keep = op_keep,
 	.each = op_each,
 	.remove = op_remove,
 	.probe = op_probe,

@@ -68,6 +68,19 @@ int storage_put(const struct storage *s, const void *data, size_t len,
 	return s->ops->put(s, data, len, hex, err, errlen);
 }
 
+int storage_keep(const struct storage *s, const void *data, size_t len, const char *hex,
+		 char *err, size_t errlen)
+{
+	char got[DIGEST_HEX_LEN + 1];
+
+	digest_hex(data, len, got);
+	if (strcmp(got, hex) != 0) {
+		snprintf(err, errlen, "the bytes given for blob %s are another blob's", hex);
+		return -EINVAL;
+	}
+	return s->ops->keep ? s->ops->keep(s, data, len, hex, err, errlen) : 0;
+}
+
 int storage_each(const struct storage *s, storage_blob_fn fn, void *ctx)
 {
 	return s->ops->each(s, fn, ctx);

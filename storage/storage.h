@@ -68,6 +68,12 @@ void storage_discard(struct storage_writer *w);
 int storage_put(const struct storage *s, const void *data, size_t len,
 		char hex[DIGEST_HEX_LEN + 1], char *err, size_t errlen);
 
+/* Keeps here a small blob that is in the store, learned another way
+ * (a record of another host), so that reading it costs no round trip:
+ * -EINVAL when the bytes are not blob hex. Only a bucket needs it. */
+int storage_keep(const struct storage *s, const void *data, size_t len, const char *hex,
+		 char *err, size_t errlen);
+
 /* For the garbage collector: every blob stored, and its removal. With a
  * bucket, these are the copies under STORAGE_PATH: the objects in the
  * bucket are left to its lifecycle rule. */

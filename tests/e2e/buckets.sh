@@ -126,6 +126,11 @@ suite() {
 	check "$kind: host B ran no Nix build for it ($(builds_count) builds)" [ "$(builds_count)" = 0 ]
 	check "$kind: host B packed and uploaded nothing" [ "$(requests PUT /nixery/layers/)" = 0 ]
 	check "$kind: host B says it took the image over" grep -q 'taken over from the bucket' "$SERVER_DIR"/run/*.log
+	d=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"]["digest"])' "$BDIR/m")
+	check "$kind: host B had the manifest and the config from A's record, not a GET each" \
+		[ "$(requests GET "/nixery/layers/$(sha256sum <"$BDIR/m" | cut -d' ' -f1)")$(requests GET "/nixery/layers/${d#sha256:}")" = 00 ]
+	check "$kind: host B answers the manifest host A built" \
+		eval '[ "$(manifest_code shell/hello "$BDIR/mb")" = 200 ] && cmp -s "$BDIR/m" "$BDIR/mb"'
 
 	# A layer the bucket lost (a lifecycle rule): a new host builds the
 	# image again rather than take it over broken.
@@ -137,6 +142,18 @@ suite() {
 			shell/hello "$BDIR/pull-c"
 		check "$kind: by building it again ($(builds_count) builds)" [ "$(builds_count)" = 1 ]
 		check "$kind: which put the layer back" test -e "$BDIR/data/nixery/layers/${d#sha256:}._S3rver_object"
+		server_stop
+
+		# A record whose copies of the manifests and config were damaged:
+		# refused for their digests, and the bucket's own objects read.
+		key=$(sed -n 's/.*image \([0-9a-f]\{64\}\): taken over from the bucket.*/\1/p' "$BDIR"/host-b/run/*.log)
+		sed -i 's/schemaVersion\\":2/schemaVersion\\":3/g' "$BDIR/data/nixery/images/$key._S3rver_object"
+		host d || fail "$kind: host D starts"
+		check "$kind: a host given a damaged record answers the manifest host A built" \
+			eval '[ "$(manifest_code shell/hello "$BDIR/md")" = 200 ] && cmp -s "$BDIR/m" "$BDIR/md"'
+		check "$kind: having refused the record's copy for its digest" grep -q 'record holds a damaged copy' \
+			"$SERVER_DIR"/run/*.log
+		check "$kind: and built nothing ($(builds_count) builds)" [ "$(builds_count)" = 0 ]
 		server_stop
 		URL=$B SERVER_DIR=$BDIR/host-b
 	fi
