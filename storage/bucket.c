@@ -84,7 +84,7 @@ int bucket_send(const struct bucket *b, const char *url, const char *what, struc
 	x->max_response = MAX_ANSWER;
 	x->timeout_ms = (CALL_TIMEOUT_S + (long)(x->body_len / MIN_BYTES_PER_S)) * 1000L;
 	for (tries = 1;; tries++, pause *= 2) {
-		rc = http_perform(x, why, sizeof why);
+		rc = http_perform(b->http, x, why, sizeof why);
 		if (rc == 0 && x->status < 400 && !failed_late(x))
 			return 0;
 		if (rc == 0)
@@ -513,6 +513,7 @@ static void op_close(struct storage *s)
 	if (b->local)
 		b->local->ops->close(b->local);
 	gcs_signer_free(b->gcs);
+	http_pool_free(b->http);
 	free(b);
 }
 
@@ -565,6 +566,11 @@ int bucket_open(const struct config *cfg, struct storage **out, char *err, size_
 	b->base.ops = &bucket_ops;
 	b->ttl = cfg->signed_url_ttl;
 	pthread_mutex_init(&b->lock, NULL);
+	if (!(b->http = http_pool_new())) {
+		snprintf(err, errlen, "out of memory");
+		op_close(&b->base);
+		return -ENOMEM;
+	}
 	if (cfg->storage == STORAGE_GCS) {
 		b->p = &bucket_gcs;
 		b->presigned = 1;

@@ -37,6 +37,7 @@ struct bucket {
 	long ttl;                     /* seconds a redirect is valid */
 	struct s3_credentials s3;
 	struct gcs_signer *gcs;
+	struct http_pool *http;       /* connections to the store, kept open */
 	pthread_mutex_t lock;         /* of urls */
 	struct bucket_url urls[BUCKET_URL_CACHE];
 };

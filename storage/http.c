@@ -1,7 +1,9 @@
 #include "storage/http.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -10,6 +12,15 @@
 
 /* How long a store may take to accept a connection. */
 #define CONNECT_TIMEOUT_MS 5000
+/* Handles kept idle, with their connections: as many as a worker's
+ * threads use at once, most of the time. */
+#define POOL_SIZE 16
+
+struct http_pool {
+	pthread_mutex_t lock;
+	CURL *idle[POOL_SIZE];
+	size_t nidle;
+};
 
 /* A body read from a file, from its start at every try, and no further
  * than its length: the file may hold more. */
@@ -28,6 +39,18 @@ static size_t read_body(char *data, size_t size, size_t n, void *ctx)
 		return CURL_READFUNC_ABORT;
 	f->at += (size_t)got;
 	return (size_t)got;
+}
+
+/* On a kept connection that the store closed meanwhile, libcurl sends
+ * the request again on a new one: the body from its start. */
+static int rewind_body(void *ctx, curl_off_t offset, int origin)
+{
+	struct file_body *f = ctx;
+
+	if (origin != SEEK_SET || offset < 0 || (size_t)offset > f->len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	f->at = (size_t)offset;
+	return CURL_SEEKFUNC_OK;
 }
 
 static size_t keep_body(char *data, size_t size, size_t n, void *ctx)
@@ -74,10 +97,56 @@ static size_t keep_header(char *line, size_t size, size_t n, void *ctx)
 	return size;
 }
 
-int http_perform(struct http_exchange *x, char *err, size_t errlen)
+struct http_pool *http_pool_new(void)
+{
+	struct http_pool *pool = calloc(1, sizeof *pool);
+
+	if (pool)
+		pthread_mutex_init(&pool->lock, NULL);
+	return pool;
+}
+
+void http_pool_free(struct http_pool *pool)
+{
+	if (!pool)
+		return;
+	while (pool->nidle)
+		curl_easy_cleanup(pool->idle[--pool->nidle]);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool);
+}
+
+/* An idle handle, its options cleared but its connections kept, or a
+ * new one. */
+static CURL *take(struct http_pool *pool)
+{
+	CURL *curl = NULL;
+
+	pthread_mutex_lock(&pool->lock);
+	if (pool->nidle)
+		curl = pool->idle[--pool->nidle];
+	pthread_mutex_unlock(&pool->lock);
+	if (!curl)
+		return curl_easy_init();
+	curl_easy_reset(curl);
+	return curl;
+}
+
+static void give_back(struct http_pool *pool, CURL *curl)
+{
+	pthread_mutex_lock(&pool->lock);
+	if (curl && pool->nidle < POOL_SIZE) {
+		pool->idle[pool->nidle++] = curl;
+		curl = NULL;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	curl_easy_cleanup(curl);
+}
+
+int http_perform(struct http_pool *pool, struct http_exchange *x, char *err, size_t errlen)
 {
 	struct file_body file = { x->body_file, 0, x->body_len };
-	CURL *curl = curl_easy_init();
+	CURL *curl = take(pool);
 	/* curl's own defaults for a body: a form's type, and a wait for
 	 * "100 Continue" that stores answer slowly or not at all. */
 	struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
@@ -120,6 +189,8 @@ int http_perform(struct http_exchange *x, char *err, size_t errlen)
 		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_body);
 		curl_easy_setopt(curl, CURLOPT_READDATA, &file);
+		curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, rewind_body);
+		curl_easy_setopt(curl, CURLOPT_SEEKDATA, &file);
 		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->body_len);
 	} else if (x->body) {
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, x->body);
@@ -142,7 +213,7 @@ int http_perform(struct http_exchange *x, char *err, size_t errlen)
 	x->length = length > 0 ? (uint64_t)length : 0;
 out:
 	curl_slist_free_all(headers);
-	curl_easy_cleanup(curl);
+	give_back(pool, curl);
 	return rc;
 }
 

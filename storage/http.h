@@ -29,11 +29,20 @@ struct http_exchange {
 	time_t date;                  /* its Date, 0 when it had none */
 };
 
+/* Connections kept open between exchanges with a store: a request
+ * saves a connection (and a TLS handshake) when one to its host is idle.
+ * Each exchange has a libcurl handle to itself, taken from here and given
+ * back; libcurl's own sharing of connections between threads is not
+ * thread-safe. */
+struct http_pool;
+struct http_pool *http_pool_new(void);
+void http_pool_free(struct http_pool *pool);
+
 /* Performs x. 0 when an answer came, whatever its status (then in
  * x->status); -EHOSTUNREACH when none did (no connection, a timeout, a
  * connection cut), -EFBIG when it was longer than max_response, with the
  * reason in err. x->response needs buf_free afterwards. */
-int http_perform(struct http_exchange *x, char *err, size_t errlen);
+int http_perform(struct http_pool *pool, struct http_exchange *x, char *err, size_t errlen);
 
 /* The text of the first <tag> element of an XML answer (an S3 UploadId,
  * an error's Code), or "" when there is none or it holds markup. */
