@@ -37,13 +37,16 @@
 /* After the grace period, what stopped Nix jobs and packing get to finish. */
 #define CANCEL_WAIT_MS 4000
 
+/* Where a thread is, for the stop: only an accepting thread is woken. */
+enum { SERVING, ACCEPTING, WAKING };
+
 struct worker {
 	pthread_t thread;
 	const struct config *cfg;
 	struct registry reg;
 	int listen_fd;
 	const atomic_int *stopping;
-	atomic_int accepting;    /* in accept(), or about to be */
+	atomic_int state;
 	int joined;
 };
 
@@ -142,18 +145,21 @@ static void *serve(void *arg)
 
 	sigemptyset(&wake);
 	sigaddset(&wake, WAKE_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
 	FCGX_InitRequest(&req, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	for (;;) {
 		/* Said before the stop is checked: main() then knows that a
 		 * thread not accepting will never accept again. */
-		atomic_store(&w->accepting, 1);
+		atomic_store(&w->state, ACCEPTING);
 		if (atomic_load(w->stopping))
 			break;
-		/* Only waiting for a connection may be interrupted: request I/O
-		 * never sees EINTR. */
-		pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
 		rc = FCGX_Accept_r(&req);
-		pthread_sigmask(SIG_BLOCK, &wake, NULL);
+		/* Only waiting for a connection may be interrupted, so request
+		 * I/O never sees EINTR: a stop that chose to wake this thread
+		 * sends its signal once more than needed, kept pending here. */
+		int accepting = ACCEPTING;
+		if (!atomic_compare_exchange_strong(&w->state, &accepting, SERVING))
+			pthread_sigmask(SIG_BLOCK, &wake, NULL);
 		if (rc < 0) {
 			if (atomic_load(w->stopping))
 				break;
@@ -167,7 +173,6 @@ static void *serve(void *arg)
 			usleep(backoff_ms * 1000);
 			continue;
 		}
-		atomic_store(&w->accepting, 0);
 		backoff_ms = 0;
 		const char *method = FCGX_GetParam("REQUEST_METHOD", req.envp);
 		const char *uri = FCGX_GetParam("REQUEST_URI", req.envp);
@@ -189,7 +194,7 @@ static void *serve(void *arg)
 		FCGX_Finish_r(&req);
 	}
 	FCGX_Free(&req, 1);
-	atomic_store(&w->accepting, 0);
+	atomic_store(&w->state, SERVING);
 	return NULL;
 }
 
@@ -221,11 +226,16 @@ static int stop(struct worker *workers, int n, int listen_fd, int grace, atomic_
 
 	/* A thread may take the wake signal just before it blocks in
 	 * accept(): send it again until the thread is out. */
-	for (i = 0; i < n; i++)
-		while (atomic_load(&workers[i].accepting) && !workers[i].joined) {
+	for (i = 0; i < n; i++) {
+		int accepting = ACCEPTING;
+
+		if (!atomic_compare_exchange_strong(&workers[i].state, &accepting, WAKING))
+			continue;
+		while (atomic_load(&workers[i].state) == WAKING) {
 			pthread_kill(workers[i].thread, WAKE_SIGNAL);
 			usleep(10000);
 		}
+	}
 	/* Our share of the socket, and only ours: descriptor 0 stays taken. */
 	if ((null = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
 		dup2(null, listen_fd);
