@@ -1,6 +1,8 @@
 #include "builder/pack.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +11,16 @@
 
 #include "builder/keys.h"
 #include "builder/lock.h"
+#include "core/gzip.h"
 #include "core/log.h"
 #include "core/manifest.h"
 #include "core/rootfs.h"
 #include "core/tarball.h"
+
+/* A layer over one piece of the compressor's is packed alone, its pieces
+ * on every compression thread; the smaller ones, one piece each, are
+ * packed side by side on one thread each. */
+#define BIG_LAYER ((uint64_t)GZIP_PIECE)
 
 /* A database error while packing, in words. */
 static int cache_failed(struct packer *p, int rc, const char *what, char *err, size_t errlen)
@@ -29,12 +37,12 @@ static int to_storage(void *ctx, const void *data, size_t len, char *err, size_t
 	return storage_write(ctx, data, len, err, errlen);
 }
 
-/* Writes one layer to storage in a single pass, adding its size to
- * p->packed. */
-static int pack_layer(struct packer *p, layer_fill fill, const void *ctx,
+/* Writes one layer to storage in a single pass, compressed on `threads`
+ * threads, adding its size to p->packed. */
+static int pack_layer(struct packer *p, unsigned threads, layer_fill fill, const void *ctx,
 		      struct manifest_layer *out, char *err, size_t errlen)
 {
-	struct tarball_gzip gzip = { (unsigned)p->cfg->pack_threads, p->cfg->gzip_level };
+	struct tarball_gzip gzip = { threads, p->cfg->gzip_level };
 	struct tarball_result res;
 	struct storage_writer *w = NULL;
 	struct tarball *t = NULL;
@@ -107,8 +115,8 @@ static int cached_layer(struct packer *p, const char *key, struct manifest_layer
 /* Packs one group of closure paths into a layer, unless that group was
  * packed before for any image. */
 static int pack_store_layer(struct packer *p, const struct closure *c,
-			    const struct layer_group *g, struct manifest_layer *out,
-			    char *err, size_t errlen)
+			    const struct layer_group *g, unsigned threads,
+			    struct manifest_layer *out, char *err, size_t errlen)
 {
 	struct store_paths sp = { .paths = calloc(g->npaths + 1, sizeof(char *)), .n = g->npaths };
 	char key[DIGEST_HEX_LEN + 1];
@@ -134,7 +142,7 @@ static int pack_store_layer(struct packer *p, const struct closure *c,
 		goto out;
 	}
 	if ((rc = cached_layer(p, key, out, err, errlen)) != -ENOENT ||
-	    (rc = pack_layer(p, fill_store_paths, &sp, out, err, errlen)) < 0)
+	    (rc = pack_layer(p, threads, fill_store_paths, &sp, out, err, errlen)) < 0)
 		goto out;
 	if ((rc = cache_layer_put(p->cache, key, out)) < 0)
 		cache_failed(p, rc, "a layer", err, errlen);
@@ -163,7 +171,7 @@ static int pack_symlink_layer(struct packer *p, const struct image_request *req,
 			      struct manifest_layer *out, char *err, size_t errlen)
 {
 	struct symlink_tree st = { .outputs = outputs, .noutputs = noutputs, .nonroot = req->nonroot };
-	int rc = pack_layer(p, fill_symlinks, &st, out, err, errlen);
+	int rc = pack_layer(p, 1, fill_symlinks, &st, out, err, errlen);
 
 	if (rc == 0 && (rc = cache_blob_put(p->cache, out->digest, out->size, "application/octet-stream")) < 0)
 		cache_failed(p, rc, "a layer", err, errlen);
@@ -211,26 +219,149 @@ out:
 	return rc;
 }
 
+/* An image's layers, packed side by side: the store-path groups in plan
+ * order, then the symlink layer. Each lands in its own place in `layers`,
+ * so the manifest does not depend on which thread finished first. */
+struct layer_jobs {
+	const struct closure *c;
+	const struct layer_plan *plan;
+	const struct image_request *req;
+	char *const *outputs;
+	size_t noutputs;
+	struct manifest_layer *layers;
+	size_t *small, nsmall;        /* the jobs packed one thread each */
+	atomic_size_t next;           /* the next of them to take */
+	atomic_int failed;
+};
+
+/* A thread that packs small layers with a packer (and a cache handle) of
+ * its own. */
+struct layer_helper {
+	struct layer_jobs *jobs;
+	struct packer p;
+	pthread_t thread;
+	int started, rc;
+	char err[1024];
+};
+
+static int pack_job(struct packer *p, struct layer_jobs *j, size_t i, unsigned threads,
+		    char *err, size_t errlen)
+{
+	if (i == j->plan->n)
+		return pack_symlink_layer(p, j->req, j->outputs, j->noutputs, &j->layers[i], err, errlen);
+	return pack_store_layer(p, j->c, &j->plan->groups[i], threads, &j->layers[i], err, errlen);
+}
+
+/* Takes small jobs until none is left, or one failed anywhere. */
+static int pack_small(struct packer *p, struct layer_jobs *j, char *err, size_t errlen)
+{
+	size_t k;
+	int rc = 0;
+
+	while (!atomic_load(&j->failed) && (k = atomic_fetch_add(&j->next, 1)) < j->nsmall)
+		if ((rc = pack_job(p, j, j->small[k], 1, err, errlen)) < 0) {
+			atomic_store(&j->failed, 1);
+			break;
+		}
+	return rc;
+}
+
+static void *helper(void *arg)
+{
+	struct layer_helper *h = arg;
+	char err[512];
+
+	/* Without a cache handle of its own, it leaves the work to the others. */
+	if (cache_open(h->p.cfg->state_dir, &h->p.cache, err, sizeof err) < 0) {
+		log_warn("a packing thread cannot open the cache: %s", err);
+		return NULL;
+	}
+	h->rc = pack_small(&h->p, h->jobs, h->err, sizeof h->err);
+	cache_close(h->p.cache);
+	return NULL;
+}
+
+static uint64_t group_bytes(const struct closure *c, const struct layer_group *g)
+{
+	uint64_t bytes = 0;
+	size_t i;
+
+	for (i = 0; i < g->npaths; i++)
+		bytes += c->paths[g->paths[i]].nar_size;
+	return bytes;
+}
+
+/* The big layers one after the other on this thread, with every
+ * compression thread; meanwhile helpers take the small ones, and this
+ * thread joins them when its own are done. */
+static int pack_layers(struct packer *p, struct layer_jobs *j, char *err, size_t errlen)
+{
+	unsigned threads = p->cfg->pack_threads > 1 ? (unsigned)p->cfg->pack_threads : 1;
+	size_t i, nhelpers, *big = calloc(j->plan->n + 1, sizeof *big), nbig = 0;
+	struct layer_helper *helpers = NULL;
+	int rc = 0;
+
+	j->small = calloc(j->plan->n + 1, sizeof *j->small);
+	if (!big || !j->small) {
+		snprintf(err, errlen, "out of memory packing an image");
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < j->plan->n; i++) {
+		if (threads > 1 && group_bytes(j->c, &j->plan->groups[i]) > BIG_LAYER)
+			big[nbig++] = i;
+		else
+			j->small[j->nsmall++] = i;
+	}
+	j->small[j->nsmall++] = j->plan->n;
+	nhelpers = threads - 1 < j->nsmall ? threads - 1 : j->nsmall;
+	if (nhelpers && !(helpers = calloc(nhelpers, sizeof *helpers)))
+		nhelpers = 0;
+	for (i = 0; i < nhelpers; i++) {
+		helpers[i] = (struct layer_helper){ .jobs = j, .p = *p };
+		helpers[i].p.packed = 0;
+		helpers[i].started = pthread_create(&helpers[i].thread, NULL, helper, &helpers[i]) == 0;
+	}
+	for (i = 0; i < nbig && rc == 0 && !atomic_load(&j->failed); i++)
+		if ((rc = pack_job(p, j, big[i], threads, err, errlen)) < 0)
+			atomic_store(&j->failed, 1);
+	if (rc == 0)
+		rc = pack_small(p, j, err, errlen);
+	for (i = 0; i < nhelpers; i++) {
+		if (!helpers[i].started)
+			continue;
+		pthread_join(helpers[i].thread, NULL);
+		p->packed += helpers[i].p.packed;
+		if (rc == 0 && helpers[i].rc < 0) {
+			rc = helpers[i].rc;
+			snprintf(err, errlen, "%s", helpers[i].err);
+		}
+	}
+out:
+	free(helpers);
+	free(big);
+	free(j->small);
+	return rc;
+}
+
 int pack_image(struct packer *p, const struct closure *c, const struct layer_plan *plan,
 	       const struct image_request *req, char *const *outputs, size_t noutputs,
 	       struct cache_image *img, char *err, size_t errlen)
 {
-	struct manifest_layer *layers = calloc(plan->n + 1, sizeof *layers);
+	struct layer_jobs jobs = { .c = c, .plan = plan, .req = req, .outputs = outputs, .noutputs = noutputs,
+				   .layers = calloc(plan->n + 1, sizeof *jobs.layers) };
 	size_t i;
-	int rc = 0;
+	int rc;
 
-	if (!layers) {
+	if (!jobs.layers) {
 		snprintf(err, errlen, "out of memory packing an image");
 		return -ENOMEM;
 	}
-	for (i = 0; i < plan->n && rc == 0; i++)
-		rc = pack_store_layer(p, c, &plan->groups[i], &layers[i], err, errlen);
-	if (rc == 0)
-		rc = pack_symlink_layer(p, req, outputs, noutputs, &layers[plan->n], err, errlen);
+	rc = pack_layers(p, &jobs, err, errlen);
 	for (i = 0; rc == 0 && i <= plan->n; i++)
-		p->size += layers[i].size;
+		p->size += jobs.layers[i].size;
 	if (rc == 0)
-		rc = write_manifests(p, req, layers, plan->n + 1, img, err, errlen);
-	free(layers);
+		rc = write_manifests(p, req, jobs.layers, plan->n + 1, img, err, errlen);
+	free(jobs.layers);
 	return rc;
 }

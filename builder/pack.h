@@ -1,7 +1,9 @@
 /* Packing an image: its store-path layers (each packed once for every
  * image that shares it, under a lock of its own), the symlink layer, the
  * config and both manifests, written to storage and recorded in the cache,
- * blobs before rows. */
+ * blobs before rows. Up to NIXERY_PACK_THREADS layers are packed side by
+ * side, each helper thread with a cache handle of its own; a layer of more
+ * than one compressed piece gets every thread to itself. */
 #ifndef NIXERY_PACK_H
 #define NIXERY_PACK_H
 

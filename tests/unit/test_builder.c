@@ -51,17 +51,36 @@ static void store_path(const char *name, char *out, size_t len)
 	snprintf(out, len, "%s/%s", store, name);
 }
 
-/* Each package is a store path of its own, holding one file. */
-static void make_package(const char *name)
+/* Each package is a store path of its own, holding one file: its name,
+ * then `extra` bytes of text that compresses about as a program does. */
+static void make_package(const char *name, size_t extra)
 {
+	static const char *const words[] = { "layer", "store", "path", "nix", "image", "gzip", "tar", "\n" };
 	char path[256], file[300];
-	int fd;
+	unsigned seed = 1;
+	FILE *f;
 
 	store_path(name, path, sizeof path);
 	snprintf(file, sizeof file, "%s/%s.txt", path, name);
-	if (mkdir(path, 0755) < 0 || (fd = open(file, O_WRONLY | O_CREAT, 0644)) < 0 ||
-	    write(fd, name, strlen(name)) < 0 || close(fd) < 0)
+	if (mkdir(path, 0755) < 0 || !(f = fopen(file, "w")) || fputs(name, f) < 0)
 		die(path);
+	for (; extra > 0; extra--) {
+		seed = seed * 1103515245 + 12345;
+		if (fputc(seed >> 16 & 1 ? words[seed >> 20 & 7][0] : 'a' + (int)(seed >> 24) % 26, f) == EOF)
+			die(file);
+	}
+	if (fclose(f) != 0)
+		die(file);
+}
+
+/* A store path's size: its one file's. */
+static uint64_t package_size(const char *path)
+{
+	char file[300];
+	struct stat st;
+
+	snprintf(file, sizeof file, "%s/%s.txt", path, strrchr(path, '/') + 1);
+	return stat(file, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
 static int fake_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen)
@@ -137,8 +156,10 @@ static int fake_closure(const struct nix_job *job, const struct nix_eval *ev, st
 	if (!(c->paths = calloc(ev->noutputs + 1, sizeof *c->paths)))
 		return -ENOMEM;
 	for (i = 0; i < ev->noutputs; i++) {
-		c->paths[i] = (struct closure_path){ .path = strdup(ev->outputs[i]), .nar_size = 100,
-						     .closure_size = 100, .top = 1 };
+		uint64_t size = package_size(ev->outputs[i]);
+
+		c->paths[i] = (struct closure_path){ .path = strdup(ev->outputs[i]), .nar_size = size,
+						     .closure_size = size, .top = 1 };
 		if (!c->paths[i].path) {
 			closure_free(c);
 			return -ENOMEM;
@@ -386,6 +407,36 @@ static void test_lost_blobs(void)
 	teardown(&s);
 }
 
+/* Small layers are packed side by side, a big one on every thread: the
+ * image's bytes do not depend on how many threads packed them. */
+static void test_pack_threads(void)
+{
+	const int threads[] = { 1, 2, 8 };
+	char *first = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof threads / sizeof *threads; i++) {
+		struct builder_result res;
+		struct setup s;
+		int rc;
+
+		setup(&s, 3600);
+		s.cfg.pack_threads = threads[i];
+		s.cfg.gzip_level = 6;
+		rc = ask(&s.b, "hello/figlet/cowsay/nano/bulk", 10000, &res);
+		CHECK_WHY(rc == 0 && strstr(res.manifest.data, "\"layers\""), res.message,
+			  "an image of five packages, one of 3 MiB, is packed with NIXERY_PACK_THREADS=%d", threads[i]);
+		if (rc == 0 && !first)
+			first = strdup(res.manifest.data);
+		else if (rc == 0)
+			CHECK(first && strcmp(first, res.manifest.data) == 0,
+			      "into the very manifest packed on one thread (NIXERY_PACK_THREADS=%d)", threads[i]);
+		builder_result_free(&res);
+		teardown(&s);
+	}
+	free(first);
+}
+
 static void test_database_errors(void)
 {
 	struct builder_result res;
@@ -454,6 +505,7 @@ static void test_limits(void)
 int main(void)
 {
 	const char *packages[] = { "cacert", "iana-etc", "hello", "figlet", "cowsay", "diamond", "nano" };
+	const size_t big = 3u << 20;
 	char cmd[128];
 	size_t i;
 
@@ -464,11 +516,13 @@ int main(void)
 	if (mkdir(store, 0755) < 0)
 		die(store);
 	for (i = 0; i < sizeof packages / sizeof *packages; i++)
-		make_package(packages[i]);
+		make_package(packages[i], 0);
+	make_package("bulk", big);
 	test_cache_levels();
 	test_user_mistakes();
 	test_one_build_per_image();
 	test_lost_blobs();
+	test_pack_threads();
 	test_database_errors();
 	test_limits();
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
