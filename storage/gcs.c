@@ -79,6 +79,7 @@ const struct bucket_provider bucket_gcs = {
 	.endpoint_setting = "STORAGE_EMULATOR_HOST",
 	.create_only = { "x-goog-if-generation-match", "0" },
 	.copy_source = "x-goog-copy-source",
+	.metadata_directive = "x-goog-metadata-directive",
 	.sign = gcs_sign,
 	.start = gcs_start,
 	.part = gcs_part,

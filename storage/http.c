@@ -82,18 +82,26 @@ static void header_value(const char *line, size_t len, const char *name, char *o
 	}
 }
 
+/* A header's time, when the line is that header and the time reads. */
+static void header_time(const char *line, size_t len, const char *name, time_t *out)
+{
+	char value[64] = "";
+	time_t when;
+
+	header_value(line, len, name, value, sizeof value);
+	if (value[0] && (when = curl_getdate(value, NULL)) > 0)
+		*out = when;
+}
+
 static size_t keep_header(char *line, size_t size, size_t n, void *ctx)
 {
 	struct http_exchange *x = ctx;
-	char date[64] = "";
-	time_t when;
 
 	size *= n;
 	header_value(line, size, "Location", x->location, sizeof x->location);
 	header_value(line, size, "ETag", x->etag, sizeof x->etag);
-	header_value(line, size, "Date", date, sizeof date);
-	if (date[0] && (when = curl_getdate(date, NULL)) > 0)
-		x->date = when;
+	header_time(line, size, "Date", &x->date);
+	header_time(line, size, "Last-Modified", &x->modified);
 	return size;
 }
 
@@ -158,7 +166,7 @@ int http_perform(struct http_pool *pool, struct http_exchange *x, char *err, siz
 	x->status = 0;
 	x->length = 0;
 	x->location[0] = x->etag[0] = '\0';
-	x->date = 0;
+	x->date = x->modified = 0;
 	x->response.len = 0;
 	if (x->response.data)
 		x->response.data[0] = '\0';

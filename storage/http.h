@@ -27,6 +27,7 @@ struct http_exchange {
 	char location[2048];
 	char etag[256];
 	time_t date;                  /* its Date, 0 when it had none */
+	time_t modified;              /* its Last-Modified, 0 when it had none */
 };
 
 /* Connections kept open between exchanges with a store: a request

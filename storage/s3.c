@@ -87,6 +87,7 @@ const struct bucket_provider bucket_s3 = {
 	.endpoint_setting = "AWS_ENDPOINT_URL",
 	.create_only = { "If-None-Match", "*" },
 	.copy_source = "x-amz-copy-source",
+	.metadata_directive = "x-amz-metadata-directive",
 	.sign = s3_sign,
 	.start = s3_start,
 	.part = s3_part,

@@ -81,6 +81,24 @@ print(sum(1 for r in json.load(sys.stdin) if r["method"] == m and r["path"].star
 		"$1" "$2" "${3:-}"
 }
 
+# age_object KIND DIR NAME DAYS: the object looks DAYS older to the bucket.
+age_object() {
+	if [ "$1" = s3 ]; then
+		touch -d "$4 days ago" "$2/data/nixery/$3._S3rver_object"
+	else
+		curl -sf -X POST -d "{\"bucket\": \"nixery\", \"name\": \"$3\", \"days\": $4}" "$CONTROL/age" >/dev/null
+	fi
+}
+
+# tries METHOD PATH-PREFIX: how many times each object under the prefix was
+# asked for since the log was cleared, most first.
+tries() {
+	curl -s "$CONTROL/log" | python3 -c 'import json, sys, collections
+m, p = sys.argv[1:3]
+c = collections.Counter(r["path"] for r in json.load(sys.stdin) if r["method"] == m and r["path"].startswith(p))
+print(" ".join(str(n) for _, n in c.most_common()))' "$1" "$2"
+}
+
 # Every object layers/<hex> holds bytes whose sha256 is hex.
 objects_match_names() {
 	local kind=$1 dir=$2

@@ -132,6 +132,23 @@ suite() {
 	check "$kind: host B answers the manifest host A built" \
 		eval '[ "$(manifest_code shell/hello "$BDIR/mb")" = 200 ] && cmp -s "$BDIR/m" "$BDIR/mb"'
 
+	# A layer in use outlives the bucket's age rule: found over a week old
+	# when the image's use is next recorded, it is copied onto itself.
+	d=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["layers"][0]["digest"][7:])' "$BDIR/m")
+	age_object "$kind" "$BDIR" "layers/$d" 10
+	sqlite3 "$SERVER_DIR/state/cache.db" "UPDATE images SET used = used - 7200"
+	clear_log
+	code=$(manifest_code shell/hello "$BDIR/mr")
+	check "$kind: an image used again, one of its layer objects 10 days old, is answered ($code)" [ "$code" = 200 ]
+	check "$kind: and that object is copied onto itself, which renews its age" \
+		[ "$(requests PUT "/nixery/layers/$d" 200)" = 1 ]
+	check "$kind: no other object is ($(requests PUT /nixery/layers/) copies)" [ "$(requests PUT /nixery/layers/)" = 1 ]
+	check "$kind: the renewed object holds the same bytes" objects_match_names "$kind" "$BDIR"
+	check "$kind: the log says so" grep -q "renewed layers/$d in the bucket" "$SERVER_DIR"/run/*.log
+	# s3rver keeps an object's time on a copy onto itself (S3 renews it):
+	# young again, it is not copied at every later look.
+	[ "$kind" = s3 ] && touch "$BDIR/data/nixery/layers/$d._S3rver_object"
+
 	# A layer the bucket lost (a lifecycle rule): a new host builds the
 	# image again rather than take it over broken.
 	if [ "$kind" = s3 ]; then
@@ -192,8 +209,10 @@ suite() {
 	code=$(manifest_code diamond "$BDIR/f2")
 	check "$kind: a bucket that stays busy gives a 503 ($code: $(head -c 300 "$BDIR/f2"))" [ "$code" = 503 ]
 	check "$kind: naming the bucket" grep -q 'bucket nixery cannot be reached or is busy' "$BDIR/f2"
-	check "$kind: after 5 tries, not a storm ($(requests PUT /nixery/layers/) PUTs)" \
-		[ "$(requests PUT /nixery/layers/)" = 5 ]
+	# Layers are packed side by side: each one in flight is tried 5 times.
+	t=$(tries PUT /nixery/layers/)
+	check "$kind: after 5 tries of each layer in flight, not a storm (tries: $t)" \
+		eval '[ -n "$t" ] && [ "$(tr " " "\n" <<<"$t" | sort -u)" = 5 ] && [ "$(wc -w <<<"$t")" -le "$(nproc)" ]'
 	clear_faults
 	code=$(manifest_code diamond "$BDIR/f3")
 	check "$kind: once the bucket is back the same image is built ($code)" [ "$code" = 200 ]
@@ -203,7 +222,9 @@ suite() {
 	code=$(manifest_code coreutils "$BDIR/f4")
 	check "$kind: credentials refused give an error ($code) that says so" \
 		eval '[ "$code" = 500 ] && grep -q "refused the credentials" "$BDIR/f4"'
-	check "$kind: a 403 is not retried ($(requests PUT /nixery/layers/) PUTs)" [ "$(requests PUT /nixery/layers/)" = 1 ]
+	t=$(tries PUT /nixery/layers/)
+	check "$kind: a 403 is not retried (tries: $t)" \
+		eval '[ -n "$t" ] && [ "$(tr " " "\n" <<<"$t" | sort -u)" = 1 ] && [ "$(wc -w <<<"$t")" -le "$(nproc)" ]'
 	clear_faults
 
 	# An upload cut short, again and again, then once.

@@ -12,7 +12,8 @@
 //
 // Prints "listening PORT" once ready. Nothing survives a restart: the named
 // buckets start empty. Test control (not GCS) lives under /_standin/:
-// faults to inject, a log of requests, and the objects with their SHA-256.
+// faults to inject, a log of requests, the objects with their SHA-256, and
+// making an object older.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -573,7 +574,18 @@ async function control(req, res, rawPath) {
   }
   if (route === 'GET /_standin/faults') return sendJson(res, 200, faults);
   if (route === 'DELETE /_standin/faults') faults = [];
-  else if (route === 'GET /_standin/log') return sendJson(res, 200, log);
+  else if (route === 'POST /_standin/age') {
+    // Makes an object look older, as time would (its Last-Modified).
+    let body;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch (e) {
+      return sendJson(res, 400, { error: e.message });
+    }
+    const meta = buckets.get(body.bucket)?.get(body.name);
+    if (!meta || !(body.days > 0)) return sendJson(res, 404, { error: `no object ${body.bucket}/${body.name}` });
+    meta.updated = new Date(meta.updated.getTime() - body.days * 86400e3);
+  } else if (route === 'GET /_standin/log') return sendJson(res, 200, log);
   else if (route === 'DELETE /_standin/log') log.length = 0;
   else if (route === 'GET /_standin/objects') {
     const all = [];
