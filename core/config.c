@@ -71,6 +71,7 @@ static const struct setting settings[] = {
 	{ "GCS_BUCKET", NULL, TEXT, AT(gcs_bucket), 0, 0 },
 	{ "GOOGLE_APPLICATION_CREDENTIALS", NULL, PATH, AT(gcs_credentials), 0, 0 },
 	{ "STORAGE_EMULATOR_HOST", NULL, TEXT, AT(gcs_endpoint), 0, 0 },
+	{ "GCE_METADATA_HOST", NULL, TEXT, AT(gcs_metadata_host), 0, 0 },
 	{ "S3_BUCKET", NULL, TEXT, AT(s3_bucket), 0, 0 },
 	{ "AWS_REGION", "us-east-1", TEXT, AT(s3_region), 0, 0 },
 	{ "AWS_ACCESS_KEY_ID", NULL, TEXT, AT(s3_access_key), 0, 0 },
@@ -414,9 +415,13 @@ static int check_storage(struct config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->s3_path_style < 0)
 		cfg->s3_path_style = cfg->s3_endpoint != NULL;
-	if (cfg->storage == STORAGE_GCS && (!cfg->gcs_bucket || !cfg->gcs_credentials)) {
-		problem(err, errlen, "NIXERY_STORAGE_BACKEND=gcs needs GCS_BUCKET and GOOGLE_APPLICATION_CREDENTIALS "
-			"(a service account's JSON key file, which signs uploads and blob redirects)");
+	if (cfg->storage == STORAGE_GCS && !cfg->gcs_bucket) {
+		problem(err, errlen, "NIXERY_STORAGE_BACKEND=gcs needs GCS_BUCKET");
+		rc = -EINVAL;
+	}
+	if (cfg->gcs_metadata_host &&
+	    (strstr(cfg->gcs_metadata_host, "://") || !is_endpoint(cfg->gcs_metadata_host, 0))) {
+		problem(err, errlen, "GCE_METADATA_HOST=%s is not a host[:port]", cfg->gcs_metadata_host);
 		rc = -EINVAL;
 	}
 	if (cfg->storage == STORAGE_S3 && (!cfg->s3_bucket || !cfg->s3_access_key || !cfg->s3_secret_key)) {

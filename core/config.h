@@ -66,6 +66,7 @@ struct config {
 	char *gcs_bucket;        /* GCS_BUCKET */
 	char *gcs_credentials;   /* GOOGLE_APPLICATION_CREDENTIALS, a service account's key file */
 	char *gcs_endpoint;      /* STORAGE_EMULATOR_HOST, [scheme://]host[:port] */
+	char *gcs_metadata_host; /* GCE_METADATA_HOST: the metadata server without a key file */
 	char *s3_bucket;         /* S3_BUCKET */
 	char *s3_region;         /* AWS_REGION */
 	char *s3_access_key;     /* AWS_ACCESS_KEY_ID */

@@ -127,12 +127,12 @@ int bucket_call(const struct bucket *b, const struct bucket_request *rq, struct 
 		char *err, size_t errlen)
 {
 	struct buf url = { 0 };
-	const char *lines[8];
-	char header[8][600];
+	const char *lines[9];
+	char header[8][600], token[2200];
 	size_t i;
 	int rc;
 
-	if (rq->nheaders > sizeof lines / sizeof *lines) {
+	if (rq->nheaders > sizeof header / sizeof *header) {
 		snprintf(err, errlen, "too many headers");
 		return -EINVAL;
 	}
@@ -140,9 +140,14 @@ int bucket_call(const struct bucket *b, const struct bucket_request *rq, struct 
 		snprintf(header[i], sizeof header[i], "%s: %s", rq->headers[2 * i], rq->headers[2 * i + 1]);
 		lines[i] = header[i];
 	}
+	if (b->gcs_token) {
+		if ((rc = gcs_token_header(b->gcs_token, b->http, token, sizeof token, err, errlen)) < 0)
+			return rc;
+		lines[i++] = token;
+	}
 	x->method = rq->method;
 	x->headers = lines;
-	x->nheaders = rq->nheaders;
+	x->nheaders = i;
 	x->body = rq->body;
 	x->body_len = rq->body_len;
 	x->body_file = rq->body_file;
@@ -536,6 +541,7 @@ static void op_close(struct storage *s)
 	if (b->local)
 		b->local->ops->close(b->local);
 	gcs_signer_free(b->gcs);
+	gcs_token_free(b->gcs_token);
 	http_pool_free(b->http);
 	free(b);
 }
@@ -579,7 +585,7 @@ int bucket_open(const struct config *cfg, struct storage **out, char *err, size_
 {
 	struct bucket *b = calloc(1, sizeof *b);
 	char endpoint[300];
-	int rc;
+	int rc = 0;
 
 	*out = NULL;
 	if (!b) {
@@ -596,12 +602,20 @@ int bucket_open(const struct config *cfg, struct storage **out, char *err, size_
 	}
 	if (cfg->storage == STORAGE_GCS) {
 		b->p = &bucket_gcs;
-		b->presigned = 1;
 		b->path_style = 1;
 		snprintf(b->name, sizeof b->name, "%s", cfg->gcs_bucket);
 		/* Google's libraries take a bare host:port as plain HTTP. */
 		set_endpoint(b, cfg->gcs_endpoint ? cfg->gcs_endpoint : "https://storage.googleapis.com", "http", 1);
-		rc = gcs_signer_load(cfg->gcs_credentials, &b->gcs, err, errlen);
+		/* Without a key file, as Google's libraries on its machines: the
+		 * metadata server's token, and redirects to public URLs. */
+		b->presigned = cfg->gcs_credentials != NULL;
+		if (b->presigned)
+			rc = gcs_signer_load(cfg->gcs_credentials, &b->gcs, err, errlen);
+		else if (!(b->gcs_token = gcs_token_new(cfg->gcs_metadata_host ? cfg->gcs_metadata_host
+								       : "metadata.google.internal"))) {
+			snprintf(err, errlen, "out of memory");
+			rc = -ENOMEM;
+		}
 	} else {
 		b->p = &bucket_s3;
 		b->presigned = cfg->s3_presigned;

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "storage/backend.h"
 #include "storage/gcs_sign.h"
+#include "storage/gcs_token.h"
 #include "storage/http.h"
 #include "storage/s3_sign.h"
 
@@ -37,6 +38,7 @@ struct bucket {
 	long ttl;                     /* seconds a redirect is valid */
 	struct s3_credentials s3;
 	struct gcs_signer *gcs;
+	struct gcs_token *gcs_token;  /* GCS without a key file: requests carry it */
 	struct http_pool *http;       /* connections to the store, kept open */
 	pthread_mutex_t lock;         /* of urls */
 	struct bucket_url urls[BUCKET_URL_CACHE];

@@ -1,6 +1,7 @@
 /* What Google Cloud Storage does its own way (its XML API): V4 signing
- * with the service account's RSA key, and large uploads as a resumable
- * upload session, whose URL is its own credential. */
+ * with the service account's RSA key (or, without a key file, plain URLs
+ * and the metadata server's token, which bucket_call adds), and large
+ * uploads as a resumable upload session, whose URL is its own credential. */
 #include "storage/bucket.h"
 
 #include <errno.h>
@@ -13,6 +14,8 @@ static int gcs_sign(const struct bucket *b, const struct bucket_request *rq, lon
 {
 	struct sign_request sr = bucket_sign_request(b, rq, ttl);
 
+	if (!b->gcs)
+		return sign_url_plain(&sr, url, err, errlen);
 	return gcs_sign_url(b->gcs, &sr, url, NULL, NULL, err, errlen);
 }
 

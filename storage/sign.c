@@ -197,6 +197,30 @@ out:
 	return rc;
 }
 
+int sign_url_plain(const struct sign_request *rq, struct buf *url, char *err, size_t errlen)
+{
+	struct sign_canon c;
+	size_t i;
+	int rc = -ENOMEM;
+
+	memset(&c, 0, sizeof c);
+	if (rq->nquery > SIGN_MAX_PAIRS) {
+		snprintf(err, errlen, "too many query parameters");
+		return -EINVAL;
+	}
+	for (i = 0; i < rq->nquery; i++)
+		if (add_param(&c.params[c.nparams++], rq->query[2 * i], rq->query[2 * i + 1]) < 0)
+			goto out;
+	if (join_params(&c) == 0 && canonical_path(&c.path, rq) == 0)
+		rc = buf_printf(url, "%s://%s%s%s%s", rq->scheme, rq->authority ? rq->authority : rq->host,
+				c.path.data, c.query.len ? "?" : "", c.query.len ? c.query.data : "");
+out:
+	if (rc < 0)
+		snprintf(err, errlen, "out of memory");
+	sign_canon_free(&c);
+	return rc;
+}
+
 int sign_canon_add(struct sign_canon *c, const char *name, const char *value)
 {
 	if (c->nparams >= SIGN_MAX_PAIRS || add_param(&c->params[c->nparams++], name, value) < 0)

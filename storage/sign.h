@@ -65,6 +65,10 @@ int sign_canon_make(struct sign_canon *c, const struct sign_request *rq, const c
 int sign_canon_add(struct sign_canon *c, const char *name, const char *value);
 void sign_canon_free(struct sign_canon *c);
 
+/* The URL of rq as it would be signed, without a signature: for a store
+ * that takes a token in a header instead. Appended to url. */
+int sign_url_plain(const struct sign_request *rq, struct buf *url, char *err, size_t errlen);
+
 /* Bytes in lower-case hex, appended. */
 int sign_hex(struct buf *out, const unsigned char *data, size_t len);
 

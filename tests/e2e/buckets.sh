@@ -262,3 +262,40 @@ check "s3: S3_USE_PRESIGNED_URLS=false redirects to the object's public URL ($lo
 	[ "$loc" = "http://$BUCKET_HOST/nixery/layers/${d#sha256:}" ]
 pulls "s3: skopeo pulls through public URLs from a public bucket" shell/hello "$work/public/pull"
 server_stop
+
+# GCS without a key file, as on Google's own machines: requests carry the
+# metadata server's access token (the stand-in plays that server too, and
+# takes only the tokens it gave out); blobs redirect to public URLs.
+URL= SERVER_DIR=
+bucket_start gcs "$work/keyless" --public || fail "gcs: a public bucket starts"
+keyless=(GCE_METADATA_HOST="$BUCKET_HOST")
+for kv in "${SETTINGS[@]}"; do
+	[ "${kv%%=*}" = GOOGLE_APPLICATION_CREDENTIALS ] || keyless+=("$kv")
+done
+mkdir -p "$work/keyless/check"
+keyless_check() {
+	env "${keyless[@]}" "$@" NIXERY_CONFIG=/dev/null NIXERY_PKGS_PATH="$TOP/nix/demo" NIXERY_NIX_DIR="$TOP/nix" \
+		STORAGE_PATH="$work/keyless/check" NIXERY_STATE_DIR="$work/keyless/check" "$BIN" --check-config 2>&1
+}
+out=$(keyless_check)
+check "gcs: without a key file, --check-config reaches the bucket with the metadata server's token" \
+	grep -q '^no problems found' <<<"$out"
+out=$(keyless_check GCE_METADATA_HOST=127.0.0.1:1)
+check "gcs: without a key file or a metadata server, --check-config says what to set" \
+	grep -q 'no access token from the metadata server.*set GOOGLE_APPLICATION_CREDENTIALS' <<<"$out"
+server_start "$work/keyless/host" "${keyless[@]}"
+clear_log
+pulls "gcs: without a key file, skopeo pulls shell/hello through public URLs" shell/hello "$work/keyless/pull"
+check "gcs: the uploads were taken, with the token ($(requests PUT /nixery/layers/ 200) PUTs, none refused)" \
+	eval '[ "$(requests PUT /nixery/layers/ 200)" -ge 2 ] && [ "$(requests PUT / 401)$(requests PUT / 403)" = 00 ]'
+check "gcs: the token was asked for once, and kept ($(requests GET /computeMetadata/) asks)" \
+	[ "$(requests GET /computeMetadata/)" = 1 ]
+manifest_code shell/hello "$work/keyless/m" >/dev/null
+d=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["layers"][0]["digest"])' "$work/keyless/m" 2>/dev/null)
+loc=$(curl -s -D - -o /dev/null "$URL/v2/shell/hello/blobs/$d" | awk 'tolower($1) == "location:" { print $2 }' | tr -d '\r')
+check "gcs: without a key file a blob redirects to the object's public URL ($loc)" \
+	[ "$loc" = "http://$BUCKET_HOST/nixery/layers/${d#sha256:}" ]
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Authorization: Bearer ya29.made-up' --data x \
+	"http://$BUCKET_HOST/nixery/layers/made-up")
+check "gcs-standin: a token it did not give out is refused ($code)" [ "$code" = 401 ]
+server_stop

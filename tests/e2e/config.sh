@@ -94,8 +94,10 @@ problem "an unknown storage backend" "NIXERY_STORAGE_BACKEND=azure is not valid:
 	NIXERY_STORAGE_BACKEND=azure "$BIN" --config "$work/nixery.conf" --check-config
 problem "an s3 backend without its bucket and key" "NIXERY_STORAGE_BACKEND=s3 needs S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" \
 	NIXERY_STORAGE_BACKEND=s3 S3_BUCKET=b-1 "$BIN" --config "$work/nixery.conf" --check-config
-problem "a gcs backend without a key file" "NIXERY_STORAGE_BACKEND=gcs needs GCS_BUCKET and GOOGLE_APPLICATION_CREDENTIALS" \
-	NIXERY_STORAGE_BACKEND=gcs GCS_BUCKET=b-1 "$BIN" --config "$work/nixery.conf" --check-config
+problem "a gcs backend without its bucket" "NIXERY_STORAGE_BACKEND=gcs needs GCS_BUCKET" \
+	NIXERY_STORAGE_BACKEND=gcs "$BIN" --config "$work/nixery.conf" --check-config
+problem "a metadata server named with a path" "GCE_METADATA_HOST=http://h/x is not a host\[:port\]" \
+	GCE_METADATA_HOST=http://h/x "$BIN" --config "$work/nixery.conf" --check-config
 problem "a bucket name that could change the request's path" "S3_BUCKET=a/../b is not a bucket name" \
 	S3_BUCKET=a/../b "$BIN" --config "$work/nixery.conf" --check-config
 problem "an endpoint with a path" "AWS_ENDPOINT_URL=http://h/x?y is not an http(s)://host\[:port\] URL" \

@@ -6,6 +6,10 @@
 // (GOOG4-RSA-SHA256 query-string signed URLs) of every signed request the
 // way https://cloud.google.com/storage/docs/authentication/signatures
 // describes, so a signer that Google would refuse is refused here too.
+// It also plays Compute Engine's metadata server for a machine's service
+// account (GET /computeMetadata/v1/instance/service-accounts/default/token,
+// with Metadata-Flavor: Google), and takes only the OAuth2 bearer tokens it
+// gave out, until they expire.
 //
 //   node server.mjs --port N --dir DIR --key SERVICE_ACCOUNT.json
 //        --bucket NAME [--bucket NAME2 ...] [--public] [--host ADDR]
@@ -88,6 +92,9 @@ const newGeneration = () => (lastGeneration = Math.max(lastGeneration + 1, Date.
 
 const sessions = new Map();          // upload_id -> resumable upload
 let faults = [];
+// The access tokens given out, with when they expire (ms).
+const tokens = new Map();
+const TOKEN_SECONDS = 3600;
 const log = [];
 
 class GcsError extends Error {
@@ -601,6 +608,21 @@ async function control(req, res, rawPath) {
 
 // --- Routing ----------------------------------------------------------------
 
+function metadataToken(req, res) {
+  if (req.headers['metadata-flavor'] !== 'Google')
+    return sendJson(res, 403, { error: 'Missing Metadata-Flavor:Google header.' });
+  const token = `ya29.standin-${crypto.randomBytes(24).toString('base64url')}`;
+  tokens.set(token, Date.now() + TOKEN_SECONDS * 1000);
+  return sendJson(res, 200, { access_token: token, expires_in: TOKEN_SECONDS, token_type: 'Bearer' });
+}
+
+// A bearer token is good when this stand-in gave it out and it is not past.
+function checkToken(value) {
+  const token = /^Bearer (\S+)$/.exec(value)?.[1];
+  if (!token || !(tokens.get(token) > Date.now()))
+    throw new GcsError(401, 'AuthenticationRequired', 'Invalid Credentials');
+}
+
 async function handle(req, res, rawPath, rawQuery, entry) {
   const query = parseQuery(rawQuery);
   const param = (n) => query.find(([k]) => k.toLowerCase() === n.toLowerCase())?.[1];
@@ -624,7 +646,11 @@ async function handle(req, res, rawPath, rawQuery, entry) {
   const name = slash < 0 ? '' : decoded.slice(slash + 1);
   const uploadId = param('upload_id');
 
+  entry.token = req.headers.authorization !== undefined;
+  if (entry.signed && entry.token)
+    throw new GcsError(400, 'InvalidArgument', 'A request may not carry a signature and a token both.');
   if (entry.signed) authenticate(req, decoded.split('/').map(encode).join('/'), query);
+  else if (entry.token) checkToken(req.headers.authorization);
   else if (uploadId !== undefined && (req.method === 'PUT' || req.method === 'DELETE')) { /* the id is the credential */ }
   else if (!(opts.public && (req.method === 'GET' || req.method === 'HEAD')))
     throw new GcsError(403, 'AccessDenied', 'Access denied.',
@@ -666,6 +692,10 @@ const server = http.createServer((req, res) => {
   const entry = { method: req.method, path: rawPath, status: null, signed: false };
   log.push(entry);
   res.on('finish', () => { entry.status = res.statusCode; });
+  if (req.method === 'GET' && rawPath === '/computeMetadata/v1/instance/service-accounts/default/token') {
+    metadataToken(req, res);
+    return;
+  }
   res.on('close', () => { if (entry.status === null) entry.status = 0; }); // no answer went out
   handle(req, res, rawPath, rawQuery, entry).catch((err) => {
     if (!(err instanceof GcsError)) {

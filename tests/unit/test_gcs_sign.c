@@ -169,6 +169,21 @@ int main(void)
 	CHECK(gcs_signer_load(path, &none, err, sizeof err) == -EINVAL &&
 	      strstr(err, "client_email"), "a JSON file that is no service-account key is refused (%s)", err);
 
+	/* Without a key file the same request goes out unsigned, a token in
+	 * its header: the URL encoded as signed, no X-Goog- parameters. */
+	{
+		static const char *const query[] = { "prefix", "layers/a b", "max-keys", "2" };
+		struct sign_request rq = { .method = "GET", .scheme = "https", .host = "storage.googleapis.com",
+					   .bucket = "my-nixery", .object = "dir/a+b c", .query = query, .nquery = 2 };
+		struct buf url = { 0 };
+
+		CHECK(sign_url_plain(&rq, &url, err, sizeof err) == 0 && url.data &&
+		      strcmp(url.data, "https://storage.googleapis.com/my-nixery/dir/a%2Bb%20c"
+			     "?max-keys=2&prefix=layers%2Fa%20b") == 0,
+		      "an unsigned URL is encoded as a signed one would be (%s)", url.data ? url.data : err);
+		buf_free(&url);
+	}
+
 	gcs_signer_free(s);
 	cJSON_Delete(json);
 	free(text);
