@@ -128,7 +128,7 @@ int bucket_call(const struct bucket *b, const struct bucket_request *rq, struct 
 {
 	struct buf url = { 0 };
 	const char *lines[9];
-	char header[8][600], token[2200];
+	char header[8][600], token[GCS_TOKEN_LINE];
 	size_t i;
 	int rc;
 

@@ -11,12 +11,11 @@
 
 /* A token is asked for again this long before it expires. */
 #define TOKEN_MARGIN 60
-#define TOKEN_MAX 2048
 
 struct gcs_token {
 	pthread_mutex_t lock;
 	char url[512];
-	char token[TOKEN_MAX];
+	char token[GCS_TOKEN_MAX];
 	time_t expires;
 };
 

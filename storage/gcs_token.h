@@ -9,6 +9,10 @@
 
 #include "storage/http.h"
 
+/* The longest token kept, and the header line that carries it. */
+#define GCS_TOKEN_MAX 2048
+#define GCS_TOKEN_LINE (GCS_TOKEN_MAX + sizeof "Authorization: Bearer ")
+
 struct gcs_token;
 
 /* host: the metadata server's host[:port]. */
