@@ -13,7 +13,7 @@
 static const char *const config_env[] = {
 	"PATH=/bin:/usr/bin",
 	"SSL_CERT_FILE=/etc/ssl/certs/ca-bundle.crt",
-	"HOME=" IMAGE_USER_HOME,   /* nonroot images only */
+	("HOME=" IMAGE_USER_HOME), /* nonroot images only */
 };
 
 

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <locale.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +21,23 @@
 
 #define CHUNK 65536
 
+/* What names are taken to be, see write_header_owned: made once for the
+ * process and never freed, because glibc's freelocale and newlocale in
+ * other threads (layers are packed side by side) hand locale data to each
+ * other under a lock of the C library's own. */
+static locale_t utf8;
+static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
+
+static void utf8_load(void)
+{
+	utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
 struct tarball {
 	struct archive *a;
 	struct gzip *gzip;
 	struct digest_ctx *diff;    /* over the tar stream */
 	struct digest_ctx *gz;      /* over the gzip stream */
-	locale_t utf8;              /* what names are taken to be, see add_entry */
 	tarball_sink sink;
 	void *sink_ctx;
 	const struct deadline *deadline;
@@ -145,7 +157,8 @@ int tarball_open(struct tarball **out, struct tarball_gzip gz, tarball_sink sink
 	t->a = archive_write_new();
 	if (!t->diff || !t->gz || !t->a || gzip_open(&t->gzip, gz.threads, gz.level, emit, t, err, errlen) < 0)
 		goto nomem;
-	if (!(t->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0))) {
+	pthread_once(&utf8_once, utf8_load);
+	if (!utf8) {
 		snprintf(err, errlen, "cannot start a layer: the C library has no C.UTF-8 locale");
 		tarball_abort(t);
 		return -EIO;
@@ -190,7 +203,7 @@ static int write_header_owned(struct tarball *t, const char *name, mode_t type, 
 		 * and one that is not goes in raw, with hdrcharset=BINARY and
 		 * a warning (the entry is still whole): the same bytes on
 		 * every host. */
-		locale_t old = uselocale(t->utf8);
+		locale_t old = uselocale(utf8);
 		int arc = archive_write_header(t->a, e);
 
 		uselocale(old);
@@ -346,8 +359,6 @@ void tarball_abort(struct tarball *t)
 		t->rc = -ECANCELED;
 	if (t->a)
 		archive_write_free(t->a);
-	if (t->utf8)
-		freelocale(t->utf8);
 	gzip_free(t->gzip);
 	digest_free(t->diff);
 	digest_free(t->gz);
