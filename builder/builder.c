@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,50 +266,17 @@ static long lap_ms(struct timespec *t)
 	return ms;
 }
 
-/* The outputs' realisation (a build, or GC roots for outputs already in
- * the store), run beside the closure's query: for outputs already there,
- * as for most requests, the two Nix processes overlap. */
-struct realisation {
-	struct request *r;
-	const char *gcroot;
-	char err[512];
-	int rc;
-};
-
-static void *realise(void *arg)
-{
-	struct realisation *z = arg;
-
-	z->rc = z->r->b->nix->realise(&z->r->job, &z->r->ev, z->gcroot, z->err, sizeof z->err);
-	return NULL;
-}
-
-/* Realises the outputs and reads their closure: both at once when the
- * outputs are in the store already (asking for the closure of paths
- * that are not would have Nix look for them in its substituters), else
- * one after the other. */
+/* Makes the outputs and reads their closure; only a build reports
+ * progress (into the cache, from this thread). */
 static int realise_closure(struct request *r, const char *gcroot, struct closure *c, char *err, size_t errlen)
 {
 	struct spawn_progress progress = { build_progress, r };
-	struct realisation z = { .r = r, .gcroot = gcroot };
-	/* Only the build reports progress (into the cache, from its thread). */
-	struct nix_job quiet = r->job;
-	pthread_t thread;
-	int rc, threaded;
+	int rc;
 
 	r->job.progress = &progress;
-	threaded = nix_outputs_present(&r->ev) && pthread_create(&thread, NULL, realise, &z) == 0;
-	if (threaded) {
-		rc = r->b->nix->closure(&quiet, &r->ev, c, err, errlen);
-		pthread_join(thread, NULL);
-	} else {
-		realise(&z);
-		rc = z.rc < 0 ? z.rc : r->b->nix->closure(&quiet, &r->ev, c, err, errlen);
-	}
+	rc = r->b->nix->realise(&r->job, &r->ev, gcroot, c, err, errlen);
 	r->job.progress = NULL;
-	if (z.rc < 0)
-		snprintf(err, errlen, "%s", z.err);
-	return z.rc < 0 ? z.rc : rc;
+	return rc;
 }
 
 /* Builds, lays out and packs the image; the caller holds its lock. */
@@ -527,7 +493,8 @@ static int resolve(struct request *r, const char *name, const char *ref)
 		return rc == -EAGAIN || r->out->message[0] ? rc : cache_failed(r, rc);
 	metrics_cache(b->metrics, METRICS_REQUEST, 0);
 	r->out->manifest.len = 0;
-	r->job = (struct nix_job){ .cfg = b->cfg, .src = &r->src, .req = &r->req, .deadline = r->dl };
+	r->job = (struct nix_job){ .cfg = b->cfg, .src = &r->src, .req = &r->req, .deadline = r->dl,
+				   .build_likely = rc == -ENOENT };
 	if ((rc = evaluate(r)) < 0)
 		return rc;
 	keys_image(r->key, &r->req, r->ev.outputs, r->ev.noutputs, b->cfg->max_layers);

@@ -148,19 +148,13 @@ static int link_references(const cJSON *list, struct closure *c, char *err, size
 	return 0;
 }
 
-int closure_parse(const char *json, char *const *tops, size_t ntops,
-		  struct closure *c, char *err, size_t errlen)
+int closure_read(const cJSON *list, char *const *tops, size_t ntops,
+		 struct closure *c, char *err, size_t errlen)
 {
-	cJSON *list = cJSON_Parse(json);
 	size_t i;
-	int rc = -EINVAL;
+	int rc = -ENOMEM;
 
 	memset(c, 0, sizeof *c);
-	if (!cJSON_IsArray(list)) {
-		snprintf(err, errlen, "the closure is not a JSON list: %.200s", json);
-		goto out;
-	}
-	rc = -ENOMEM;
 	if (!(c->paths = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof *c->paths)))
 		goto out;
 	if ((rc = read_paths(list, c, err, errlen)) < 0 ||
@@ -183,6 +177,22 @@ out:
 		snprintf(err, errlen, "out of memory reading the closure");
 	if (rc < 0)
 		closure_free(c);
+	return rc;
+}
+
+int closure_parse(const char *json, char *const *tops, size_t ntops,
+		  struct closure *c, char *err, size_t errlen)
+{
+	cJSON *list = cJSON_Parse(json);
+	int rc;
+
+	if (!cJSON_IsArray(list)) {
+		memset(c, 0, sizeof *c);
+		snprintf(err, errlen, "the closure is not a JSON list: %.200s", json);
+		rc = -EINVAL;
+	} else {
+		rc = closure_read(list, tops, ntops, c, err, errlen);
+	}
 	cJSON_Delete(list);
 	return rc;
 }

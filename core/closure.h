@@ -20,12 +20,17 @@ struct closure {
 	size_t n;
 };
 
+struct cJSON;
+
 /* Reads what `nix path-info --json --recursive` prints (a list of objects
  * with path, narSize and references), marks the given top-level outputs
  * and computes closure sizes. A path must be listed once, with every path
  * it references. */
 int closure_parse(const char *json, char *const *tops, size_t ntops,
 		  struct closure *c, char *err, size_t errlen);
+/* The same, from that list already parsed. */
+int closure_read(const struct cJSON *list, char *const *tops, size_t ntops,
+		 struct closure *c, char *err, size_t errlen);
 void closure_free(struct closure *c);
 
 /* "/nix/store/abc...-hello-2.12" -> "hello-2.12" */

@@ -18,7 +18,6 @@
 #include "nix/spawn.h"
 
 #define MAX_EVAL_OUTPUT (16u << 20)
-#define MAX_CLOSURE_OUTPUT (256u << 20)
 
 /* A command on image.nix: argv = head, the expression, -A attr, the
  * request as --argstr data (packages: a JSON list, or NULL for the
@@ -193,6 +192,11 @@ static int evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, s
 	int rc;
 
 	memset(ev, 0, sizeof *ev);
+	/* Nix takes as long to start as to evaluate a small request: started
+	 * now, the session is ready when realise needs it. If it cannot
+	 * start, realise tries again and says why. */
+	if (job->build_likely && nix_store_open(&ev->store, err, errlen) < 0)
+		ev->store = NULL;
 	if ((rc = image_command(job, &ic, eval_head, "resolve", NULL, no_tail)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
@@ -234,6 +238,7 @@ void nix_eval_free(struct nix_eval *ev)
 	strv_free(ev->outputs, ev->noutputs);
 	strv_free(ev->unknown, ev->nunknown);
 	strv_free(ev->refused, ev->nrefused);
+	nix_store_close(ev->store);
 	memset(ev, 0, sizeof *ev);
 }
 
@@ -326,27 +331,9 @@ out:
 	return rc;
 }
 
-/* argv = prefix + the given paths + suffix (NULL-terminated, or NULL) + NULL */
-static char **path_argv(const char *const *prefix, size_t nprefix, char *const *paths, size_t n,
-			const char *const *suffix)
-{
-	size_t i, nsuffix = 0;
-	char **argv;
-
-	while (suffix && suffix[nsuffix])
-		nsuffix++;
-	if (!(argv = calloc(nprefix + n + nsuffix + 1, sizeof *argv)))
-		return NULL;
-	for (i = 0; i < nprefix; i++)
-		argv[i] = (char *)prefix[i];
-	for (i = 0; i < n; i++)
-		argv[nprefix + i] = paths[i];
-	for (i = 0; i < nsuffix; i++)
-		argv[nprefix + n + i] = (char *)suffix[i];
-	return argv;
-}
-
-int nix_outputs_present(const struct nix_eval *ev)
+/* Whether every output is in the store already: then realising them is
+ * only holding them, no evaluation or build. */
+static int outputs_present(const struct nix_eval *ev)
 {
 	struct stat st;
 	size_t i;
@@ -357,17 +344,14 @@ int nix_outputs_present(const struct nix_eval *ev)
 	return 1;
 }
 
-static int realise(const struct nix_job *job, const struct nix_eval *ev, const char *gcroots,
-		   char *err, size_t errlen)
+/* Builds the outputs with nix-build, under GC roots in gcroots. */
+static int build(const struct nix_job *job, const char *gcroots, char *err, size_t errlen)
 {
 	static const char *const head[] = { "nix-build", NULL };
-	static const char *const roots[] = { "nix-store", "--realise" };
 	char link[4096];
 	const char *const out_link[] = { "--out-link", link, NULL };
-	const char *const add_root[] = { "--add-root", link, NULL };
 	struct spawn_result res = { 0 };
 	struct image_command ic;
-	char **argv;
 	int rc;
 
 	/* Nix names the roots of a list LINK, LINK-2, ...: a folder of their
@@ -378,27 +362,32 @@ static int realise(const struct nix_job *job, const struct nix_eval *ev, const c
 		return rc;
 	}
 	snprintf(link, sizeof link, "%s/result", gcroots);
-	if (nix_outputs_present(ev)) {
-		if (!(argv = path_argv(roots, 2, ev->outputs, ev->noutputs, add_root)))
-			goto nomem;
-		/* A path that is there but not valid (a build in progress, a
-		 * collection under way) fails here: nix-build then does it. */
-		rc = run_nix(job, argv, MAX_EVAL_OUTPUT, &res, err, errlen);
-		free(argv);
-		spawn_result_free(&res);
-		if (rc != -EIO)
-			return rc;
-		log_warn("outputs in the store are not all valid (%s): building them", err);
+	if (image_command(job, &ic, head, "contents", NULL, out_link) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
-	if (image_command(job, &ic, head, "contents", NULL, out_link) < 0)
-		goto nomem;
 	rc = run_nix(job, ic.argv, MAX_EVAL_OUTPUT, &res, err, errlen);
 	free(ic.packages);
 	spawn_result_free(&res);
 	return rc;
-nomem:
-	snprintf(err, errlen, "out of memory");
-	return -ENOMEM;
+}
+
+static int realise(const struct nix_job *job, struct nix_eval *ev, const char *gcroots,
+		   struct closure *c, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!ev->store && (rc = nix_store_open(&ev->store, err, errlen)) < 0)
+		return rc;
+	/* A path that is there but not valid (a build in progress, a
+	 * collection under way) is not held: nix-build then makes it. */
+	rc = outputs_present(ev) ?
+		nix_store_hold(ev->store, ev->outputs, ev->noutputs, job->deadline, err, errlen) : 0;
+	if (rc < 0)
+		return rc;
+	if (rc == 0 && (rc = build(job, gcroots, err, errlen)) < 0)
+		return rc;
+	return nix_store_closure(ev->store, ev->outputs, ev->noutputs, job->deadline, c, err, errlen);
 }
 
 void nix_release(const char *gcroots)
@@ -416,25 +405,6 @@ void nix_release(const char *gcroots)
 		}
 	closedir(d);
 	rmdir(gcroots);
-}
-
-/* One process for the whole closure: paths, sizes and references. */
-static int closure(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,
-		   char *err, size_t errlen)
-{
-	static const char *const path_info[] = { "nix", "--extra-experimental-features", "nix-command",
-						  "path-info", "--json", "--recursive" };
-	struct spawn_result res = { 0 };
-	char **argv = path_argv(path_info, 6, ev->outputs, ev->noutputs, NULL);
-	int rc = -ENOMEM;
-
-	if (!argv)
-		snprintf(err, errlen, "out of memory reading the closure");
-	else if ((rc = run_nix(job, argv, MAX_CLOSURE_OUTPUT, &res, err, errlen)) == 0)
-		rc = closure_parse(res.out.data ? res.out.data : "", ev->outputs, ev->noutputs, c, err, errlen);
-	free(argv);
-	spawn_result_free(&res);
-	return rc;
 }
 
 static int on_path(const char *tool)
@@ -571,6 +541,5 @@ const struct nix_runner nix_real = {
 	.evaluate = evaluate,
 	.explain = explain,
 	.realise = realise,
-	.closure = closure,
 	.names = names,
 };

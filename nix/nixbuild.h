@@ -14,6 +14,7 @@
 #include "core/image.h"
 #include "core/source.h"
 #include "nix/spawn.h"
+#include "nix/store.h"
 
 struct nix_job {
 	const struct config *cfg;
@@ -21,6 +22,8 @@ struct nix_job {
 	const struct image_request *req;
 	const struct deadline *deadline;
 	const struct spawn_progress *progress;   /* what a build prints; may be NULL */
+	int build_likely;    /* a request not seen before: the store session
+			      * realise uses starts beside the evaluation */
 };
 
 struct nix_eval {
@@ -30,11 +33,8 @@ struct nix_eval {
 	size_t nunknown;
 	char **refused;      /* names whose evaluation throws or fails an assertion */
 	size_t nrefused;
+	struct nix_store *store;   /* the session realise holds the outputs in */
 };
-
-/* Whether every output is in the store already: then realising them is
- * only giving them GC roots, no evaluation or build. */
-int nix_outputs_present(const struct nix_eval *ev);
 
 /* What runs Nix for the builder: nix_real, or a stand-in in tests. */
 struct nix_runner {
@@ -45,14 +45,12 @@ struct nix_runner {
 	int (*evaluate)(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen);
 	/* Why evaluating the package name fails: Nix's one-line reason. */
 	int (*explain)(const struct nix_job *job, const char *name, char *reason, size_t len);
-	/* Builds the evaluated outputs; the folder gcroots (created here)
-	 * holds the roots that keep them alive until nix_release. */
-	int (*realise)(const struct nix_job *job, const struct nix_eval *ev, const char *gcroots,
-		       char *err, size_t errlen);
-	/* The runtime closure of the evaluated outputs, with sizes and
-	 * references. */
-	int (*closure)(const struct nix_job *job, const struct nix_eval *ev, struct closure *c,
-		       char *err, size_t errlen);
+	/* Makes the evaluated outputs and reads their runtime closure, with
+	 * sizes and references. Outputs already in the store are held by a
+	 * store session until nix_eval_free; built ones by GC roots in the
+	 * folder gcroots (created here) until nix_release. */
+	int (*realise)(const struct nix_job *job, struct nix_eval *ev, const char *gcroots,
+		       struct closure *c, char *err, size_t errlen);
 	/* The attribute names of the package set (prefix "") or of the set
 	 * prefix (a dotted name) leads to, as a JSON list the caller frees. */
 	int (*names)(const struct nix_job *job, const char *prefix, char **json,

@@ -60,56 +60,99 @@ static int find_program(const char *name, char *file, size_t len)
  * deadline stops it whole), a SIGTERM when the thread that started it
  * dies (Nix then stops its builders, which run in sessions of their own:
  * SIGKILL would leave them behind), default signals, and no descriptor of
- * the worker's but the pipes. */
-static void exec_child(const char *file, char *const argv[], int out, int errp, pid_t parent)
+ * the worker's but the pipes. Standard input is /dev/null when in < 0. */
+static void exec_child(const char *file, char *const argv[], int in, int out, int errp, pid_t parent)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigset_t none;
-	int sig, null = open("/dev/null", O_RDONLY);
+	int sig;
 
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent || null < 0)
+	if (in < 0)
+		in = open("/dev/null", O_RDONLY);
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent || in < 0)
 		_exit(127);
 	setpgid(0, 0);
 	for (sig = 1; sig < NSIG; sig++)
 		sigaction(sig, &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(errp, 2) < 0)
+	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errp, 2) < 0)
 		_exit(127);
 	close_range(3, ~0U, 0);
 	execve(file, argv, environ);
 	_exit(127);
 }
 
-static int start(char *const argv[], pid_t *pid, int out[2], int errp[2])
+static void close_pair(int fds[2])
 {
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+}
+
+/* Starts argv with pipes for its standard output and error, and for its
+ * standard input when in is not NULL (else it reads /dev/null). The
+ * caller keeps in[1], out[0] and errp[0]. */
+static int start(char *const argv[], pid_t *pid, int in[2], int out[2], int errp[2])
+{
+	int none[2] = { -1, -1 }, *input = in ? in : none;
 	char file[4096];
 	pid_t parent = getpid();
 	int rc;
 
+	out[0] = out[1] = errp[0] = errp[1] = -1;
 	if ((rc = find_program(argv[0], file, sizeof file)) < 0)
 		return rc;
-	if (pipe2(out, O_CLOEXEC) < 0)
-		return -errno;
-	if (pipe2(errp, O_CLOEXEC) < 0) {
+	if ((in && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 		rc = -errno;
-		close(out[0]);
-		close(out[1]);
-		return rc;
+		goto fail;
 	}
 	*pid = fork();
 	if (*pid == 0)
-		exec_child(file, argv, out[1], errp[1], parent);
-	rc = *pid < 0 ? -errno : 0;
+		exec_child(file, argv, input[0], out[1], errp[1], parent);
+	if (*pid < 0) {
+		rc = -errno;
+		goto fail;
+	}
 	/* Both sides set the group: whichever runs first, killpg works. */
-	if (*pid > 0)
-		setpgid(*pid, *pid);
+	setpgid(*pid, *pid);
+	if (in) {
+		close(in[0]);
+		in[0] = -1;
+	}
 	close(out[1]);
 	close(errp[1]);
-	if (rc < 0) {
-		close(out[0]);
-		close(errp[0]);
+	return 0;
+fail:
+	if (in)
+		close_pair(in);
+	close_pair(out);
+	close_pair(errp);
+	return rc;
+}
+
+/* Waits for pid to exit, bound by dl: past it (or when the worker stops)
+ * the group is killed. The exit is waited for on a pidfd, so that it is
+ * seen at once: a cold image lost up to a 10 ms nap per Nix process to a
+ * polling wait. Returns rc, or the deadline's code when it passed first. */
+static int reap(pid_t pid, const struct deadline *dl, int rc, int *status)
+{
+	struct pollfd exited = { .fd = (int)syscall(SYS_pidfd_open, pid, 0), .events = POLLIN };
+
+	for (;;) {
+		pid_t done = waitpid(pid, status, WNOHANG);
+
+		if (done == pid || (done < 0 && errno != EINTR))
+			break;
+		if (rc == 0 && (rc = deadline_check(dl)) < 0)
+			killpg(pid, SIGKILL);
+		if (exited.fd < 0 || poll(&exited, 1, 20) < 0)
+			usleep(10000);
 	}
+	if (exited.fd >= 0)
+		close(exited.fd);
 	return rc;
 }
 
@@ -146,7 +189,7 @@ int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 	pid_t pid = -1;
 
 	memset(res, 0, sizeof *res);
-	if ((rc = start(argv, &pid, out, errp)) < 0) {
+	if ((rc = start(argv, &pid, NULL, out, errp)) < 0) {
 		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(-rc));
 		return rc;
 	}
@@ -202,23 +245,8 @@ int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 	 * leader after a stop: nothing of it may stay behind. */
 	if (open_fds > 0 || rc < 0)
 		killpg(pid, SIGKILL);
-	/* A command that closed its pipes is still bound by the deadline. Its
-	 * exit is waited for on a pidfd, so that it is seen at once: three
-	 * Nix processes per cold image each lost up to a 10 ms nap here. */
-	struct pollfd exited = { .fd = (int)syscall(SYS_pidfd_open, pid, 0), .events = POLLIN };
-
-	for (;;) {
-		pid_t done = waitpid(pid, &status, WNOHANG);
-
-		if (done == pid || (done < 0 && errno != EINTR))
-			break;
-		if (rc == 0 && (rc = deadline_check(dl)) < 0)
-			killpg(pid, SIGKILL);
-		if (exited.fd < 0 || poll(&exited, 1, 20) < 0)
-			usleep(10000);
-	}
-	if (exited.fd >= 0)
-		close(exited.fd);
+	/* A command that closed its pipes is still bound by the deadline. */
+	rc = reap(pid, dl, rc, &status);
 	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	if (rc == -E2BIG)
 		snprintf(err, errlen, "%s printed more than %zu bytes", argv[0], max_out);
@@ -234,4 +262,101 @@ int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 void spawn_result_free(struct spawn_result *res)
 {
 	buf_free(&res->out);
+}
+
+int spawn_open(char *const argv[], struct spawn_session *s, char *err, size_t errlen)
+{
+	int in[2], out[2], errp[2], rc;
+	pid_t pid;
+
+	memset(s, 0, sizeof *s);
+	if ((rc = start(argv, &pid, in, out, errp)) < 0) {
+		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(-rc));
+		return rc;
+	}
+	s->pid = pid;
+	s->in = in[1];
+	s->out = out[0];
+	s->err = errp[0];
+	/* Writes wait in poll, under the deadline, never in write. */
+	fcntl(s->in, F_SETFL, fcntl(s->in, F_GETFL) | O_NONBLOCK);
+	return 0;
+}
+
+/* Waits until fd is ready for events, keeping the tail of standard error
+ * as it comes; wakes every 100 ms, for a stop is not a file event. */
+static int session_wait(struct spawn_session *s, int fd, short events, const struct deadline *dl)
+{
+	struct pollfd fds[2] = { { .fd = fd, .events = events }, { .fd = s->err, .events = POLLIN } };
+	char chunk[4096];
+
+	for (;;) {
+		long wait_ms = deadline_left_ms(dl);
+		int rc = deadline_check(dl);
+
+		if (rc < 0)
+			return rc;
+		if (poll(fds, 2, wait_ms > 100 ? 100 : (int)wait_ms) < 0 && errno != EINTR)
+			return -errno;
+		if (fds[1].fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			ssize_t got = read(s->err, chunk, sizeof chunk);
+
+			if (got > 0)
+				keep_tail(s->err_tail, chunk, (size_t)got);
+			else if (got == 0 || errno != EINTR)
+				fds[1].fd = -1;    /* poll skips it from now on */
+		}
+		if (fds[0].revents)
+			return 0;
+	}
+}
+
+int spawn_write(struct spawn_session *s, const void *data, size_t len, const struct deadline *dl)
+{
+	const char *p = data;
+	int rc;
+
+	while (len > 0) {
+		ssize_t put = write(s->in, p, len);
+
+		if (put > 0) {
+			p += put;
+			len -= (size_t)put;
+		} else if (put < 0 && errno != EAGAIN && errno != EINTR) {
+			return -errno;
+		} else if ((rc = session_wait(s, s->in, POLLOUT, dl)) < 0) {
+			return rc;
+		}
+	}
+	return 0;
+}
+
+long spawn_read(struct spawn_session *s, void *data, size_t len, const struct deadline *dl)
+{
+	int rc;
+
+	for (;;) {
+		if ((rc = session_wait(s, s->out, POLLIN, dl)) < 0)
+			return rc;
+		ssize_t got = read(s->out, data, len);
+
+		if (got >= 0)
+			return (long)got;
+		if (errno != EINTR && errno != EAGAIN)
+			return -errno;
+	}
+}
+
+void spawn_close(struct spawn_session *s, long grace_ms)
+{
+	struct deadline grace = deadline_in(grace_ms, NULL);
+	int status;
+
+	if (s->pid <= 0)
+		return;
+	close(s->in);
+	close(s->out);
+	close(s->err);
+	reap(s->pid, &grace, 0, &status);
+	s->pid = 0;
 }

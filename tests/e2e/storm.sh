@@ -28,11 +28,13 @@ SERVER_KIND=lighttpd
 # The most Nix jobs (nix-instantiate, nix-build, nix-store) seen at once,
 # and the workers' largest resident memory, sampled every 20 ms. A job's
 # own children count with it: nix-build forks its builder, which carries
-# nix-build's command line until it runs the builder.
+# nix-build's command line until it runs the builder. A request's store
+# session (nix-store --serve) answers queries beside its job and builds
+# nothing: it is no job of its own.
 (
 	jobs_max=0 rss_max=0
 	while :; do
-		n=$(ps -eo pid=,ppid=,args= | awk '$3 ~ /^nix-(instantiate|build|store)$/ { job[$1] = $2 }
+		n=$(ps -eo pid=,ppid=,args= | awk '$3 ~ /^nix-(instantiate|build|store)$/ && $4 != "--serve" { job[$1] = $2 }
 			END { for (p in job) if (!(job[p] in job)) n++; print n + 0 }')
 		[ "$n" -gt "$jobs_max" ] && jobs_max=$n
 		for p in $(worker_pids); do
