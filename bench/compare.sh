@@ -69,7 +69,7 @@ cold() {
 		server_stop
 		rm -rf "$DIR/cold-$i"
 	done
-	echo "$(median <"$times") $(layer_bytes <"$DIR/m.json")"
+	printf '%.3f %s\n' "$(median <"$times")" "$(layer_bytes <"$DIR/m.json")"
 }
 
 # pipeline PACKAGE COMPRESSOR...: "SECONDS BYTES", the median time of

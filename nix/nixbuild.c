@@ -381,8 +381,10 @@ static int realise(const struct nix_job *job, struct nix_eval *ev, const char *g
 		return rc;
 	/* A path that is there but not valid (a build in progress, a
 	 * collection under way) is not held: nix-build then makes it. */
-	rc = outputs_present(ev) ?
-		nix_store_hold(ev->store, ev->outputs, ev->noutputs, job->deadline, err, errlen) : 0;
+	rc = 0;
+	if (outputs_present(ev) &&
+	    (rc = nix_store_hold(ev->store, ev->outputs, ev->noutputs, job->deadline, err, errlen)) == 0)
+		log_warn("outputs in the store are not all valid: building them");
 	if (rc < 0)
 		return rc;
 	if (rc == 0 && (rc = build(job, gcroots, err, errlen)) < 0)
