@@ -206,12 +206,15 @@ static int remember(struct request *r, int request_too)
 	return rc < 0 ? cache_failed(r, rc) : 0;
 }
 
-/* A build slot: one of the host's NIXERY_MAX_BUILDS Nix jobs. */
-static int take_slot(struct request *r, const char *what)
+/* A build slot: one of the host's NIXERY_MAX_BUILDS Nix jobs; *waited_ms
+ * (if not NULL) says how long it took. */
+static int take_slot(struct request *r, const char *what, long *waited_ms)
 {
 	long waited = 0;
 	int slot = lock_slot(r->b->cfg->state_dir, r->b->cfg->max_builds, r->dl, &waited);
 
+	if (waited_ms)
+		*waited_ms = waited;
 	if (slot == -EBUSY)
 		return say(r, -EBUSY, "all %d build slots (NIXERY_MAX_BUILDS) stayed busy %s: try again shortly",
 			   r->b->cfg->max_builds, what);
@@ -229,10 +232,15 @@ static int take_slot(struct request *r, const char *what)
 static int evaluate(struct request *r)
 {
 	char err[1024];
-	int slot = take_slot(r, "before it could be evaluated"), rc;
+	long waited;
+	int slot = take_slot(r, "before it could be evaluated", &waited), rc;
 
 	if (slot < 0)
 		return slot;
+	/* A host busy enough to make the evaluation wait makes the build wait
+	 * too: a store session started beside the evaluation would idle. */
+	if (waited > 0)
+		r->job.build_likely = 0;
 	rc = r->b->nix->evaluate(&r->job, &r->ev, err, sizeof err);
 	if (rc == 0 && (r->ev.nunknown || r->ev.nrefused))
 		rc = packages_at_fault(r);
@@ -401,7 +409,7 @@ static int build_locked(struct request *r)
 	}
 	if (storage_remote(r->b->storage) && (rc = from_other_host(r)) != -ENOENT)
 		goto out;
-	if ((rc = slot = take_slot(r, "before it could be built")) < 0)
+	if ((rc = slot = take_slot(r, "before it could be built", NULL)) < 0)
 		goto out;
 	/* Until the image is recorded, gc keeps its hands off the blobs. */
 	if ((rc = pack = lock_build(r->b->cfg->state_dir, r->dl)) < 0) {

@@ -46,9 +46,10 @@ static int wait_any(const int *fds, int n, int mode, const struct deadline *dl, 
 {
 	int64_t began = lock_now_ms();
 	long interval = 2;
-	int got, rc = 0;
+	int got, rc = 0, tries = 0;
 
 	while ((got = try_all(fds, n, mode)) < 0) {
+		tries++;
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			rc = -errno;
 			break;
@@ -58,7 +59,8 @@ static int wait_any(const int *fds, int n, int mode, const struct deadline *dl, 
 		deadline_sleep(dl, interval);
 		interval = interval * 2 > MAX_POLL_MS ? MAX_POLL_MS : interval * 2;
 	}
-	*waited_ms = (long)(lock_now_ms() - began);
+	/* A lock free at once was not waited for, however the clock ticked. */
+	*waited_ms = tries ? (long)(lock_now_ms() - began) : 0;
 	return got >= 0 ? got : rc;
 }
 

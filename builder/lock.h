@@ -22,7 +22,8 @@ int lock_take(const char *state_dir, const char *kind, const char *key,
 
 /* Takes one of the host's n build slots (NIXERY_MAX_BUILDS), waiting
  * within the deadline; -EBUSY when none came free in time, -ECANCELED when
- * the worker stops. *waited_ms is how long the wait took. */
+ * the worker stops. *waited_ms is how long the wait took: 0 when a slot
+ * was free at once. */
 int lock_slot(const char *state_dir, int n, const struct deadline *dl, long *waited_ms);
 
 /* Takes locks/<kind>-<key>.lock only if it is free right now: the

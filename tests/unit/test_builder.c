@@ -30,6 +30,7 @@ static struct {
 	int slow_build_ms;        /* realise takes this long */
 	int slow_eval_ms;         /* evaluate waits this long, or to the deadline */
 	const char *refuse;       /* a name evaluation refuses */
+	int build_likely;         /* what the last evaluation was told */
 	pthread_mutex_t lock;
 } nix = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -89,6 +90,7 @@ static int fake_evaluate(const struct nix_job *job, struct nix_eval *ev, char *e
 	size_t i;
 
 	counted(&nix.evaluations);
+	nix.build_likely = job->build_likely;
 	memset(ev, 0, sizeof *ev);
 	if (nix.slow_eval_ms) {
 		deadline_sleep(job->deadline, nix.slow_eval_ms);
@@ -234,6 +236,7 @@ static void test_cache_levels(void)
 	      "its answer is a manifest");
 	CHECK(nix.evaluations == 1 && nix.builds == 1, "a cold image takes one evaluation and one build (%d, %d)",
 	      nix.evaluations, nix.builds);
+	CHECK(nix.build_likely, "a request not seen before has its store session started beside the evaluation");
 	builder_result_free(&res);
 	rc = ask(&s.b, "hello", 10000, &res);
 	CHECK(rc == 0 && nix.evaluations == 1 && nix.builds == 1,
@@ -256,6 +259,7 @@ static void test_cache_levels(void)
 	CHECK(rc == 0 && nix.evaluations == 2 && nix.builds == 1,
 	      "past the TTL the request is evaluated again, and the image it names is not built again (%d, %d)",
 	      nix.evaluations, nix.builds);
+	CHECK(!nix.build_likely, "a request evaluated again has no store session started early: it is likely built");
 	builder_result_free(&res);
 	teardown(&s);
 }
@@ -456,6 +460,14 @@ static void test_database_errors(void)
 	teardown(&s);
 }
 
+/* Frees a build slot a moment later, from another thread. */
+static void *release_later(void *slot)
+{
+	usleep(200000);
+	lock_release(*(int *)slot);
+	return NULL;
+}
+
 static void test_limits(void)
 {
 	struct builder_result res;
@@ -474,8 +486,17 @@ static void test_limits(void)
 	CHECK_WHY(strstr(res.message, "build slots (NIXERY_MAX_BUILDS)"), res.message, "saying why");
 	CHECK_INT_EQ(nix.evaluations, 0, "an evaluation waits for a slot too");
 	builder_result_free(&res);
-	lock_release(slots[0]);
+	pthread_t freer;
+
+	if (pthread_create(&freer, NULL, release_later, &slots[0]) == 0) {
+		rc = ask(&s.b, "figlet", 10000, &res);
+		pthread_join(freer, NULL);
+		CHECK_WHY(rc == 0, res.message, "a request that waited for a slot is built");
+		CHECK(!nix.build_likely, "an evaluation that waited for its slot starts no store session early: the build would wait too");
+		builder_result_free(&res);
+	}
 	lock_release(slots[1]);
+	reset_counts();
 
 	nix.slow_eval_ms = 5000;
 	rc = ask(&s.b, "nano", 500, &res);
