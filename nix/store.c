@@ -34,6 +34,7 @@ struct nix_store {
 	struct spawn_session session;
 	int greeted;                 /* its greeting has been read */
 	int nomem;                   /* the request in out is incomplete */
+	int broken;                  /* a call failed: see failed */
 	struct buf out;              /* a request being put together */
 	size_t at, have;             /* what of in is read, and there */
 	unsigned char in[65536];
@@ -74,25 +75,30 @@ static void put_set(struct nix_store *s, char *const *items, size_t n)
 		put_string(s, items[i]);
 }
 
-/* Says what went wrong, with the end of what Nix printed. */
+/* Says what went wrong, with the end of what Nix printed. The session is
+ * out of step with Nix from then on, and answers nothing more. */
 static int failed(struct nix_store *s, int rc, char *err, size_t errlen)
 {
 	const char *tail = s->session.err_tail;
-	size_t len = strlen(tail);
+	size_t len = strlen(tail), from;
 
 	while (len > 0 && (tail[len - 1] == '\n' || tail[len - 1] == ' '))
 		len--;
+	from = len > 300 ? len - 300 : 0;
+	s->broken = 1;
 	if (rc == -ETIMEDOUT)
 		snprintf(err, errlen, "the Nix store did not answer before the deadline");
 	else if (rc == -ECANCELED)
 		snprintf(err, errlen, "the Nix store's answer was cut short: the worker is shutting down");
-	else if (rc == -EPROTO)
-		snprintf(err, errlen, "nix-store --serve answered out of protocol%s%.*s",
-			 len ? ": " : "", (int)(len > 300 ? 300 : len), tail + (len > 300 ? len - 300 : 0));
+	else if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory talking to the Nix store");
+	else if (rc == -ENOTCONN)
+		snprintf(err, errlen, "the Nix store session failed earlier, and answers nothing more");
 	else
-		snprintf(err, errlen, "nix-store --serve ended (%s)%s%.*s", strerror(-rc), len ? ": " : "",
-			 (int)(len > 300 ? 300 : len), tail + (len > 300 ? len - 300 : 0));
-	return rc == -ETIMEDOUT || rc == -ECANCELED ? rc : -EIO;
+		snprintf(err, errlen, "nix-store --serve %s%s%.*s",
+			 rc == -EPROTO ? "answered out of protocol" : rc == -EPIPE ? "ended" : strerror(-rc),
+			 len ? ": " : "", (int)(len - from), tail + from);
+	return rc == -ETIMEDOUT || rc == -ECANCELED || rc == -ENOMEM ? rc : -EIO;
 }
 
 static int send_request(struct nix_store *s, const struct deadline *dl)
@@ -229,6 +235,8 @@ int nix_store_hold(struct nix_store *s, char *const *paths, size_t n, const stru
 	uint64_t valid;
 	int rc;
 
+	if (s->broken)
+		return failed(s, -ENOTCONN, err, errlen);
 	put_number(s, QUERY_VALID_PATHS);
 	put_number(s, 1);      /* lock: a temporary root on each path */
 	put_number(s, 0);      /* substitute: no */
@@ -306,14 +314,12 @@ out:
 int nix_store_closure(struct nix_store *s, char *const *tops, size_t ntops,
 		      const struct deadline *dl, struct closure *c, char *err, size_t errlen)
 {
-	cJSON *list = cJSON_CreateArray();
-	int rc = list ? ask_closure(s, tops, ntops, dl, list) : -ENOMEM;
+	cJSON *list = s->broken ? NULL : cJSON_CreateArray();
+	int rc = s->broken ? -ENOTCONN : list ? ask_closure(s, tops, ntops, dl, list) : -ENOMEM;
 
 	memset(c, 0, sizeof *c);
 	if (rc == 0)
 		rc = closure_read(list, tops, ntops, c, err, errlen);
-	else if (rc == -ENOMEM)
-		snprintf(err, errlen, "out of memory reading the closure");
 	else
 		rc = failed(s, rc, err, errlen);
 	cJSON_Delete(list);

@@ -116,7 +116,7 @@ out:
 
 static void test_limits(const char *hello)
 {
-	struct deadline past = deadline_in(0, NULL);
+	struct deadline past = deadline_in(0, NULL), later = deadline_in(60000, NULL);
 	struct closure c = { 0 };
 	struct nix_store *s;
 	char err[512] = "";
@@ -130,6 +130,8 @@ static void test_limits(const char *hello)
 	usleep(200000);
 	rc = nix_store_closure(s, tops, 1, &past, &c, err, sizeof err);
 	CHECK(rc == -ETIMEDOUT && strstr(err, "deadline"), "past the deadline the session says so (%d: %s)", rc, err);
+	rc = nix_store_closure(s, tops, 1, &later, &c, err, sizeof err);
+	CHECK(rc < 0 && c.n == 0, "a session cut short answers nothing more, out of step as it is (%d: %s)", rc, err);
 	nix_store_close(s);
 	CHECK(gone(pid), "a session that never answered has ended when it is closed");
 }
