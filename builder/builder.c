@@ -501,8 +501,11 @@ static int resolve(struct request *r, const char *name, const char *ref)
 		return rc == -EAGAIN || r->out->message[0] ? rc : cache_failed(r, rc);
 	metrics_cache(b->metrics, METRICS_REQUEST, 0);
 	r->out->manifest.len = 0;
+	/* A request not seen before is likely a build, unless a bucket is
+	 * shared: then another host has most likely built it, and it is
+	 * taken over without Nix beyond the evaluation. */
 	r->job = (struct nix_job){ .cfg = b->cfg, .src = &r->src, .req = &r->req, .deadline = r->dl,
-				   .build_likely = rc == -ENOENT };
+				   .build_likely = rc == -ENOENT && !storage_remote(b->storage) };
 	if ((rc = evaluate(r)) < 0)
 		return rc;
 	keys_image(r->key, &r->req, r->ev.outputs, r->ev.noutputs, b->cfg->max_layers);
