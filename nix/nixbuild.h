@@ -22,7 +22,7 @@ struct nix_job {
 	const struct image_request *req;
 	const struct deadline *deadline;
 	const struct spawn_progress *progress;   /* what a build prints; may be NULL */
-	int build_likely;    /* a request not seen before: the store session
+	int build_likely;    /* a build is likely to follow: the store session
 			      * realise uses starts beside the evaluation */
 };
 
