@@ -110,8 +110,7 @@ int gcs_sign_url(const struct gcs_signer *s, const struct sign_request *rq, stru
 	if (rc < 0)
 		goto out;
 	/* Google's libraries put the signature last, unsorted. */
-	if ((rc = buf_printf(url, "%s://%s%s?%s&X-Goog-Signature=", rq->scheme,
-			     rq->authority ? rq->authority : rq->host, c.path.data, c.query.data)) < 0 ||
+	if ((rc = sign_canon_url(&c, rq, url)) < 0 || (rc = buf_printf(url, "&X-Goog-Signature=")) < 0 ||
 	    (canonical && (rc = buf_append(canonical, c.request.data, c.request.len)) < 0) ||
 	    (to_sign && (rc = buf_append(to_sign, c.to_sign.data, c.to_sign.len)) < 0)) {
 		snprintf(err, errlen, "out of memory");

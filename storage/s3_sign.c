@@ -66,8 +66,7 @@ int s3_sign_url(const struct s3_credentials *cr, const struct sign_request *rq, 
 	/* AWS's presigner sorts the signature in with the rest. */
 	if ((rc = sign_hex(&signature, key, len)) < 0 ||
 	    (rc = sign_canon_add(&c, "X-Amz-Signature", signature.data)) < 0 ||
-	    (rc = buf_printf(url, "%s://%s%s?%s", rq->scheme, rq->authority ? rq->authority : rq->host,
-			     c.path.data, c.query.data)) < 0 ||
+	    (rc = sign_canon_url(&c, rq, url)) < 0 ||
 	    (canonical && (rc = buf_append(canonical, c.request.data, c.request.len)) < 0) ||
 	    (to_sign && (rc = buf_append(to_sign, c.to_sign.data, c.to_sign.len)) < 0))
 		snprintf(err, errlen, "out of memory");

@@ -122,6 +122,15 @@ static int join_params(struct sign_canon *c)
 	return rc;
 }
 
+/* The request's own query parameters, encoded as signed and sent. */
+static int add_query(struct sign_canon *c, const struct sign_request *rq)
+{
+	for (size_t i = 0; i < rq->nquery; i++)
+		if (add_param(&c->params[c->nparams++], rq->query[2 * i], rq->query[2 * i + 1]) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
 int sign_canon_make(struct sign_canon *c, const struct sign_request *rq, const char *prefix,
 		    const char *algorithm, const char *key_id, const char *scope_tail,
 		    const char *const *extra, size_t nextra, char *err, size_t errlen)
@@ -175,10 +184,7 @@ int sign_canon_make(struct sign_canon *c, const struct sign_request *rq, const c
 	for (i = 0; i < nextra; i++)
 		if (add_param(&c->params[c->nparams++], extra[2 * i], extra[2 * i + 1]) < 0)
 			goto out;
-	for (i = 0; i < rq->nquery; i++)
-		if (add_param(&c->params[c->nparams++], rq->query[2 * i], rq->query[2 * i + 1]) < 0)
-			goto out;
-	if (join_params(c) < 0 || canonical_path(&c->path, rq) < 0 ||
+	if (add_query(c, rq) < 0 || join_params(c) < 0 || canonical_path(&c->path, rq) < 0 ||
 	    buf_printf(&c->request, "%s\n%s\n%s\n", rq->method, c->path.data, c->query.data) < 0)
 		goto out;
 	for (i = 0; i < nh; i++)
@@ -197,10 +203,15 @@ out:
 	return rc;
 }
 
+int sign_canon_url(const struct sign_canon *c, const struct sign_request *rq, struct buf *url)
+{
+	return buf_printf(url, "%s://%s%s%s%s", rq->scheme, rq->authority ? rq->authority : rq->host,
+			  c->path.data, c->query.len ? "?" : "", c->query.len ? c->query.data : "");
+}
+
 int sign_url_plain(const struct sign_request *rq, struct buf *url, char *err, size_t errlen)
 {
 	struct sign_canon c;
-	size_t i;
 	int rc = -ENOMEM;
 
 	memset(&c, 0, sizeof c);
@@ -208,13 +219,8 @@ int sign_url_plain(const struct sign_request *rq, struct buf *url, char *err, si
 		snprintf(err, errlen, "too many query parameters");
 		return -EINVAL;
 	}
-	for (i = 0; i < rq->nquery; i++)
-		if (add_param(&c.params[c.nparams++], rq->query[2 * i], rq->query[2 * i + 1]) < 0)
-			goto out;
-	if (join_params(&c) == 0 && canonical_path(&c.path, rq) == 0)
-		rc = buf_printf(url, "%s://%s%s%s%s", rq->scheme, rq->authority ? rq->authority : rq->host,
-				c.path.data, c.query.len ? "?" : "", c.query.len ? c.query.data : "");
-out:
+	if (add_query(&c, rq) == 0 && join_params(&c) == 0 && canonical_path(&c.path, rq) == 0)
+		rc = sign_canon_url(&c, rq, url);
 	if (rc < 0)
 		snprintf(err, errlen, "out of memory");
 	sign_canon_free(&c);

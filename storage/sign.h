@@ -65,6 +65,9 @@ int sign_canon_make(struct sign_canon *c, const struct sign_request *rq, const c
 int sign_canon_add(struct sign_canon *c, const char *name, const char *value);
 void sign_canon_free(struct sign_canon *c);
 
+/* scheme://host/path?query of the request c was made for, appended. */
+int sign_canon_url(const struct sign_canon *c, const struct sign_request *rq, struct buf *url);
+
 /* The URL of rq as it would be signed, without a signature: for a store
  * that takes a token in a header instead. Appended to url. */
 int sign_url_plain(const struct sign_request *rq, struct buf *url, char *err, size_t errlen);
