@@ -170,14 +170,13 @@ static int get_count(struct nix_store *s, uint64_t *n, const struct deadline *dl
 	return rc < 0 ? rc : *n > MAX_COUNT ? -EPROTO : 0;
 }
 
-/* A set of strings, each added to list (as JSON strings) when list is
+/* A set of *n strings, each added to list (as JSON strings) when list is
  * not NULL. */
-static int get_set(struct nix_store *s, cJSON *list, const struct deadline *dl)
+static int get_set(struct nix_store *s, cJSON *list, uint64_t *n, const struct deadline *dl)
 {
-	uint64_t n;
-	int rc = get_count(s, &n, dl);
+	int rc = get_count(s, n, dl);
 
-	for (uint64_t i = 0; rc == 0 && i < n; i++)
+	for (uint64_t i = 0; rc == 0 && i < *n; i++)
 		if ((rc = get_string(s, dl)) == 0 && list && !cJSON_AddItemToArray(list, cJSON_CreateString(s->text)))
 			rc = -ENOMEM;
 	return rc;
@@ -242,11 +241,8 @@ int nix_store_hold(struct nix_store *s, char *const *paths, size_t n, const stru
 	put_number(s, 0);      /* substitute: no */
 	put_set(s, paths, n);
 	if ((rc = send_request(s, dl)) < 0 || (rc = greeted(s, dl)) < 0 ||
-	    (rc = get_count(s, &valid, dl)) < 0)
+	    (rc = get_set(s, NULL, &valid, dl)) < 0)
 		return failed(s, rc, err, errlen);
-	for (uint64_t i = 0; i < valid; i++)
-		if ((rc = get_string(s, dl)) < 0)
-			return failed(s, rc, err, errlen);
 	return valid == n;
 }
 
@@ -255,7 +251,7 @@ int nix_store_hold(struct nix_store *s, char *const *paths, size_t n, const stru
 static int get_path_info(struct nix_store *s, cJSON **entry, const struct deadline *dl)
 {
 	cJSON *e, *refs;
-	uint64_t download_size, nar_size, sigs;
+	uint64_t download_size, nar_size, nrefs, nsigs;
 	int rc;
 
 	*entry = NULL;
@@ -268,16 +264,13 @@ static int get_path_info(struct nix_store *s, cJSON **entry, const struct deadli
 	}
 	*entry = e;
 	if ((rc = get_string(s, dl)) < 0 ||                  /* deriver */
-	    (rc = get_set(s, refs, dl)) < 0 ||
+	    (rc = get_set(s, refs, &nrefs, dl)) < 0 ||
 	    (rc = get_number(s, &download_size, dl)) < 0 ||
 	    (rc = get_number(s, &nar_size, dl)) < 0 ||
 	    (rc = get_string(s, dl)) < 0 ||                  /* NAR hash */
 	    (rc = get_string(s, dl)) < 0 ||                  /* content address */
-	    (rc = get_count(s, &sigs, dl)) < 0)
+	    (rc = get_set(s, NULL, &nsigs, dl)) < 0)         /* signatures */
 		return rc;
-	for (uint64_t i = 0; i < sigs; i++)
-		if ((rc = get_string(s, dl)) < 0)
-			return rc;
 	/* A size JSON cannot carry exactly is refused by closure_read. */
 	return cJSON_AddNumberToObject(e, "narSize", (double)nar_size) ? 0 : -ENOMEM;
 }
@@ -287,6 +280,7 @@ static int ask_closure(struct nix_store *s, char *const *tops, size_t ntops, con
 		       cJSON *list)
 {
 	cJSON *paths = cJSON_CreateArray(), *entry = NULL, *p;
+	uint64_t n;
 	int rc;
 
 	if (!paths)
@@ -294,10 +288,11 @@ static int ask_closure(struct nix_store *s, char *const *tops, size_t ntops, con
 	put_number(s, QUERY_CLOSURE);
 	put_number(s, 0);      /* with the outputs of derivations: no */
 	put_set(s, tops, ntops);
-	if ((rc = send_request(s, dl)) < 0 || (rc = greeted(s, dl)) < 0 || (rc = get_set(s, paths, dl)) < 0)
+	if ((rc = send_request(s, dl)) < 0 || (rc = greeted(s, dl)) < 0 ||
+	    (rc = get_set(s, paths, &n, dl)) < 0)
 		goto out;
 	put_number(s, QUERY_PATH_INFOS);
-	put_number(s, (uint64_t)cJSON_GetArraySize(paths));
+	put_number(s, n);
 	cJSON_ArrayForEach(p, paths)
 		put_string(s, p->valuestring);
 	if ((rc = send_request(s, dl)) < 0)
