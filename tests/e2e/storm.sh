@@ -41,7 +41,9 @@ SERVER_KIND=lighttpd
 			r=$(awk '/^VmRSS/ {print $2}' /proc/"$p"/status 2>/dev/null || echo 0)
 			[ "${r:-0}" -gt "$rss_max" ] && rss_max=$r
 		done
-		echo "$jobs_max $rss_max" >"$work/peaks"
+		# Renamed into place: the sampler is killed at any instant, and a
+		# file it was writing would be read empty.
+		echo "$jobs_max $rss_max" >"$work/peaks.new" && mv -f "$work/peaks.new" "$work/peaks"
 		sleep 0.02
 	done
 ) &
