@@ -39,6 +39,8 @@ struct request {
 	char req_key[DIGEST_HEX_LEN + 1];
 	char key[DIGEST_HEX_LEN + 1];
 	int64_t build_id;             /* the builds row, while building */
+	int64_t evaluated;            /* when the answer's evaluation was made */
+	struct cache_image img;       /* the answer */
 	int verify_blobs;             /* a cached image's blobs are tested */
 	int claimed;                  /* this host holds the bucket's claim to build it */
 	struct builder_result *out;
@@ -138,6 +140,8 @@ static int use_image(struct request *r, const struct cache_image *img)
 	rc = load_whole_image(r, img);
 	if (rc == 0 && stale && (rc = cache_image_used(r->b->cache, r->key, now)) < 0)
 		return cache_failed(r, rc);
+	if (rc == 0)
+		r->img = *img;
 	return rc;
 }
 
@@ -425,7 +429,8 @@ static int build_locked(struct request *r)
 		rc = cache_failed(r, rc);
 		goto out;
 	}
-	rc = build(r, &img, &packed, &size, err, sizeof err);
+	if ((rc = build(r, &img, &packed, &size, err, sizeof err)) == 0)
+		r->img = img;
 	if (rc == 0 && (rc = cache_image_put(cache, r->key, &img, r->req_key, time(NULL))) < 0)
 		snprintf(err, sizeof err, "cannot record the image: %s", cache_error(cache));
 	if (rc == 0 && r->claimed && shared_publish(r->b->storage, r->key, &img, err, sizeof err) < 0)
@@ -487,6 +492,7 @@ static int resolve(struct request *r, const char *name, const char *ref)
 	rc = cache_request_lookup(b->cache, r->req_key, name, ref, &hit);
 	if (rc == 0) {
 		memcpy(r->key, hit.image_key, sizeof r->key);
+		r->evaluated = hit.evaluated;
 		rc = use_image(r, &hit.img);
 	}
 	if (rc == 0 && (rc = still_current(r, hit.evaluated)) != 0) {
@@ -508,12 +514,51 @@ static int resolve(struct request *r, const char *name, const char *ref)
 				   .build_likely = rc == -ENOENT && !storage_remote(b->storage) };
 	if ((rc = evaluate(r)) < 0)
 		return rc;
+	r->evaluated = time(NULL);
 	keys_image(r->key, &r->req, r->ev.outputs, r->ev.noutputs, b->cfg->max_layers);
 	rc = cached_image(r);
 	metrics_cache(b->metrics, METRICS_IMAGE, rc == 0);
 	if (rc == 0)
 		return remember(r, 1);
 	return rc == -ENOENT ? build_locked(r) : rc;
+}
+
+static int list_blob(void *ctx, const char *hex, uint64_t size)
+{
+	return buf_printf(ctx, " %s:%llu", hex, (unsigned long long)size);
+}
+
+/* The answer, kept for the web server to give again without a worker
+ * until the evaluation is due again, and for USED_PRECISION at most: then
+ * a worker answers once more, which records the image's use for gc and,
+ * on a bucket, tests its blobs (the web server tests only files here).
+ * Written anew when it changed or has less than half its time left, not
+ * on every request. */
+static void publish(struct request *r)
+{
+	int64_t now = time(NULL);
+	struct storage_tag t = { .expires = now + USED_PRECISION }, old;
+	struct buf blobs = { 0 };
+	int rc;
+
+	if (!r->src.pinned && r->evaluated + r->b->cfg->eval_ttl < t.expires)
+		t.expires = r->evaluated + r->b->cfg->eval_ttl;
+	if (t.expires <= now)
+		return;
+	memcpy(t.docker, r->img.docker_manifest, sizeof t.docker);
+	memcpy(t.oci, r->img.oci_manifest, sizeof t.oci);
+	if (storage_tag_read(r->b->storage, r->name, r->ref, &old) == 0 && strcmp(old.docker, t.docker) == 0 &&
+	    strcmp(old.oci, t.oci) == 0 && old.expires <= t.expires && old.expires - now >= (t.expires - now) / 2)
+		return;
+	if (!storage_remote(r->b->storage) && manifest_each_blob(r->out->manifest.data, list_blob, &blobs) < 0)
+		rc = -ENOMEM;
+	else
+		rc = storage_tag_write(r->b->storage, r->name, r->ref, &t, blobs.data ? blobs.data : "");
+	/* -EINVAL: a name the web server's route does not admit. */
+	if (rc < 0 && rc != -EINVAL)
+		log_warn("cannot keep %s:%s's manifest for the web server to send: %s", r->name, r->ref,
+			 strerror(-rc));
+	buf_free(&blobs);
 }
 
 int builder_image(struct builder *b, const char *name, const char *ref, enum manifest_format fmt,
@@ -529,8 +574,8 @@ int builder_image(struct builder *b, const char *name, const char *ref, enum man
 
 		out->message[0] = '\0';
 		out->manifest.len = 0;
-		if ((rc = cache_refresh(b->cache)) == 0)
-			rc = resolve(&r, name, ref);
+		if ((rc = cache_refresh(b->cache)) == 0 && (rc = resolve(&r, name, ref)) == 0)
+			publish(&r);
 		nix_eval_free(&r.ev);
 		source_free(&r.src);
 		image_request_free(&r.req);

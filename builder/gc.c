@@ -181,6 +181,12 @@ int gc_run(const struct config *cfg, struct cache *cache, const struct storage *
 		goto out;
 	if ((rc = sweep(cache, storage, &w, err, errlen)) < 0)
 		goto out;
+	/* The web server's copies of tag answers go too: none may name a
+	 * blob just removed (a worker writes them again on the next pull). */
+	if ((rc = storage_tags_clear(storage)) < 0) {
+		snprintf(err, errlen, "cannot remove the tag files under STORAGE_PATH/tags: %s", strerror(-rc));
+		goto out;
+	}
 	report->locks = lock_remove_free(cfg->state_dir);
 	report->roots = builder_release_roots(cfg->state_dir);
 	if ((rc = cache_builds_prune(cache, w.cutoff, KEEP_BUILDS, &report->builds)) < 0)

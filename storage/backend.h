@@ -31,6 +31,8 @@ struct storage_ops {
 	int (*record_put)(const struct storage *s, const char *key, const char *text, int create_only,
 			  char *err, size_t errlen);
 	int (*record_remove)(const struct storage *s, const char *key);
+	/* STORAGE_PATH: where this host keeps its files (tags.c). */
+	const char *(*local_root)(const struct storage *s);
 	int remote;
 };
 

@@ -467,6 +467,13 @@ static int op_remove(const struct storage *s, const char *hex)
 	return local->ops->remove(local, hex);
 }
 
+static const char *op_local_root(const struct storage *s)
+{
+	const struct storage *local = ((const struct bucket *)s)->local;
+
+	return local->ops->local_root(local);
+}
+
 static int op_record_get(const struct storage *s, const char *key, size_t max, struct buf *out,
 			 char *err, size_t errlen)
 {
@@ -655,5 +662,6 @@ static const struct storage_ops bucket_ops = {
 	.record_get = op_record_get,
 	.record_put = op_record_put,
 	.record_remove = op_record_remove,
+	.local_root = op_local_root,
 	.remote = 1,
 };

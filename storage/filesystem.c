@@ -440,6 +440,11 @@ static int op_remove(const struct storage *s, const char *hex)
 	return remove_blob(FS(s), hex);
 }
 
+static const char *op_local_root(const struct storage *s)
+{
+	return FS(s)->root;
+}
+
 static const struct storage_ops filesystem_ops = {
 	.close = fs_close,
 	.locate = op_locate,
@@ -452,4 +457,5 @@ static const struct storage_ops filesystem_ops = {
 	.put = op_put,
 	.each = op_each,
 	.remove = op_remove,
+	.local_root = op_local_root,
 };

@@ -93,6 +93,26 @@ int storage_record_put(const struct storage *s, enum storage_record kind, const 
 		       int create_only, char *err, size_t errlen);
 int storage_record_remove(const struct storage *s, enum storage_record kind, const char *hex);
 
+/* A tag's answer kept for the web server, which sends the manifest
+ * itself until `expires` (unix time) instead of asking a worker: the
+ * image's two manifests by digest, and its other blobs (" <hex>:<size>"
+ * each, in `blobs`), which the web server finds whole first. Kept under
+ * STORAGE_PATH with every backend (the manifests are there too). Only
+ * names and tags of the plain grammar the web server's route admits have
+ * one: -EINVAL for others. A missing one reads -ENOENT, a damaged one
+ * -EINVAL. */
+struct storage_tag {
+	int64_t expires;
+	char docker[DIGEST_HEX_LEN + 1];
+	char oci[DIGEST_HEX_LEN + 1];
+};
+int storage_tag_read(const struct storage *s, const char *name, const char *tag, struct storage_tag *t);
+int storage_tag_write(const struct storage *s, const char *name, const char *tag, const struct storage_tag *t,
+		      const char *blobs);
+/* Removes every tag's answer (the garbage collector, before it removes
+ * blobs they may name). */
+int storage_tags_clear(const struct storage *s);
+
 /* Reaches the store (--check-config): appends one line per problem found
  * (a bucket missing, credentials refused, a clock that is off), with
  * advice, and returns how many there are. */

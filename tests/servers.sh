@@ -341,7 +341,8 @@ direct_blob_check() {
 		"/v2/x/blobs/sha256:${hex:0:63}" "/v2/x/blobs/sha256:$hex/../../../../../etc/passwd" \
 		"/v2/x/blobs/sha256:$hex/..%2f..%2f$fake" "/v2/x/blobs/sha256:..%2f$fake" \
 		"/v2/x/blobs/sha256:%2e%2e/%2e%2e/$fake" "/v2/x/blobs/sha256:$hex%00" "/v2/blobs/sha256:$hex" \
-		"/_nixery_blob/$fake" "/_nixery_blob/../$fake" "/_nixery_blob/%2e%2e%2f$fake" "/_nixery_blobs/$hex"; do
+		"/_nixery/blobs/sha256/$fake" "/_nixery/blobs/sha256/../$fake" "/_nixery/blobs/$fake" "/_nixery/$fake" \
+		"/_nixery/tmp/$fake" "/_nixery/blobs/sha256/%2e%2e%2f$fake" "/_nixery/../state/$fake"; do
 		code=$(curl -s --path-as-is -o "$w/hostile" -w '%{http_code}' "$URL$path")
 		check "$label: $path reaches no file ($code)" \
 			eval '[ "${code:0:1}" = 4 ] && ! grep -q -e nixery-secret -e "^root:" "$w/hostile" && ! cmp -s "$w/hostile" "$w/b"'

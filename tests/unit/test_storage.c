@@ -1,7 +1,8 @@
 /* Blobs on the file system (storage/filesystem.c): complete or absent, a
  * write in progress has no name (or, where O_TMPFILE is missing, a locked
  * one that the next start removes once its writer is gone), damaged blobs
- * are replaced and whole ones kept. The test reaches the backend's own
+ * are replaced and whole ones kept. Tag files (storage/tags.c) hold what
+ * the web server reads, only under tags/, only for plain names. The test reaches the backend's own
  * struct to try the named-file path on a file system that has O_TMPFILE. */
 #include "storage/filesystem.c"
 
@@ -116,6 +117,69 @@ static void test_named(void)
 	storage_close(s);
 }
 
+static void test_tags(void)
+{
+	static const char *const hostile_names[] = {
+		"../x", "a/../b", "a/./b", ".", "..", "Shell", "a//b", "/a", "a/", "a..b", "-a", "a-", "a b",
+		"a\nb", "",
+	};
+	static const char *const hostile_tags[] = { "../x", "a/b", ".x", "-x", "x y", "", "x\n",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
+	struct storage_tag t = { .expires = 2000000000 }, got = { 0 };
+	struct storage *s;
+	char err[512] = "", path[256], line[1024] = "", tmp[128];
+	size_t i;
+	FILE *f;
+
+	CHECK_WHY(storage_open(&fs_config, &s, err, sizeof err) == 0, err, "a storage opens");
+	memset(t.docker, 'a', DIGEST_HEX_LEN);
+	memset(t.oci, 'b', DIGEST_HEX_LEN);
+	CHECK_INT_EQ(storage_tag_read(s, "shell/hello", "latest", &got), -ENOENT, "a tag never written reads -ENOENT");
+	CHECK_INT_EQ(storage_tag_write(s, "shell/hello", "latest", &t, " cc:12"), 0, "a tag is written");
+	CHECK(storage_tag_read(s, "shell/hello", "latest", &got) == 0 && got.expires == t.expires &&
+	      strcmp(got.docker, t.docker) == 0 && strcmp(got.oci, t.oci) == 0, "and reads back");
+	snprintf(path, sizeof path, "%s/tags/shell/hello/@latest", root);
+	if ((f = fopen(path, "r"))) {
+		if (!fgets(line, sizeof line, f))
+			line[0] = '\0';
+		fclose(f);
+	}
+	CHECK_STR_EQ(line, "2000000000 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+		     "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb cc:12\n",
+		     "its file is the line the web server reads, under tags/<name>/@<tag>");
+	snprintf(tmp, sizeof tmp, "%s/tmp", root);
+	CHECK_INT_EQ(entries(tmp), 0, "writing leaves nothing in tmp/");
+	t.expires = 2000000001;
+	CHECK(storage_tag_write(s, "shell/hello", "latest", &t, "") == 0 &&
+	      storage_tag_read(s, "shell/hello", "latest", &got) == 0 && got.expires == 2000000001,
+	      "a tag written again replaces its file");
+	CHECK_INT_EQ(storage_tag_write(s, "shell", "latest", &t, ""), 0,
+		     "a shorter name beside a longer one has a file of its own");
+	CHECK_INT_EQ(storage_tag_write(s, "shell/latest", "v1", &t, ""), 0,
+		     "and a name ending like another's tag a folder of its own");
+
+	for (i = 0; i < sizeof hostile_names / sizeof *hostile_names; i++)
+		CHECK(storage_tag_write(s, hostile_names[i], "latest", &t, "") == -EINVAL &&
+		      storage_tag_read(s, hostile_names[i], "latest", &got) == -EINVAL,
+		      "a name outside the plain grammar has no tag file");
+	for (i = 0; i < sizeof hostile_tags / sizeof *hostile_tags; i++)
+		CHECK_INT_EQ(storage_tag_write(s, "shell", hostile_tags[i], &t, ""), -EINVAL,
+			     "a tag outside the plain grammar has no file");
+	t.docker[3] = 'X';
+	CHECK_INT_EQ(storage_tag_write(s, "shell", "latest", &t, ""), -EINVAL, "nor a digest that is not hex");
+
+	if ((f = fopen(path, "w"))) {
+		fputs("not a tag file\n", f);
+		fclose(f);
+	}
+	CHECK_INT_EQ(storage_tag_read(s, "shell/hello", "latest", &got), -EINVAL, "a damaged file reads -EINVAL");
+
+	CHECK_INT_EQ(storage_tags_clear(s), 0, "the tag files are cleared");
+	snprintf(path, sizeof path, "%s/tags", root);
+	CHECK_INT_EQ(entries(path), 0, "and none is left");
+	storage_close(s);
+}
+
 int main(void)
 {
 	char cmd[96];
@@ -125,6 +189,7 @@ int main(void)
 		return 1;
 	test_blobs();
 	test_named();
+	test_tags();
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	if (system(cmd) != 0)
 		printf("warning: could not remove %s\n", root);

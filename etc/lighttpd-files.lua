@@ -1,0 +1,96 @@
+-- lighttpd's mod_magnet, for the routes of etc/lighttpd.conf that send
+-- files without a worker. The URL was rewritten under /_nixery/, which
+-- alias.url maps to STORAGE_PATH:
+--   /_nixery/blobs/sha256/<hex>   a blob, by digest
+--   /_nixery/tags/<name>/@<tag>   a tag's file, which the workers write
+--                                 (storage/tags.c): "<expires> <docker
+--                                 manifest> <oci manifest> <blob>:<size>
+--                                 ...", digests; its manifest is sent
+--                                 once the image's blobs are found whole
+-- A GET or HEAD whose file is there is sent by lighttpd itself (ranges,
+-- ETag, 304s) with the registry's headers; any other request goes on to
+-- the workers, which answer by the URI the client sent: a missing blob's
+-- JSON 404, a tag not yet built or past its time, a method not allowed.
+local r = lighty.r
+local HEX = ("[0-9a-f]"):rep(64)
+local DOCKER = "application/vnd.docker.distribution.manifest.v2+json"
+local OCI = "application/vnd.oci.image.manifest.v1+json"
+
+local function to_worker()
+	r.req_attr["request.uri"] = "/v2/_nixery/files"
+	-- Unset, so that the restarted request is routed afresh.
+	r.req_attr["physical.path"] = nil
+	return lighty.RESTART_REQUEST
+end
+
+-- The manifest format the Accept header asks for, chosen as the workers
+-- choose (core/manifest.c): the first of the two named, Docker's when
+-- neither is. nil for a header with parameters (q=): the workers weigh
+-- those.
+local function negotiate(accept)
+	if not accept then
+		return DOCKER
+	end
+	if accept:find(";", 1, true) then
+		return nil
+	end
+	local first, i = {}, 0
+	for item in accept:lower():gmatch("[^,]+") do
+		i = i + 1
+		item = item:match("^ *(.-) *$")
+		first[item] = first[item] or i
+	end
+	if first[OCI] and (not first[DOCKER] or first[OCI] < first[DOCKER]) then
+		return OCI
+	end
+	return DOCKER
+end
+
+-- The tag file's manifest for this request, or nil; root is STORAGE_PATH/.
+local function tag_manifest(file, root)
+	local f = io.open(file, "r")
+	local line = f and f:read("l")
+	if f then
+		f:close()
+	end
+	local expires, docker, oci, blobs = (line or ""):match("^(%d+) (" .. HEX .. ") (" .. HEX .. ")(.*)$")
+	local media = negotiate(r.req_header["Accept"])
+	if not expires or not media or tonumber(expires) <= os.time() then
+		return nil
+	end
+	-- A blob lost or cut short: the workers build the image again.
+	for hex, size in blobs:gmatch(" (" .. HEX .. "):(%d+)") do
+		local st = lighty.c.stat(root .. "blobs/sha256/" .. hex)
+		if not st or st.st_size ~= tonumber(size) then
+			return nil
+		end
+	end
+	return media == OCI and oci or docker, media
+end
+
+local path = r.req_attr["uri.path"]
+local method = r.req_attr["request.method"]
+if method ~= "GET" and method ~= "HEAD" then
+	return to_worker()
+end
+local hex, media = path:match("^/_nixery/blobs/sha256/(" .. HEX .. ")$"), "application/octet-stream"
+-- The rewrite admitted only plain names and tags; checked again here, as
+-- a client may ask for /_nixery/ itself.
+if not hex and path:match("^/_nixery/tags/[a-z0-9][a-z0-9._/-]*/@[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+	and not path:find("/.", 1, true) and not path:find("//", 1, true) then
+	local file = r.req_attr["physical.path"]
+	-- STORAGE_PATH/ is the file's path less the URL's part after /_nixery/.
+	local root = file:sub(1, #file - (#path - #"/_nixery/"))
+	hex, media = tag_manifest(file, root)
+	if hex then
+		r.req_attr["physical.path"] = root .. "blobs/sha256/" .. hex
+		-- A cache in front must not give one client's format to another.
+		r.resp_header["Vary"] = "Accept"
+	end
+end
+if not hex or not lighty.c.stat(r.req_attr["physical.path"]) then
+	return to_worker()
+end
+r.resp_header["Content-Type"] = media
+r.resp_header["Docker-Content-Digest"] = "sha256:" .. hex
+r.resp_header["Docker-Distribution-API-Version"] = "registry/2.0"
