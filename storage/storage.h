@@ -109,7 +109,7 @@ struct storage_tag {
 int storage_tag_read(const struct storage *s, const char *name, const char *tag, struct storage_tag *t);
 int storage_tag_write(const struct storage *s, const char *name, const char *tag, const struct storage_tag *t,
 		      const char *blobs);
-/* Removes every tag's answer (the garbage collector, before it removes
+/* Removes every tag's answer (the garbage collector, once it has removed
  * blobs they may name). */
 int storage_tags_clear(const struct storage *s);
 

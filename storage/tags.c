@@ -1,8 +1,9 @@
 /* Tag files: STORAGE_PATH/tags/<name>/@<tag>, one line
  * "<expires> <docker manifest hex> <oci manifest hex> <hex>:<size>...",
  * which the web server reads to answer a tag's manifest without a worker
- * (etc/lighttpd-files.lua), once it has found the image's blobs whole. The '@' keeps a tag's file apart from the
- * folder of a longer name (shell/latest beside shell:latest). */
+ * (etc/lighttpd-files.lua), once it has found the image's blobs whole.
+ * The '@' keeps a tag's file apart from the folder of a longer name
+ * (shell/latest beside shell:latest). */
 #define _GNU_SOURCE   /* mkostemp */
 #include "storage/backend.h"
 
