@@ -46,16 +46,16 @@ local function negotiate(accept)
 	return DOCKER
 end
 
--- The tag file's manifest for this request, or nil; root is STORAGE_PATH/.
-local function tag_manifest(file, root)
+-- The tag file's two manifests, { docker, oci }, while it is current and
+-- every blob it names is there whole; nil otherwise. root is STORAGE_PATH/.
+local function read_tag(file, root)
 	local f = io.open(file, "r")
 	local line = f and f:read("l")
 	if f then
 		f:close()
 	end
 	local expires, docker, oci, blobs = (line or ""):match("^(%d+) (" .. HEX .. ") (" .. HEX .. ")(.*)$")
-	local media = negotiate(r.req_header["Accept"])
-	if not expires or not media or tonumber(expires) <= os.time() then
+	if not expires or tonumber(expires) <= os.time() then
 		return nil
 	end
 	-- A blob lost or cut short: the workers build the image again.
@@ -65,7 +65,31 @@ local function tag_manifest(file, root)
 			return nil
 		end
 	end
-	return media == OCI and oci or docker, media
+	return { docker, oci }
+end
+
+-- The tag's manifest for this request, or nil. A tag found current is
+-- remembered for the rest of the second, in the script's global state,
+-- which lasts as long as the process: lighttpd's stat cache trusts what it
+-- has seen for a second, so reading the file and checking the blobs again
+-- within it would learn nothing new, at half the route's cost. A tag not
+-- found current is read again at once: a worker may be writing its file.
+local function tag_manifest(file, root)
+	local media = negotiate(r.req_header["Accept"])
+	if not media then
+		return nil
+	end
+	local now, seen = os.time(), _G.nixery_tags_seen
+	if not seen or seen.second ~= now then
+		seen = { second = now }
+		_G.nixery_tags_seen = seen
+	end
+	local tag = seen[file] or read_tag(file, root)
+	if not tag then
+		return nil
+	end
+	seen[file] = tag
+	return media == OCI and tag[2] or tag[1], media
 end
 
 local path = r.req_attr["uri.path"]

@@ -75,6 +75,14 @@ server_stop() {
 	rm -f "$SERVER_DIR/run/lighttpd.pid"
 }
 
+# tags_forget: removes the tag files lighttpd answers from, so that the
+# workers answer every tag again. lighttpd's script keeps what it read of a
+# tag for the rest of the second, as its stat cache does for any file.
+tags_forget() {
+	rm -rf "$SERVER_DIR/storage/tags"
+	sleep 1.2
+}
+
 # admin ARGS...: nixery-admin on the running server's storage and state.
 admin() {
 	env NIXERY_CONFIG=/dev/null STORAGE_PATH="$SERVER_DIR/storage" NIXERY_STATE_DIR="$SERVER_DIR/state" \

@@ -139,7 +139,7 @@ suite() {
 	# Two hours on: the image's use was recorded that long ago, and the
 	# tag's file lighttpd answered from (an hour at most) is gone.
 	sqlite3 "$SERVER_DIR/state/cache.db" "UPDATE images SET used = used - 7200"
-	rm -rf "$SERVER_DIR/storage/tags"
+	tags_forget
 	clear_log
 	code=$(manifest_code shell/hello "$BDIR/mr")
 	check "$kind: an image used again, one of its layer objects 10 days old, is answered ($code)" [ "$code" = 200 ]

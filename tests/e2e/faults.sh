@@ -78,7 +78,7 @@ got=$(code cowsay)
 check "faults: with the database failing, lighttpd still sends a tag it holds the file of ($got)" [ "$got" = 200 ]
 # The tag files go (as they do when their time is up): from here on, the
 # workers answer.
-rm -rf "$SERVER_DIR/storage/tags"
+tags_forget
 got=$(code cowsay)
 retry=$(grep -i '^retry-after:' "$work/headers" | tr -d '\r' | awk '{print $2}')
 check "faults: a failing database gives 503 with Retry-After ($got, Retry-After ${retry:-none})" \
@@ -93,7 +93,7 @@ check "faults: once the database works again, so does the registry ($(code cowsa
 # 3. A damaged page in cache.db: moved aside, a new cache, and the cached
 # image is answered (built again), never 404.
 sqlite3 "$db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
-rm -rf "$SERVER_DIR/storage/tags"
+tags_forget
 pkill -KILL -P "$(cat "$SERVER_DIR/run/lighttpd.pid")" -x nixery-fcgi
 size=$(stat -c %s "$db")
 python3 - "$db" <<'PY'
@@ -116,7 +116,7 @@ check "faults: the image is the same as before the damage" [ "$(manifest cowsay)
 server_stop
 rm -f "$SERVER_DIR/state"/cache.db*
 head -c 8192 /dev/urandom >"$db"
-rm -rf "$SERVER_DIR/storage/tags"
+tags_forget
 server_start "$work/srv" || fail "faults: workers start over a cache.db that is not a database"
 check "faults: over a garbage cache.db the registry serves (cowsay: $(code cowsay))" [ "$(code cowsay)" = 200 ]
 check "faults: the garbage was moved aside" eval 'ls "$SERVER_DIR/state"/cache.db.corrupt-* >/dev/null 2>&1'
