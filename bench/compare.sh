@@ -8,7 +8,9 @@
 #                   bulk1g (1 GiB of random bytes); median of RUNS (5), the
 #                   request's time as curl reports it
 #     against       tar | gzip -6 | sha256sum and tar | pigz -6 -p CORES |
-#                   sha256sum over the same closure, median of RUNS
+#                   sha256sum over the same closure, median of RUNS; for
+#                   text512m also Nixery's compression (Go's compress/gzip
+#                   at its default level, bench/nixery-gzip.go), once
 #     and           a bare nix-build of hello, already built, median of RUNS
 #   cached manifest wrk -c32 on shell/hello's manifest
 #   small blob      wrk -c32 on its config blob
@@ -35,6 +37,7 @@ RUNS=${RUNS:-5}
 CORES=$(nproc)
 DOCKER='Accept: application/vnd.docker.distribution.manifest.v2+json'
 command -v pigz >/dev/null || die "pigz is missing (apt-get install pigz)"
+command -v go >/dev/null || die "go is missing (apt-get install golang-go)"
 
 # median: the middle of the numbers on standard input.
 median() {
@@ -148,6 +151,9 @@ read -r gzip_text gzip_text_bytes < <(pipeline text512m gzip -6)
 read -r pigz_text _ < <(pipeline text512m pigz -6 -p "$CORES")
 read -r gzip_bulk _ < <(pipeline bulk1g gzip -6)
 read -r pigz_bulk _ < <(pipeline bulk1g pigz -6 -p "$CORES")
+GOCACHE=$DIR/go-cache GO111MODULE=off go build -o "$DIR/nixery-gzip" "$TOP/bench/nixery-gzip.go" ||
+	die "cannot build bench/nixery-gzip.go"
+read -r nixery_text nixery_text_bytes < <(RUNS=1 pipeline text512m "$DIR/nixery-gzip")
 
 echo "compare: serving" >&2
 # The web servers' users (www-data, nixery) search their way to the data.
@@ -168,6 +174,7 @@ table=$(cat <<EOF
   cold hello, median of $RUNS        ${cold_hello} s            nix-build -A hello ${bare_hello} s        $(ratio "$cold_hello" "$bare_hello")x
   cold text512m (512 MB text)    ${cold_text} s, $((text_bytes / 1000000)) MB   tar|gzip -6|sha256sum ${gzip_text} s, $((gzip_text_bytes / 1000000)) MB   $(ratio "$cold_text" "$gzip_text")x time, $(ratio "$text_bytes" "$gzip_text_bytes")x bytes
                                                     tar|pigz -6 -p$CORES|sha256sum ${pigz_text} s   $(ratio "$cold_text" "$pigz_text")x
+                                                    tar|Nixery's gzip|sha256sum ${nixery_text} s, $((nixery_text_bytes / 1000000)) MB   $(ratio "$cold_text" "$nixery_text")x time, $(ratio "$text_bytes" "$nixery_text_bytes")x bytes
   cold bulk1g (1 GiB random)     ${cold_bulk} s, $((bulk_bytes / 1000000)) MB   tar|gzip -6|sha256sum ${gzip_bulk} s   $(ratio "$cold_bulk" "$gzip_bulk")x
                                                     tar|pigz -6 -p$CORES|sha256sum ${pigz_bulk} s   $(ratio "$cold_bulk" "$pigz_bulk")x
   behind lighttpd
