@@ -116,7 +116,7 @@ check "faults: the image is the same as before the damage" [ "$(manifest cowsay)
 server_stop
 rm -f "$SERVER_DIR/state"/cache.db*
 head -c 8192 /dev/urandom >"$db"
-tags_forget
+rm -rf "$SERVER_DIR/storage/tags"
 server_start "$work/srv" || fail "faults: workers start over a cache.db that is not a database"
 check "faults: over a garbage cache.db the registry serves (cowsay: $(code cowsay))" [ "$(code cowsay)" = 200 ]
 check "faults: the garbage was moved aside" eval 'ls "$SERVER_DIR/state"/cache.db.corrupt-* >/dev/null 2>&1'
