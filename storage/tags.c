@@ -18,9 +18,9 @@
 #include <unistd.h>
 
 #include "core/mkdirs.h"
+#include "core/source.h"
 
 #define PATH_LEN 4096
-#define TAG_MAX 128
 
 static int is_alnum_lower(char c)
 {
@@ -47,17 +47,9 @@ static int plain_name(const char *name)
 	}
 }
 
-static int plain_tag(const char *tag)
-{
-	size_t len = strlen(tag);
-
-	return len > 0 && len <= TAG_MAX && tag[0] != '.' && tag[0] != '-' &&
-	       strspn(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == len;
-}
-
 static int tag_path(const struct storage *s, const char *name, const char *tag, char *path, size_t len)
 {
-	if (!plain_name(name) || !plain_tag(tag))
+	if (!plain_name(name) || !source_tag_valid(tag))
 		return -EINVAL;
 	if ((size_t)snprintf(path, len, "%s/tags/%s/@%s", s->ops->local_root(s), name, tag) >= len)
 		return -ENAMETOOLONG;
