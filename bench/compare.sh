@@ -4,13 +4,15 @@
 # compared across days and machines.
 #
 #   cold images     a first request on an empty cache, the packages already
-#                   in the Nix store: hello, text512m (512 MB of text) and
-#                   bulk1g (1 GiB of random bytes); median of RUNS (5), the
-#                   request's time as curl reports it
+#                   in the Nix store: hello, text512m (512 MB of text:
+#                   listings of hex digests) and bulk1g (1 GiB of random
+#                   bytes); median of RUNS (5), the request's time as curl
+#                   reports it; words512m (512 MB of words), once
 #     against       tar | gzip -6 | sha256sum and tar | pigz -6 -p CORES |
-#                   sha256sum over the same closure, median of RUNS; for
-#                   text512m also Nixery's compression (Go's compress/gzip
-#                   at its default level, bench/nixery-gzip.go), once
+#                   sha256sum over the same closure, median of RUNS (for
+#                   words512m gzip -6 only, once); for the two texts also
+#                   Nixery's compression (Go's compress/gzip at its
+#                   default level, bench/nixery-gzip.go), once
 #     and           a bare nix-build of hello, already built, median of RUNS
 #   cached manifest wrk -c32 on shell/hello's manifest
 #   small blob      wrk -c32 on its config blob
@@ -131,7 +133,7 @@ serving() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 echo "compare: building the packages (once)" >&2
-for pkg in hello text512m bulk1g; do
+for pkg in hello text512m words512m bulk1g; do
 	nix-build --no-out-link "$TOP/nix/demo" -A "$pkg" >/dev/null 2>&1 || die "cannot build $pkg"
 done
 
@@ -139,6 +141,7 @@ echo "compare: cold images, $RUNS runs each" >&2
 read -r cold_hello _ < <(cold hello)
 read -r cold_text text_bytes < <(cold text512m)
 read -r cold_bulk bulk_bytes < <(cold bulk1g)
+read -r cold_words words_bytes < <(RUNS=1 cold words512m)
 
 : >"$DIR/times"
 for i in $(seq "$RUNS"); do
@@ -154,6 +157,8 @@ read -r pigz_bulk _ < <(pipeline bulk1g pigz -6 -p "$CORES")
 GOCACHE=$DIR/go-cache GO111MODULE=off go build -o "$DIR/nixery-gzip" "$TOP/bench/nixery-gzip.go" ||
 	die "cannot build bench/nixery-gzip.go"
 read -r nixery_text nixery_text_bytes < <(RUNS=1 pipeline text512m "$DIR/nixery-gzip")
+read -r gzip_words gzip_words_bytes < <(RUNS=1 pipeline words512m gzip -6)
+read -r nixery_words nixery_words_bytes < <(RUNS=1 pipeline words512m "$DIR/nixery-gzip")
 
 echo "compare: serving" >&2
 # The web servers' users (www-data, nixery) search their way to the data.
@@ -175,6 +180,8 @@ table=$(cat <<EOF
   cold text512m (512 MB text)    ${cold_text} s, $((text_bytes / 1000000)) MB   tar|gzip -6|sha256sum ${gzip_text} s, $((gzip_text_bytes / 1000000)) MB   $(ratio "$cold_text" "$gzip_text")x time, $(ratio "$text_bytes" "$gzip_text_bytes")x bytes
                                                     tar|pigz -6 -p$CORES|sha256sum ${pigz_text} s   $(ratio "$cold_text" "$pigz_text")x
                                                     tar|Nixery's gzip|sha256sum ${nixery_text} s, $((nixery_text_bytes / 1000000)) MB   $(ratio "$cold_text" "$nixery_text")x time, $(ratio "$text_bytes" "$nixery_text_bytes")x bytes
+  cold words512m (512 MB words), once ${cold_words} s, $((words_bytes / 1000000)) MB   tar|gzip -6|sha256sum ${gzip_words} s, $((gzip_words_bytes / 1000000)) MB   $(ratio "$cold_words" "$gzip_words")x time, $(ratio "$words_bytes" "$gzip_words_bytes")x bytes
+                                                    tar|Nixery's gzip|sha256sum ${nixery_words} s, $((nixery_words_bytes / 1000000)) MB   $(ratio "$cold_words" "$nixery_words")x time, $(ratio "$words_bytes" "$nixery_words_bytes")x bytes
   cold bulk1g (1 GiB random)     ${cold_bulk} s, $((bulk_bytes / 1000000)) MB   tar|gzip -6|sha256sum ${gzip_bulk} s   $(ratio "$cold_bulk" "$gzip_bulk")x
                                                     tar|pigz -6 -p$CORES|sha256sum ${pigz_bulk} s   $(ratio "$cold_bulk" "$pigz_bulk")x
   behind lighttpd

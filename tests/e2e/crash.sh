@@ -12,9 +12,9 @@ trap 'server_stop; pkill -f nixery-sleeper; rm -rf "$work"' EXIT
 nonce=$RANDOM$RANDOM
 server_start "$work/srv" NIX_TIMEOUT=600 NIXERY_TEST_NONCE="$nonce" || { fail "crash: server starts"; exit 1; }
 SERVER_KIND=lighttpd
-# Text: its 512 MB take seconds to pack (to about 180 MB), where random
+# Text: its 512 MB take seconds to pack (to about 165 MB), where random
 # bytes are only stored.
-nix-build --no-out-link "$TOP/nix/demo" -A text512m >/dev/null 2>&1
+nix-build --no-out-link "$TOP/nix/demo" -A words512m >/dev/null 2>&1
 db=$SERVER_DIR/state/cache.db
 
 # consistent: every blob row names a complete file whose sha256 is its name,
@@ -55,7 +55,7 @@ packing_worker() {
 
 curl -s -o /dev/null "$URL/v2/hello/manifests/latest"
 for at in 1048576 52428800 125829120; do
-	curl -s -o /dev/null "$URL/v2/text512m/manifests/latest" &
+	curl -s -o /dev/null "$URL/v2/words512m/manifests/latest" &
 	set -- $(packing_worker "$at")
 	if [ -z "${1:-}" ]; then
 		fail "crash: a worker starts packing the 512 MB layer"
@@ -68,13 +68,13 @@ for at in 1048576 52428800 125829120; do
 	left=$(ls -A "$SERVER_DIR/storage/tmp")
 	check "crash: and nothing half-written in storage (tmp holds: ${left:-nothing})" [ -z "$left" ]
 done
-code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/text512m/manifests/latest")
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/words512m/manifests/latest")
 check "crash: after the kills the image builds ($code)" [ "$code" = 200 ]
 check "crash: and the cache is consistent with it" consistent
-d=$(curl -s -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "$URL/v2/text512m/manifests/latest" |
+d=$(curl -s -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "$URL/v2/words512m/manifests/latest" |
 	python3 -c 'import json,sys; print(max(json.load(sys.stdin)["layers"], key=lambda l: l["size"])["digest"])')
 check "crash: the big layer it serves is complete" \
-	[ "$(curl -s "$URL/v2/text512m/blobs/$d" | sha256sum | cut -d' ' -f1)" = "${d#sha256:}" ]
+	[ "$(curl -s "$URL/v2/words512m/blobs/$d" | sha256sum | cut -d' ' -f1)" = "${d#sha256:}" ]
 
 # A worker killed in the middle of a Nix build: its Nix processes go too.
 curl -s -o /dev/null "$URL/v2/sleeper/manifests/latest" &

@@ -81,10 +81,10 @@ check "timeout: it was the build that ran out of time" grep -q 'nix-build stoppe
 # already, so its request spends the deadline packing (text, on one
 # thread, so that packing outlasts the deadline on any machine).
 server_stop
-nix-build --no-out-link "$TOP/nix/demo" -A text512m >/dev/null 2>&1
+nix-build --no-out-link "$TOP/nix/demo" -A words512m >/dev/null 2>&1
 server_start "$work/srv4" NIX_TIMEOUT=3 NIXERY_PACK_THREADS=1 || { fail "timeout: server starts"; exit 1; }
 start=$(date +%s%3N)
-code=$(curl -s -o "$work/b4" -w '%{http_code}' "$URL/v2/text512m/manifests/latest")
+code=$(curl -s -o "$work/b4" -w '%{http_code}' "$URL/v2/words512m/manifests/latest")
 took=$(($(date +%s%3N) - start))
 check "timeout: packing 512 MB under NIX_TIMEOUT=3 gets 504 ($code after $took ms)" [ "$code" = 504 ]
 check "timeout: packing stopped at the deadline ($(cat "$work/b4"))" grep -q 'packing stopped at the deadline' "$work/b4"
