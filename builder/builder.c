@@ -10,10 +10,12 @@
 
 #include <cjson/cJSON.h>
 
+#include "builder/health.h"
 #include "builder/keys.h"
 #include "builder/lock.h"
 #include "builder/pack.h"
 #include "builder/shared.h"
+#include "core/clock.h"
 #include "core/image.h"
 #include "core/layers.h"
 #include "core/log.h"
@@ -42,6 +44,7 @@ struct request {
 	int64_t evaluated;            /* when the answer's evaluation was made */
 	struct cache_image img;       /* the answer */
 	int verify_blobs;             /* a cached image's blobs are tested */
+	int admitted, ticket;         /* to cold work (admission.h) */
 	int claimed;                  /* this host holds the bucket's claim to build it */
 	struct builder_result *out;
 };
@@ -86,39 +89,24 @@ static int load_manifest(struct request *r, const char *hex)
 	return rc;
 }
 
-/* A blob lost or damaged: forgotten, so that it is packed again. */
-static int lost(struct request *r, const char *hex, const char *what)
-{
-	int rc;
-
-	log_warn("%s %s of image %s is missing or damaged in storage: building the image again",
-		 what, hex, r->key);
-	rc = cache_blob_forget(r->b->cache, hex);
-	return rc < 0 ? rc : -ENOENT;
-}
-
 static int blob_present(void *ctx, const char *hex, uint64_t size)
 {
 	struct request *r = ctx;
-	int rc;
 
-	if (!r->verify_blobs)
-		return 0;
-	rc = storage_check(r->b->storage, hex, size);
-	return rc == -ENOENT || rc == -EIO ? lost(r, hex, "blob") : rc;
+	return r->verify_blobs ? health_check(r->b->cache, r->b->storage, hex, size) : 0;
 }
 
 /* Loads a cached image's manifest, if it and every blob it names are
- * there whole: -ENOENT when something was lost. */
+ * there whole: -ENOENT when something was lost (and is forgotten now:
+ * health.h), and the image is built again. */
 static int load_whole_image(struct request *r, const struct cache_image *img)
 {
 	const char *hex = r->fmt == MANIFEST_OCI ? img->oci_manifest : img->docker_manifest;
 	int rc = load_manifest(r, hex);
 
-	/* -EINVAL: the manifest is missing, cut, damaged or no manifest. */
-	rc = rc < 0 ? -EINVAL : manifest_each_blob(r->out->manifest.data, blob_present, r);
-	if (rc == -EINVAL)
-		rc = lost(r, hex, "manifest");
+	/* A manifest missing, cut, damaged, or no manifest. */
+	if (rc < 0 || (rc = manifest_each_blob(r->out->manifest.data, blob_present, r)) == -EINVAL)
+		rc = health_lost(r->b->cache, r->b->storage, hex, rc);
 	if (rc == 0 || rc == -ENOENT)
 		return rc;
 	if (rc == -EHOSTUNREACH || rc == -EACCES)
@@ -266,18 +254,6 @@ static void build_progress(void *ctx, const char *line)
 	cache_build_log(r->b->cache, r->build_id, line);
 }
 
-/* Milliseconds since *t, which becomes now: one stage's time. */
-static long lap_ms(struct timespec *t)
-{
-	struct timespec now;
-	long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
-	*t = now;
-	return ms;
-}
-
 /* Makes the outputs and reads their closure; only a build reports
  * progress (into the cache, from this thread). */
 static int realise_closure(struct request *r, const char *gcroot, struct closure *c, char *err, size_t errlen)
@@ -307,18 +283,18 @@ static int build(struct request *r, struct cache_image *img, uint64_t *packed, u
 	int rc;
 
 	snprintf(gcroot, sizeof gcroot, "%s/gcroots/%s", cfg->state_dir, r->key);
-	clock_gettime(CLOCK_MONOTONIC, &lap);
+	lap = clock_start();
 	if ((rc = realise_closure(r, gcroot, &c, err, errlen)) < 0)
 		goto out;
-	ms[0] = lap_ms(&lap);
+	ms[0] = clock_lap_ms(&lap);
 	if ((rc = layers_group(&c, (size_t)cfg->max_layers, popularity_lookup, pop,
 			       &plan, err, errlen)) < 0)
 		goto out;
-	ms[1] = lap_ms(&lap);
+	ms[1] = clock_lap_ms(&lap);
 	if ((rc = pack_image(&p, &c, &plan, &r->req, r->ev.outputs, r->ev.noutputs,
 			     img, err, errlen)) < 0)
 		goto out;
-	ms[2] = lap_ms(&lap);
+	ms[2] = clock_lap_ms(&lap);
 	log_info("built image %s: %zu store paths in %zu layers, %llu bytes newly packed "
 		 "(build and closure %ld ms, layout %ld ms, packing %ld ms)",
 		 r->key, c.n, plan.n + 1, (unsigned long long)p.packed, ms[0], ms[1], ms[2]);
@@ -330,14 +306,6 @@ out:
 	layers_plan_free(&plan);
 	closure_free(&c);
 	return rc;
-}
-
-static double seconds_since(struct timespec start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
 }
 
 /* How a failed build's error reaches the client. */
@@ -421,7 +389,7 @@ static int build_locked(struct request *r)
 			say(r, -EIO, "cannot take the build lock: %s: check NIXERY_STATE_DIR", strerror(-rc));
 		goto out;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &started);
+	started = clock_start();
 	log_info("building image %s: %s", r->key, packages ? packages : "");
 	metrics_build_started(r->b->metrics);
 	snprintf(name, sizeof name, "%s:%s", r->name, r->ref);
@@ -438,10 +406,10 @@ static int build_locked(struct request *r)
 	status = rc == 0 ? BUILD_OK : rc == -ETIMEDOUT ? BUILD_TIMEOUT : BUILD_FAILED;
 	metrics_build_ended(r->b->metrics, status == BUILD_OK ? METRICS_BUILD_OK :
 			    status == BUILD_TIMEOUT ? METRICS_BUILD_TIMEOUT : METRICS_BUILD_FAILED,
-			    seconds_since(started), packed);
+			    clock_seconds_since(started), packed);
 	/* A stop is nobody's failure: waiters build themselves. */
 	if (rc != -ECANCELED &&
-	    cache_build_end(cache, r->build_id, status, rc == 0 ? NULL : err, seconds_since(started),
+	    cache_build_end(cache, r->build_id, status, rc == 0 ? NULL : err, clock_seconds_since(started),
 			    packed, rc == 0 ? size : 0, lock_now_ms()) < 0)
 		log_warn("cannot record the end of build %lld: %s", (long long)r->build_id, cache_error(cache));
 	if (rc < 0)
@@ -462,9 +430,23 @@ out:
 	return rc;
 }
 
+/* Cold work, anything that runs Nix or waits for it, first needs the
+ * request admitted; held until the request ends. */
+static int admit(struct request *r)
+{
+	int rc;
+
+	if (r->admitted)
+		return 0;
+	if ((rc = admission_enter(r->b->admission, &r->ticket, r->out->message, sizeof r->out->message)) == 0)
+		r->admitted = 1;
+	return rc;
+}
+
 /* A moving source's evaluation is trusted for NIXERY_EVAL_TTL; a pinned
  * one for good. When the TTL runs out one request evaluates again; the
- * others are answered with the image already built meanwhile. */
+ * others, and that one when the host admits no more cold work, are
+ * answered with the image already built meanwhile. */
 static int still_current(struct request *r, int64_t evaluated)
 {
 	int64_t now = time(NULL);
@@ -472,6 +454,10 @@ static int still_current(struct request *r, int64_t evaluated)
 
 	if (r->src.pinned || now - evaluated < r->b->cfg->eval_ttl)
 		return 1;
+	if (admit(r) < 0) {
+		r->out->message[0] = '\0';
+		return 1;
+	}
 	rc = cache_request_claim(r->b->cache, r->req_key, evaluated, now);
 	if (rc == -EBUSY)
 		return 1;
@@ -512,7 +498,7 @@ static int resolve(struct request *r, const char *name, const char *ref)
 	 * taken over without Nix beyond the evaluation. */
 	r->job = (struct nix_job){ .cfg = b->cfg, .src = &r->src, .req = &r->req, .deadline = r->dl,
 				   .build_likely = rc == -ENOENT && !storage_remote(b->storage) };
-	if ((rc = evaluate(r)) < 0)
+	if ((rc = admit(r)) < 0 || (rc = evaluate(r)) < 0)
 		return rc;
 	r->evaluated = time(NULL);
 	keys_image(r->key, &r->req, r->ev.outputs, r->ev.noutputs, b->cfg->max_layers);
@@ -570,12 +556,15 @@ int builder_image(struct builder *b, const char *name, const char *ref, enum man
 	/* A damaged cache is replaced by a new one: then the request is
 	 * asked again of it, once. */
 	for (attempt = 0; attempt < 2; attempt++) {
-		struct request r = { .b = b, .dl = dl, .name = name, .ref = ref, .fmt = fmt, .out = out };
+		struct request r = { .b = b, .dl = dl, .name = name, .ref = ref, .fmt = fmt, .out = out,
+				     .ticket = -1 };
 
 		out->message[0] = '\0';
 		out->manifest.len = 0;
 		if ((rc = cache_refresh(b->cache)) == 0 && (rc = resolve(&r, name, ref)) == 0)
 			publish(&r);
+		if (r.admitted)
+			admission_leave(b->admission, r.ticket);
 		nix_eval_free(&r.ev);
 		source_free(&r.src);
 		image_request_free(&r.req);

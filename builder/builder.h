@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "core/deadline.h"
 #include "core/manifest.h"
+#include "builder/admission.h"
 #include "builder/metrics.h"
 #include "core/popularity.h"
 #include "nix/nixbuild.h"
@@ -32,6 +33,7 @@ struct builder {
 	struct popularity_source *popularity;   /* shared by the process */
 	const struct nix_runner *nix;
 	struct metrics *metrics;                /* shared by the host; may be NULL */
+	struct admission *admission;            /* shared by the process; NULL admits all */
 };
 
 struct builder_result {
@@ -54,7 +56,9 @@ int builder_prepare(const struct config *cfg, char *err, size_t errlen);
  *   -EINVAL     the name is not a valid image name
  *   -ENOENT     unknown tag, or packages unknown or refused by Nix (listed)
  *   -ETIMEDOUT  the deadline passed
- *   -EBUSY      every build slot stayed busy, or the cache did: try later
+ *   -EBUSY      every build slot stayed busy, or the cache did, or the
+ *               image needs Nix and the host has as many such requests
+ *               as it admits (admission.h): try later
  *   -ECANCELED  the worker is stopping
  *   -ENOSPC     storage is full
  *   -EIO        anything else: Nix or the machine failed */

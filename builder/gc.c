@@ -8,66 +8,12 @@
 
 #include "builder/builder.h"
 #include "builder/lock.h"
+#include "core/digests.h"
 #include "core/log.h"
 #include "core/manifest.h"
 
 /* Build records kept whatever their age, for the status page. */
 #define KEEP_BUILDS 50
-
-/* A set of digests, sorted once filled. */
-struct digests {
-	char (*hex)[DIGEST_HEX_LEN + 1];
-	uint64_t *size;
-	size_t n, cap;
-};
-
-static int add(struct digests *d, const char *hex, uint64_t size)
-{
-	if (d->n == d->cap) {
-		size_t cap = d->cap * 2 + 256;
-		char (*hexes)[DIGEST_HEX_LEN + 1] = realloc(d->hex, cap * sizeof *d->hex);
-		uint64_t *sizes = hexes ? realloc(d->size, cap * sizeof *d->size) : NULL;
-
-		if (hexes)
-			d->hex = hexes;
-		if (!sizes)
-			return -ENOMEM;
-		d->size = sizes;
-		d->cap = cap;
-	}
-	memcpy(d->hex[d->n], hex, DIGEST_HEX_LEN + 1);
-	d->size[d->n++] = size;
-	return 0;
-}
-
-static int cmp_hex(const void *a, const void *b)
-{
-	return memcmp(a, b, DIGEST_HEX_LEN);
-}
-
-/* Sorts the digests and drops repeats; the sizes no longer match them
- * (they are summed before). */
-static void sort(struct digests *d)
-{
-	size_t i, n = 0;
-
-	qsort(d->hex, d->n, sizeof *d->hex, cmp_hex);
-	for (i = 0; i < d->n; i++)
-		if (n == 0 || cmp_hex(d->hex[i], d->hex[n - 1]) != 0)
-			memmove(d->hex[n++], d->hex[i], sizeof *d->hex);
-	d->n = n;
-}
-
-static int has(const struct digests *d, const char *hex)
-{
-	return d->n && bsearch(hex, d->hex, d->n, sizeof *d->hex, cmp_hex) != NULL;
-}
-
-static void digests_free(struct digests *d)
-{
-	free(d->hex);
-	free(d->size);
-}
 
 struct walk {
 	const struct storage *storage;
@@ -80,7 +26,7 @@ struct walk {
 static int keep_blob(void *ctx, const char *hex, uint64_t size)
 {
 	(void)size;
-	return add(&((struct walk *)ctx)->live, hex, 0);
+	return digests_add(&((struct walk *)ctx)->live, hex, 0);
 }
 
 static int visit_image(void *ctx, const char *key, const struct cache_image *img, int64_t created)
@@ -91,9 +37,9 @@ static int visit_image(void *ctx, const char *key, const struct cache_image *img
 
 	(void)created;
 	if (img->used < w->cutoff)
-		return add(&w->expired, key, 0);
-	if ((rc = add(&w->live, img->docker_manifest, 0)) < 0 ||
-	    (rc = add(&w->live, img->oci_manifest, 0)) < 0)
+		return digests_add(&w->expired, key, 0);
+	if ((rc = digests_add(&w->live, img->docker_manifest, 0)) < 0 ||
+	    (rc = digests_add(&w->live, img->oci_manifest, 0)) < 0)
 		return rc;
 	/* Both manifests name the same config and layers. A manifest that
 	 * cannot be read names nothing: the image is built again when asked
@@ -108,7 +54,7 @@ static int doom_file(void *ctx, const char *hex, uint64_t size)
 {
 	struct walk *w = ctx;
 
-	return has(&w->live, hex) ? 0 : add(&w->doomed, hex, size);
+	return digests_has(&w->live, hex) ? 0 : digests_add(&w->doomed, hex, size);
 }
 
 /* A row whose file is gone already: only the row goes. */
@@ -117,7 +63,7 @@ static int doom_row(void *ctx, const char *hex, const struct cache_blob *blob)
 	struct walk *w = ctx;
 
 	(void)blob;
-	return has(&w->live, hex) ? 0 : add(&w->doomed, hex, 0);
+	return digests_has(&w->live, hex) ? 0 : digests_add(&w->doomed, hex, 0);
 }
 
 static int sweep(struct cache *cache, const struct storage *storage, const struct walk *w,
@@ -165,7 +111,7 @@ int gc_run(const struct config *cfg, struct cache *cache, const struct storage *
 		snprintf(err, errlen, "cannot read the images: %s", rc == -ENOMEM ? "out of memory" : cache_error(cache));
 		goto out;
 	}
-	sort(&w.live);
+	digests_sort(&w.live);
 	if ((rc = storage_each(storage, doom_file, &w)) < 0 ||
 	    (rc = cache_each_blob(cache, doom_row, &w)) < 0) {
 		snprintf(err, errlen, "cannot list the blobs: %s", rc == -ENOMEM ? "out of memory" : cache_error(cache));
@@ -175,7 +121,7 @@ int gc_run(const struct config *cfg, struct cache *cache, const struct storage *
 	for (i = 0; i < w.doomed.n; i++)
 		report->bytes += w.doomed.size[i];
 	/* A blob with both a file and a row was added twice. */
-	sort(&w.doomed);
+	digests_sort(&w.doomed);
 	report->blobs = (int)w.doomed.n;
 	if (dry_run)
 		goto out;

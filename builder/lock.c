@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/mkdirs.h"
+
 #define MAX_POLL_MS 100
 
 int64_t lock_now_ms(void)
@@ -21,11 +23,19 @@ int64_t lock_now_ms(void)
 
 static int open_lock(const char *state_dir, const char *name)
 {
-	char path[4096];
+	char path[4096], err[256];
 	int fd;
 
 	snprintf(path, sizeof path, "%s/locks/%s.lock", state_dir, name);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	/* The folder was removed under a running registry: made again. */
+	if (fd < 0 && errno == ENOENT) {
+		snprintf(path, sizeof path, "%s/locks", state_dir);
+		if (mkdirs(path, 0777, err, sizeof err) < 0)
+			return -ENOENT;
+		snprintf(path, sizeof path, "%s/locks/%s.lock", state_dir, name);
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	}
 	return fd < 0 ? -errno : fd;
 }
 
@@ -107,6 +117,22 @@ out:
 		if (rc < 0 || fds[i] != rc)
 			close(fds[i]);
 	return rc;
+}
+
+int lock_ticket(const char *state_dir, int n)
+{
+	char name[64];
+	int i, fd;
+
+	for (i = 0; i < n && i < LOCK_MAX_SLOTS; i++) {
+		snprintf(name, sizeof name, "cold-%d", i);
+		if ((fd = open_lock(state_dir, name)) < 0)
+			return fd;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		close(fd);
+	}
+	return -EBUSY;
 }
 
 int lock_try(const char *state_dir, const char *kind, const char *key)

@@ -26,6 +26,10 @@ int lock_take(const char *state_dir, const char *kind, const char *key,
  * was free at once. */
 int lock_slot(const char *state_dir, int n, const struct deadline *dl, long *waited_ms);
 
+/* Takes one of the host's n cold-request tickets (admission.h) if one is
+ * free right now: the descriptor, or -EBUSY. */
+int lock_ticket(const char *state_dir, int n);
+
 /* Takes locks/<kind>-<key>.lock only if it is free right now: the
  * descriptor, or -EWOULDBLOCK. */
 int lock_try(const char *state_dir, const char *kind, const char *key);

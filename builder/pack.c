@@ -12,6 +12,7 @@
 #include "builder/keys.h"
 #include "builder/lock.h"
 #include "core/gzip.h"
+#include "builder/health.h"
 #include "core/log.h"
 #include "core/manifest.h"
 #include "core/rootfs.h"
@@ -89,8 +90,8 @@ static int fill_store_paths(struct tarball *t, const void *ctx, char *err, size_
 	return rc;
 }
 
-/* A layer packed before, whose blob is still there whole. A lost or
- * damaged blob is forgotten, so that the layer is packed again. */
+/* A layer packed before, whose blob is still there whole; else -ENOENT,
+ * and the layer is packed again (health.h). */
 static int cached_layer(struct packer *p, const char *key, struct manifest_layer *out,
 			char *err, size_t errlen)
 {
@@ -100,16 +101,14 @@ static int cached_layer(struct packer *p, const char *key, struct manifest_layer
 		return rc;
 	if (rc < 0)
 		return cache_failed(p, rc, "a layer", err, errlen);
-	if ((rc = storage_check(p->storage, out->digest, out->size)) == 0)
-		return 0;
-	if (rc != -ENOENT && rc != -EIO) {
+	rc = health_check(p->cache, p->storage, out->digest, out->size);
+	if (rc == 0 || rc == -ENOENT)
+		return rc;
+	if (rc == -EHOSTUNREACH || rc == -EACCES) {
 		snprintf(err, errlen, "layer blob %s cannot be looked for in the bucket (the log says why)", out->digest);
 		return rc;
 	}
-	log_warn("layer blob %s is missing or damaged in storage: packing it again", out->digest);
-	if ((rc = cache_blob_forget(p->cache, out->digest)) < 0)
-		return cache_failed(p, rc, "a lost layer", err, errlen);
-	return -ENOENT;
+	return cache_failed(p, rc, "a lost layer", err, errlen);
 }
 
 /* Packs one group of closure paths into a layer, unless that group was

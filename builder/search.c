@@ -36,7 +36,7 @@ static int listing(struct builder *b, const char *prefix, const struct deadline 
 	char key[4096];
 	int64_t listed, now = time(NULL);
 	long waited;
-	int rc, slot;
+	int rc, slot, ticket;
 
 	if (source_resolve(cfg, "latest", &src) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -54,16 +54,20 @@ static int listing(struct builder *b, const char *prefix, const struct deadline 
 		rc = -EBUSY;
 		goto out;
 	}
+	if ((rc = admission_enter(b->admission, &ticket, err, errlen)) < 0)
+		goto out;
 	if ((slot = lock_slot(cfg->state_dir, cfg->max_builds, dl, &waited)) < 0) {
 		snprintf(err, errlen, "all %d build slots (NIXERY_MAX_BUILDS) stayed busy: try again shortly",
 			 cfg->max_builds);
 		rc = slot == -ECANCELED ? slot : -EBUSY;
-		goto out;
+		goto leave;
 	}
 	rc = b->nix->names(&job, prefix, json, err, errlen);
 	lock_release(slot);
 	if (rc == 0)
 		cache_names_put(b->cache, key, prefix, *json, now);
+leave:
+	admission_leave(b->admission, ticket);
 out:
 	source_free(&src);
 	return rc == -ETIMEDOUT || rc == -ECANCELED || rc == -EBUSY || rc == -ENOMEM || rc >= 0 ? rc : -EIO;

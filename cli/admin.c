@@ -14,11 +14,17 @@
 #include "builder/builder.h"
 #include "builder/gc.h"
 #include "builder/lock.h"
+#include "builder/verify.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/image.h"
 #include "core/source.h"
 #include "core/strv.h"
 #include "storage/storage.h"
+
+/* MiB a second verify reads by default: a day's run covers a few
+ * terabytes, and leaves the disk to the web server. */
+#define VERIFY_RATE 32
 
 struct admin {
 	struct config cfg;
@@ -41,18 +47,14 @@ static int usage(FILE *f)
 		"        records; safe while the registry serves and builds\n"
 		"  status\n"
 		"        images with their names, sizes and last use; builds in progress\n"
+		"  verify [--rate MIB]\n"
+		"        hash every blob, at most MIB MiB a second (default %d, 0: no limit),\n"
+		"        and forget the damaged ones, so that the next pull packs them\n"
+		"        again; lists them, and exits 1 if there was any\n"
 		"\n"
 		"Settings as for nixery-fcgi (its file, then the environment); run as\n"
-		"the user the workers run as. See nixery-admin(8).\n");
+		"the user the workers run as. See nixery-admin(8).\n", VERIFY_RATE);
 	return f == stdout ? 0 : 2;
-}
-
-static double seconds_since(struct timespec start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
 }
 
 /* One image: "name" or "name:tag"; prints its line, returns 0 or 1. */
@@ -73,12 +75,12 @@ static int prebuild_one(struct admin *a, const char *ref, const char *default_ta
 		printf("failed: not an image name and tag\n");
 		return 1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &started);
+	started = clock_start();
 	rc = builder_image(&a->builder, name, tag, MANIFEST_DOCKER, &dl, &res);
 	if (rc < 0)
 		printf("failed: %s\n", res.message);
 	else if (res.built)
-		printf("built in %.1f s, %.1f MiB packed, sha256:%s\n", seconds_since(started),
+		printf("built in %.1f s, %.1f MiB packed, sha256:%s\n", clock_seconds_since(started),
 		       (double)res.packed / (1 << 20), res.digest);
 	else
 		printf("cached, sha256:%s\n", res.digest);
@@ -237,6 +239,43 @@ fail:
 	return 1;
 }
 
+static int cmd_verify(struct admin *a, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "rate", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct verify_report r;
+	char err[1024], *end;
+	long rate = VERIFY_RATE;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "r:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'r':
+			rate = strtol(optarg, &end, 10);
+			if (*end || end == optarg || rate < 0) {
+				fprintf(stderr, "nixery-admin: --rate takes a whole number of MiB a second\n");
+				return 2;
+			}
+			break;
+		default: return usage(stderr);
+		}
+	}
+	rc = verify_run(a->builder.cache, a->storage, (uint64_t)rate << 20, stdout, stderr, &r, err, sizeof err);
+	if (rc == -EOPNOTSUPP) {
+		printf("%s\n", err);
+		return 0;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "nixery-admin: verify: %s\n", err);
+		return 1;
+	}
+	printf("verified %zu blobs (%.1f MiB): %zu damaged%s\n", r.blobs, (double)r.bytes / (1 << 20), r.damaged,
+	       r.damaged ? ", removed and forgotten: the next pull of their images packs them again" : "");
+	return r.damaged ? 1 : 0;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(struct admin *a, int argc, char **argv);
@@ -244,6 +283,7 @@ static const struct {
 	{ "prebuild", cmd_prebuild },
 	{ "gc", cmd_gc },
 	{ "status", cmd_status },
+	{ "verify", cmd_verify },
 	{ "ls", cmd_status },
 };
 

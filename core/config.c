@@ -65,6 +65,7 @@ static const struct setting settings[] = {
 	{ "NIXERY_BLOB_OFFLOAD", "auto", OFFLOAD, AT(offload), 0, 0 },
 	{ "NIXERY_ACCEL_PREFIX", "/_nixery_blobs", PATH, AT(accel_prefix), 0, 0 },
 	{ "NIXERY_THREADS", "16", NUMBER, AT(threads), 1, 1024 },
+	{ "NIXERY_MAX_COLD", "16", NUMBER, AT(max_cold), 1, 256 },
 	{ "NIXERY_LOG_FILE", NULL, PATH, AT(log_file), 0, 0 },
 	{ "NIXERY_STORAGE_BACKEND", "filesystem", BACKEND, AT(storage), 0, 0 },
 	{ "NIXERY_SIGNED_URL_TTL", "300", NUMBER, AT(signed_url_ttl), 10, 604800 },

@@ -56,6 +56,7 @@ struct config {
 	int eval_ttl;            /* NIXERY_EVAL_TTL, seconds a moving source stays evaluated */
 	int max_layers;          /* NIXERY_MAX_LAYERS, store-path layers per image */
 	int threads;             /* NIXERY_THREADS, requests served at once per process */
+	int max_cold;            /* NIXERY_MAX_COLD, requests waiting for Nix at once on this host */
 	enum offload offload;    /* NIXERY_BLOB_OFFLOAD */
 	char *accel_prefix;      /* NIXERY_ACCEL_PREFIX, nginx internal location */
 	char *log_file;          /* NIXERY_LOG_FILE, or NULL: standard error */

@@ -20,10 +20,19 @@ local function to_worker()
 	return lighty.RESTART_REQUEST
 end
 
+-- Whether a blob file is as it was written: the workers set every blob's
+-- modification time to one second past the epoch as they commit it
+-- (storage/filesystem.c, BLOB_MTIME), so that a file written since (a
+-- disk, a hand) is told by its time. A worker hashes such a file again
+-- before it is sent: it packs it again if its bytes changed.
+local function whole(st, size)
+	return st and st.st_mtime == 1 and (not size or st.st_size == size)
+end
+
 -- Sends the file at physical.path, hex its digest, with the registry's
--- headers; a file that is not there is the workers' to answer.
+-- headers; a file that is not there, or not as written, is the workers'.
 local function send(hex, media)
-	if not lighty.c.stat(r.req_attr["physical.path"]) then
+	if not whole(lighty.c.stat(r.req_attr["physical.path"])) then
 		return to_worker()
 	end
 	r.resp_header["Content-Type"] = media
@@ -83,10 +92,10 @@ local function read_tag(file, root)
 	if not expires or tonumber(expires) <= os.time() then
 		return nil
 	end
-	-- A blob lost or cut short: the workers build the image again.
+	-- A blob lost, cut short or changed: the workers check it, and build
+	-- the image again if it is damaged.
 	for hex, size in blobs:gmatch(" (" .. HEX .. "):(%d+)") do
-		local st = lighty.c.stat(root .. "blobs/sha256/" .. hex)
-		if not st or st.st_size ~= tonumber(size) then
+		if not whole(lighty.c.stat(root .. "blobs/sha256/" .. hex), tonumber(size)) then
 			return nil
 		end
 	end

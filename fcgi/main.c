@@ -327,6 +327,7 @@ int main(int argc, char **argv)
 	struct popularity_source *popularity = NULL;
 	struct storage *storage = NULL;
 	struct metrics *metrics = NULL;
+	struct admission admission;
 	struct config cfg;
 	struct stat st;
 	struct sigaction wake_action = { .sa_handler = on_wake };   /* no SA_RESTART */
@@ -400,6 +401,7 @@ int main(int argc, char **argv)
 	blocked = stops;
 	sigaddset(&blocked, WAKE_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &blocked, NULL);
+	admission_init(&admission, &cfg);
 	workers = calloc((size_t)cfg.threads, sizeof *workers);
 	if (!workers)
 		goto out;
@@ -410,7 +412,8 @@ int main(int argc, char **argv)
 		workers[i].cfg = &cfg;
 		workers[i].listen_fd = listen_fd;
 		workers[i].stopping = &stopping;
-		if (registry_open(&workers[i].reg, &cfg, storage, popularity, metrics, &cancel, err, sizeof err) < 0) {
+		if (registry_open(&workers[i].reg, &cfg, storage, popularity, metrics, &admission, &cancel,
+				  err, sizeof err) < 0) {
 			log_error("%s", err);
 			goto out;
 		}

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "builder/health.h"
 #include "builder/search.h"
 #include "core/log.h"
 #include "core/strv.h"
@@ -28,12 +29,12 @@ int registry_prepare(const struct config *cfg, char *err, size_t errlen)
 }
 
 int registry_open(struct registry *reg, const struct config *cfg, const struct storage *storage,
-		  struct popularity_source *popularity, struct metrics *metrics,
+		  struct popularity_source *popularity, struct metrics *metrics, struct admission *admission,
 		  const atomic_int *cancel, char *err, size_t errlen)
 {
 	memset(reg, 0, sizeof *reg);
 	reg->builder = (struct builder){ .cfg = cfg, .storage = storage, .popularity = popularity,
-					 .nix = &nix_real, .metrics = metrics };
+					 .nix = &nix_real, .metrics = metrics, .admission = admission };
 	reg->cancel = cancel;
 	return cache_open(cfg->state_dir, &reg->builder.cache, err, errlen);
 }
@@ -124,12 +125,6 @@ static int served_row(struct registry *reg, const char *hex, struct cache_blob *
 	return rc;
 }
 
-/* Forgets a blob that is gone, in the cache and in the thread's memory. */
-static void forget_blob(struct registry *reg, const char *hex)
-{
-	served_slot(reg, hex)->hex[0] = '\0';
-	cache_blob_forget(reg->builder.cache, hex);
-}
 
 static void manifest_by_digest(struct registry *reg, const char *hex, struct reply *rep)
 {
@@ -146,10 +141,10 @@ static void manifest_by_digest(struct registry *reg, const char *hex, struct rep
 		return;
 	}
 	rep->body.len = 0;
-	if (storage_read(reg->builder.storage, hex, MANIFEST_MAX_BYTES, &rep->body) < 0) {
-		forget_blob(reg, hex);
+	if ((rc = storage_read(reg->builder.storage, hex, MANIFEST_MAX_BYTES, &rep->body)) < 0) {
+		health_lost(reg->builder.cache, reg->builder.storage, hex, rc);
 		reply_error(rep, 404, "MANIFEST_UNKNOWN",
-			    "manifest is missing from storage: pull the image by its tag to build it again", NULL);
+			    "manifest is missing or damaged in storage: pull the image by its tag to build it again", NULL);
 		return;
 	}
 	rep->status = 200;
@@ -204,13 +199,16 @@ void registry_blob(struct registry *reg, const char *hex, struct reply *rep)
 		return;
 	}
 	/* Lost or damaged: forgotten, so that the next pull of its image
-	 * packs it again. A bucket's objects are trusted here: a round trip
-	 * per blob would cost more than the redirect. */
-	if (!storage_remote(reg->builder.storage) && storage_check(reg->builder.storage, hex, blob.size) < 0) {
-		log_warn("blob %s is missing or damaged in storage: forgetting it", hex);
-		forget_blob(reg, hex);
-		reply_error(rep, 404, "BLOB_UNKNOWN",
-			    "blob is missing from storage: pull the image's manifest again to rebuild it", NULL);
+	 * packs it again (health.h). A bucket's objects are trusted here: a
+	 * round trip per blob would cost more than the redirect. */
+	if (!storage_remote(reg->builder.storage) &&
+	    (rc = health_check(reg->builder.cache, reg->builder.storage, hex, blob.size)) < 0) {
+		served_slot(reg, hex)->hex[0] = '\0';
+		if (rc == -ENOENT)
+			reply_error(rep, 404, "BLOB_UNKNOWN", "blob is missing or damaged in storage: "
+				    "pull the image's manifest again to rebuild it", NULL);
+		else
+			cache_unavailable(reg, rep);
 		return;
 	}
 	if ((rc = storage_locate(reg->builder.storage, hex, &loc, message, sizeof message)) < 0) {

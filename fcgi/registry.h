@@ -30,7 +30,7 @@ struct registry {
 int registry_prepare(const struct config *cfg, char *err, size_t errlen);
 
 int registry_open(struct registry *reg, const struct config *cfg, const struct storage *storage,
-		  struct popularity_source *popularity, struct metrics *metrics,
+		  struct popularity_source *popularity, struct metrics *metrics, struct admission *admission,
 		  const atomic_int *cancel, char *err, size_t errlen);
 void registry_close(struct registry *reg);
 

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/log.h"
+#include "core/mkdirs.h"
 #include "core/strv.h"
 #include "nix/spawn.h"
 
@@ -355,12 +356,10 @@ static int build(const struct nix_job *job, const char *gcroots, char *err, size
 	int rc;
 
 	/* Nix names the roots of a list LINK, LINK-2, ...: a folder of their
-	 * own is simpler than guessing the names back. */
-	if (mkdir(gcroots, 0777) < 0 && errno != EEXIST) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot create %s: %s", gcroots, strerror(errno));
+	 * own is simpler than guessing the names back. Its parent too, if it
+	 * was removed under a running registry. */
+	if ((rc = mkdirs(gcroots, 0777, err, errlen)) < 0)
 		return rc;
-	}
 	snprintf(link, sizeof link, "%s/result", gcroots);
 	if (image_command(job, &ic, head, "contents", NULL, out_link) < 0) {
 		snprintf(err, errlen, "out of memory");

@@ -12,6 +12,8 @@ struct storage_ops {
 	int (*locate)(const struct storage *s, const char *hex, struct storage_location *loc,
 		      char *err, size_t errlen);
 	int (*check)(const struct storage *s, const char *hex, uint64_t size);
+	/* Only files are hashed here. */
+	int (*verify)(const struct storage *s, const char *hex, storage_pace_fn pace, void *ctx);
 	int (*read)(const struct storage *s, const char *hex, size_t max, struct buf *out);
 	int (*begin)(const struct storage *s, struct storage_writer **w, char *err, size_t errlen);
 	int (*write)(struct storage_writer *w, const void *data, size_t len, char *err, size_t errlen);

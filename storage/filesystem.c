@@ -15,6 +15,14 @@
 #include "core/mkdirs.h"
 
 #define PATH_LEN 4096
+/* Every blob's modification time, set as it is committed. A write to the
+ * file afterwards (a disk's repair, a hand, a restore that does not keep
+ * times) makes it the time of that write, which says that the bytes must
+ * be hashed again before they are trusted. One second past the epoch, as
+ * in the Nix store; the web servers' ETag and Last-Modified come from it. */
+#define BLOB_MTIME 1
+/* What a blob is read by when it is hashed. */
+#define HASH_CHUNK (256 * 1024)
 
 struct filesystem {
 	struct storage base;
@@ -70,16 +78,31 @@ static void remove_abandoned(const struct filesystem *s)
 	closedir(d);
 }
 
+/* The folders under STORAGE_PATH. empty/ is the document root the server
+ * configurations give the web server, so that it serves nothing but
+ * blobs. Made at the start, and again whenever one has gone: a folder
+ * removed under a running registry comes back with the next write. */
+static int make_folders(const char *root, char *err, size_t errlen)
+{
+	const char *subdirs[] = { "/blobs/sha256", "/empty", "/tmp" };
+	char path[PATH_LEN];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
+		snprintf(path, sizeof path, "%s%s", root, subdirs[i]);
+		if ((rc = mkdirs(path, 0777, err, errlen)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static const struct storage_ops filesystem_ops;
 
 int filesystem_open(const char *root, struct storage **out, char *err, size_t errlen)
 {
-	/* empty/: the document root the server configurations give the web
-	 * server, so that it serves nothing but blobs. */
-	const char *subdirs[] = { "/blobs/sha256", "/empty", "/tmp" };
 	struct filesystem *s = calloc(1, sizeof *s);
 	char path[PATH_LEN];
-	size_t i;
 	mode_t mask;
 	int rc, fd;
 
@@ -93,12 +116,9 @@ int filesystem_open(const char *root, struct storage **out, char *err, size_t er
 		free(s);
 		return -ENAMETOOLONG;
 	}
-	for (i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
-		snprintf(path, sizeof path, "%s%s", root, subdirs[i]);
-		if ((rc = mkdirs(path, 0777, err, errlen)) < 0) {
-			free(s);
-			return rc;
-		}
+	if ((rc = make_folders(root, err, errlen)) < 0) {
+		free(s);
+		return rc;
 	}
 	remove_abandoned(s);
 	/* The umask says who may write (a group shared by the workers of two
@@ -107,6 +127,7 @@ int filesystem_open(const char *root, struct storage **out, char *err, size_t er
 	mask = umask(0);
 	umask(mask);
 	s->blob_mode = (0666 & ~mask) | 0444;
+	snprintf(path, sizeof path, "%s/tmp", root);
 	fd = open(path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
 	if (fd >= 0)
 		close(fd);
@@ -129,6 +150,67 @@ static int fs_path(const struct filesystem *s, const char *hex, char *out, size_
 	return 0;
 }
 
+static int stamped(const struct stat *st)
+{
+	return st->st_mtim.tv_sec == BLOB_MTIME && st->st_mtim.tv_nsec == 0;
+}
+
+static int stamp(int fd)
+{
+	const struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = BLOB_MTIME } };
+
+	return futimens(fd, times) < 0 ? -errno : 0;
+}
+
+/* Hashes the open blob file whole: 0 when its bytes are blob hex. Each
+ * chunk read is told to pace, if any. */
+static int hash_file(int fd, const char *hex, storage_pace_fn pace, void *ctx)
+{
+	struct digest_ctx *d = digest_new();
+	char got[DIGEST_HEX_LEN + 1], *chunk = malloc(HASH_CHUNK);
+	ssize_t n;
+	int rc = 0;
+
+	if (!d || !chunk) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while ((n = read(fd, chunk, HASH_CHUNK)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -EIO;
+			goto out;
+		}
+		digest_update(d, chunk, (size_t)n);
+		if (pace)
+			pace(ctx, (uint64_t)n);
+	}
+	digest_final(d, got);
+	d = NULL;
+	rc = strcmp(got, hex) == 0 ? 0 : -EIO;
+out:
+	digest_free(d);
+	free(chunk);
+	return rc;
+}
+
+/* A blob whose file changed since it was committed is hashed again: the
+ * same bytes are stamped anew; other bytes, or bytes that cannot be
+ * stamped (another user's file), are damaged, and packed again. */
+static int rehash(const char *path, const char *hex)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : -EIO;
+	rc = hash_file(fd, hex, NULL, NULL);
+	if (rc == 0 && stamp(fd) < 0)
+		rc = -EIO;
+	close(fd);
+	return rc == -ENOMEM ? rc : rc < 0 ? -EIO : 0;
+}
+
 static int check(const struct filesystem *s, const char *hex, uint64_t size)
 {
 	char path[PATH_LEN];
@@ -137,7 +219,22 @@ static int check(const struct filesystem *s, const char *hex, uint64_t size)
 	fs_path(s, hex, path, sizeof path);
 	if (stat(path, &st) < 0)
 		return -ENOENT;
-	return S_ISREG(st.st_mode) && (uint64_t)st.st_size == size ? 0 : -EIO;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
+		return -EIO;
+	return stamped(&st) ? 0 : rehash(path, hex);
+}
+
+static int verify(const struct filesystem *s, const char *hex, storage_pace_fn pace, void *ctx)
+{
+	char path[PATH_LEN];
+	int fd, rc;
+
+	fs_path(s, hex, path, sizeof path);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? -ENOENT : -EIO;
+	rc = hash_file(fd, hex, pace, ctx);
+	close(fd);
+	return rc;
 }
 
 static int read_blob(const struct filesystem *s, const char *hex, size_t max, struct buf *out)
@@ -172,6 +269,9 @@ static int read_blob(const struct filesystem *s, const char *hex, size_t max, st
 		digest_hex(out->data, out->len, got);
 		rc = strcmp(got, hex) == 0 ? 0 : -EIO;
 	}
+	/* Checked whole: the web server may trust its time again. */
+	if (rc == 0 && !stamped(&st))
+		stamp(fd);
 out:
 	close(fd);
 	return rc;
@@ -201,7 +301,7 @@ static int begin(const struct filesystem *s, struct fs_writer **out, char *err, 
 {
 	struct fs_writer *w = calloc(1, sizeof *w);
 	char tmp[PATH_LEN];
-	int rc = 0;
+	int rc = 0, attempt;
 
 	*out = NULL;
 	if (!w) {
@@ -210,13 +310,18 @@ static int begin(const struct filesystem *s, struct fs_writer **out, char *err, 
 	}
 	w->s = s;
 	snprintf(tmp, sizeof tmp, "%s/tmp", s->root);
-	/* Locked as named ones are: between its link and its rename, an
-	 * O_TMPFILE file has a name too. */
-	if (!s->named_temps && (w->fd = open(tmp, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666)) >= 0) {
-		w->anonymous = 1;
-		flock(w->fd, LOCK_EX);
-	} else {
-		rc = open_named(w);
+	for (attempt = 0; attempt < 2; attempt++) {
+		/* Locked as named ones are: between its link and its rename,
+		 * an O_TMPFILE file has a name too. */
+		if (!s->named_temps && (w->fd = open(tmp, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666)) >= 0) {
+			w->anonymous = 1;
+			flock(w->fd, LOCK_EX);
+			rc = 0;
+		} else {
+			rc = open_named(w);
+		}
+		if (rc != -ENOENT || attempt > 0 || make_folders(s->root, err, errlen) < 0)
+			break;
 	}
 	if (rc < 0) {
 		free(w);
@@ -286,29 +391,43 @@ static int name_anonymous(struct fs_writer *w)
 	return -EEXIST;
 }
 
-/* keep: a copy already there with the right size stays as it is. */
+/* Names the written file final: an O_TMPFILE file is linked under tmp/
+ * first. A folder removed meanwhile is made again, once: blobs/, or
+ * tmp/ before an O_TMPFILE file was linked into it (a named file went
+ * with its folder: that write fails, the next one succeeds). */
+static int place(struct fs_writer *w, const char *final, char *err, size_t errlen)
+{
+	int attempt, rc = 0;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		rc = w->anonymous ? name_anonymous(w) : 0;
+		if (rc == 0 && rename(w->path, final) < 0)
+			rc = -errno;
+		if (rc != -ENOENT || attempt > 0 || make_folders(w->s->root, err, errlen) < 0)
+			break;
+	}
+	if (rc < 0)
+		write_error(rc, "a blob", w->s->root, err, errlen);
+	return rc;
+}
+
+/* keep: a copy already there whole stays as it is; one that is not is
+ * replaced. */
 static int commit(struct fs_writer *w, const char *hex, int keep, char *err, size_t errlen)
 {
 	char final[PATH_LEN], dir[PATH_LEN];
 	struct stat st;
 	int rc = 0;
 
-	if (fsync(w->fd) < 0 || fstat(w->fd, &st) < 0) {
-		rc = write_error(-errno, "a blob", w->s->root, err, errlen);
+	if ((rc = stamp(w->fd)) < 0 || fsync(w->fd) < 0 || fstat(w->fd, &st) < 0) {
+		rc = write_error(rc < 0 ? rc : -errno, "a blob", w->s->root, err, errlen);
 		goto out;
 	}
 	if (keep && check(w->s, hex, (uint64_t)st.st_size) == 0)
 		goto out;
 	fs_path(w->s, hex, final, sizeof final);
-	if (w->anonymous && (rc = name_anonymous(w)) < 0) {
-		rc = write_error(rc, "a blob", w->s->root, err, errlen);
+	if ((rc = place(w, final, err, errlen)) < 0)
 		goto out;
-	}
-	if (rename(w->path, final) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot store blob %s in %s: %s", hex, final, strerror(errno));
-		goto out;
-	}
 	w->path[0] = '\0';
 	snprintf(dir, sizeof dir, "%s/blobs/sha256", w->s->root);
 	if ((rc = sync_dir(dir)) < 0)
@@ -395,6 +514,11 @@ static int op_check(const struct storage *s, const char *hex, uint64_t size)
 	return check(FS(s), hex, size);
 }
 
+static int op_verify(const struct storage *s, const char *hex, storage_pace_fn pace, void *ctx)
+{
+	return verify(FS(s), hex, pace, ctx);
+}
+
 static int op_read(const struct storage *s, const char *hex, size_t max, struct buf *out)
 {
 	return read_blob(FS(s), hex, max, out);
@@ -449,6 +573,7 @@ static const struct storage_ops filesystem_ops = {
 	.close = fs_close,
 	.locate = op_locate,
 	.check = op_check,
+	.verify = op_verify,
 	.read = op_read,
 	.begin = op_begin,
 	.write = op_write,

@@ -34,6 +34,11 @@ int storage_check(const struct storage *s, const char *hex, uint64_t size)
 	return s->ops->check(s, hex, size);
 }
 
+int storage_verify(const struct storage *s, const char *hex, storage_pace_fn pace, void *ctx)
+{
+	return s->ops->verify ? s->ops->verify(s, hex, pace, ctx) : -EOPNOTSUPP;
+}
+
 int storage_read(const struct storage *s, const char *hex, size_t max, struct buf *out)
 {
 	return s->ops->read(s, hex, max, out);

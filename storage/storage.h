@@ -43,9 +43,19 @@ int storage_locate(const struct storage *s, const char *hex, struct storage_loca
 int storage_remote(const struct storage *s);
 
 /* Whether blob hex is there whole: 0; -ENOENT when it is missing; -EIO
- * when its size is not the one recorded; another negative code when the
- * store cannot tell. */
+ * when its size is not the one recorded, or (a file here) when it was
+ * changed since it was written and its bytes are no longer its digest;
+ * another negative code when the store cannot tell. A file is hashed only
+ * when it changed (its time says so): otherwise this costs one stat. */
 int storage_check(const struct storage *s, const char *hex, uint64_t size);
+
+/* Hashes blob hex whole, changed or not (bit rot changes no time): 0 when
+ * its bytes are its digest, -EIO when they are not, -ENOENT when it is
+ * missing, -EOPNOTSUPP for a bucket's objects (the bucket keeps their
+ * checksums). pace, if not NULL, is told of every chunk read, and may
+ * sleep to bound the rate. */
+typedef void (*storage_pace_fn)(void *ctx, uint64_t bytes);
+int storage_verify(const struct storage *s, const char *hex, storage_pace_fn pace, void *ctx);
 
 /* Reads a small blob (a manifest) whole, checked against its digest:
  * -ENOENT when missing, -EFBIG when over max bytes, -EIO when damaged. */

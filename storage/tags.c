@@ -78,7 +78,7 @@ int storage_tag_read(const struct storage *s, const char *name, const char *tag,
 int storage_tag_write(const struct storage *s, const char *name, const char *tag, const struct storage_tag *t,
 		      const char *blobs)
 {
-	char path[PATH_LEN], tmp[PATH_LEN], err[256], *slash;
+	char path[PATH_LEN], tmp[PATH_LEN + 16], err[256], *slash;
 	int fd = -1, len, rc;
 
 	if ((rc = tag_path(s, name, tag, path, sizeof path)) < 0)
@@ -88,12 +88,13 @@ int storage_tag_write(const struct storage *s, const char *name, const char *tag
 	slash = strrchr(path, '/');
 	*slash = '\0';
 	rc = mkdirs(path, 0777, err, sizeof err);
+	/* Written aside, in the same folder (no route names a dot file),
+	 * and renamed over the old one: the web server reads a whole line or
+	 * none. */
+	snprintf(tmp, sizeof tmp, "%s/.tag-XXXXXX", path);
 	*slash = '/';
 	if (rc < 0)
 		return rc;
-	/* Written aside and renamed over the old one: the web server reads a
-	 * whole line or none. */
-	snprintf(tmp, sizeof tmp, "%s/tmp/tag-XXXXXX", s->ops->local_root(s));
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
 		return -errno;
 	len = dprintf(fd, "%" PRId64 " %s %s%s\n", t->expires, t->docker, t->oci, blobs);

@@ -205,6 +205,43 @@ midbuild_stop_check() {
 	wait "$client"
 }
 
+# heal_check LABEL: what the registry keeps serving when its files are
+# damaged or removed under it. shell/hello's biggest layer and its config
+# are overwritten in place, their sizes kept (dd conv=notrunc): the next
+# pull succeeds, and the files hold their digests again. Then
+# STORAGE_PATH/tmp, and after it STORAGE_PATH/blobs, are removed: the
+# next pull succeeds each time.
+heal_check() {
+	local label=$1 w=$SERVER_DIR/heal m layer config f ok=1
+	local docker=application/vnd.docker.distribution.manifest.v2+json
+	rm -rf "$w"
+	mkdir -p "$w"
+	pull_image shell/hello "$w/first" || { fail "$label: shell/hello pulls before any damage"; return; }
+	curl -s -o "$w/m" -H "Accept: $docker" "$URL/v2/shell/hello/manifests/latest"
+	read -r layer config < <(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))
+print(max(m["layers"], key=lambda l: l["size"])["digest"][7:], m["config"]["digest"][7:])' "$w/m")
+	for f in "$layer" "$config"; do
+		printf 'damage' | dd of="$SERVER_DIR/storage/blobs/sha256/$f" bs=1 seek=40 conv=notrunc status=none
+	done
+	# What the web server trusted of a file it lasts the rest of a second.
+	sleep 1.2
+	if pull_image shell/hello "$w/damaged"; then
+		pass "$label: a layer and a config damaged in place, sizes kept: the next pull succeeds"
+	else
+		fail "$label: a layer and a config damaged in place, sizes kept: the next pull succeeds ($(tail -2 "$w/damaged/pull.log"))"
+	fi
+	for f in "$layer" "$config"; do
+		[ "$(sha256sum <"$SERVER_DIR/storage/blobs/sha256/$f" | cut -d' ' -f1)" = "$f" ] || ok=0
+	done
+	check "$label: and their files hold their digests again" [ $ok = 1 ]
+	check "$label: the worker logged the damage" grep -q "blob $layer is damaged in storage" "${WORKER_LOG:-$SERVER_DIR/run/nixery-fcgi.log}"
+	rm -rf "$SERVER_DIR/storage/tmp"
+	check "$label: STORAGE_PATH/tmp removed: an image never built pulls" pull_image figlet "$w/notmp"
+	rm -rf "$SERVER_DIR/storage/blobs"
+	sleep 1.2
+	check "$label: STORAGE_PATH/blobs removed: a pull succeeds" pull_image shell/hello "$w/noblobs"
+}
+
 # worker_pids: the nixery-fcgi processes of the running server.
 worker_pids() {
 	local run=$SERVER_DIR/run pid
@@ -357,7 +394,7 @@ direct_blob_check() {
 	before=$(blob_requests)
 	code=$(curl -s -o "$w/gone" -w '%{http_code}' "$URL/v2/hello/blobs/sha256:$config")
 	check "$label: a blob whose file is gone reaches a worker, which says so ($code: $(head -c 120 "$w/gone"))" \
-		eval '[ "$code" = 404 ] && grep -q "missing from storage" "$w/gone"'
+		eval '[ "$code" = 404 ] && grep -q "missing or damaged in storage" "$w/gone"'
 	check "$label: and the workers count it (blob requests: $before before, $(blob_requests) after)" \
 		[ "$(blob_requests)" = $((before + 1)) ]
 	mv "$w/config" "$blobs/$config" 2>/dev/null

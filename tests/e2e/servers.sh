@@ -80,6 +80,7 @@ if server_start "$work/lighttpd" NIXERY_STOP_GRACE=2; then
 	direct_blob_check lighttpd
 	worker_checks lighttpd root
 	page_metrics_check lighttpd
+	heal_check lighttpd
 	midbuild_stop_check lighttpd 2
 else
 	fail "lighttpd: starts"
@@ -115,6 +116,7 @@ if apache_start "$work/apache" APACHE_RUN_USER=nixery APACHE_RUN_GROUP=nixery NI
 	direct_blob_check apache
 	worker_checks apache nixery
 	page_metrics_check apache
+	heal_check apache
 	wait $slow
 	read -r code took <"$work/slow.status"
 	check "apache: a build longer than mod_fcgid's default 40 s I/O timeout ends in its image (HTTP $code after ${took%.*} s)" \
@@ -135,6 +137,7 @@ if nginx_start "$work/nginx" NIXERY_STOP_GRACE=2; then
 	code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/_nixery_blobs/$(find "$SERVER_DIR/storage/blobs/sha256" -type f -printf '%f\n' | head -1)")
 	check "nginx: the X-Accel-Redirect location is internal (a client gets 404: got $code)" [ "$code" = 404 ]
 	page_metrics_check nginx
+	heal_check nginx
 	midbuild_stop_check nginx 2
 else
 	fail "nginx: starts ($(tail -3 "$work/nginx/run/nginx-error.log" "$work/nginx/run/spawn-fcgi.log" 2>/dev/null))"

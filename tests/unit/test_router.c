@@ -312,7 +312,7 @@ static void test_registry(void)
 			       .max_builds = 1, .eval_ttl = 60 };
 	if (!CHECK_WHY(registry_prepare(&cfg, err, sizeof err) == 0 &&
 		       storage_open(&(struct config){ .storage_path = (char *)storage_path }, &storage, err, sizeof err) == 0 &&
-		       registry_open(&reg, &cfg, storage, NULL, NULL, &cancel, err, sizeof err) == 0,
+		       registry_open(&reg, &cfg, storage, NULL, NULL, NULL, &cancel, err, sizeof err) == 0,
 		       err, "a registry opens on a new state folder"))
 		return;
 	reg.builder.nix = &no_nix;

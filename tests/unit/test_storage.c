@@ -180,6 +180,106 @@ static void test_tags(void)
 	storage_close(s);
 }
 
+/* A streamed blob of size bytes of c; its digest in hex. */
+static int stream_blob(struct storage *s, char c, size_t size, char hex[DIGEST_HEX_LEN + 1])
+{
+	struct storage_writer *w;
+	char err[512], *data = malloc(size);
+	int rc = -ENOMEM;
+
+	if (data) {
+		memset(data, c, size);
+		digest_hex(data, size, hex);
+		if ((rc = storage_begin(s, &w, err, sizeof err)) == 0 &&
+		    (rc = storage_write(w, data, size, err, sizeof err)) < 0)
+			storage_discard(w);
+		if (rc == 0)
+			rc = storage_commit(w, hex, err, sizeof err);
+	}
+	free(data);
+	return rc;
+}
+
+static void overwrite(const char *path, const char *bytes, off_t at)
+{
+	int fd = open(path, O_WRONLY);
+
+	if (fd < 0 || pwrite(fd, bytes, strlen(bytes), at) != (ssize_t)strlen(bytes) || close(fd) < 0)
+		CHECK(0, "a blob can be changed for the test");
+}
+
+/* A blob's file carries the time it was committed with; a file written
+ * since is hashed before it is trusted, and a damaged one replaced. */
+static void test_changed(void)
+{
+	const struct timespec stamp[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = BLOB_MTIME } };
+	struct storage *s;
+	char err[512] = "", hex[DIGEST_HEX_LEN + 1], path[256];
+	struct stat st;
+
+	if (storage_open(&fs_config, &s, err, sizeof err) < 0)
+		return;
+	CHECK(stream_blob(s, 'a', 300000, hex) == 0, "a layer is streamed into storage");
+	snprintf(path, sizeof path, "%s/blobs/sha256/%s", root, hex);
+	CHECK(stat(path, &st) == 0 && st.st_mtim.tv_sec == BLOB_MTIME && st.st_mtim.tv_nsec == 0,
+	      "its file carries the commit's time");
+	CHECK_INT_EQ(storage_verify(s, hex, NULL, NULL), 0, "verify hashes it whole");
+
+	/* Touched, the same bytes: hashed, found whole, and trusted again. */
+	utimensat(AT_FDCWD, path, NULL, 0);
+	CHECK_INT_EQ(storage_check(s, hex, 300000), 0, "a file touched but the same is whole");
+	CHECK(stat(path, &st) == 0 && st.st_mtim.tv_sec == BLOB_MTIME, "and carries the commit's time again");
+
+	/* Changed in place, the size kept (dd conv=notrunc). */
+	overwrite(path, "bbbb", 1000);
+	CHECK_INT_EQ(storage_check(s, hex, 300000), -EIO, "a layer changed in place is damaged");
+	CHECK(stream_blob(s, 'a', 300000, hex) == 0 && storage_check(s, hex, 300000) == 0 &&
+	      storage_verify(s, hex, NULL, NULL) == 0, "packing it again replaces the damaged copy");
+
+	/* Bit rot: other bytes, the time as committed. Only verify sees it. */
+	overwrite(path, "c", 77);
+	utimensat(AT_FDCWD, path, stamp, 0);
+	CHECK_INT_EQ(storage_check(s, hex, 300000), 0, "damage that changes no time passes the quick check");
+	CHECK_INT_EQ(storage_verify(s, hex, NULL, NULL), -EIO, "and verify finds it");
+	CHECK_INT_EQ(storage_verify(s, "0000000000000000000000000000000000000000000000000000000000000000",
+				    NULL, NULL), -ENOENT, "verify of a missing blob is -ENOENT");
+	storage_close(s);
+}
+
+/* Folders removed under a running registry come back with the next write. */
+static void test_folders_return(void)
+{
+	struct storage *s;
+	char err[512] = "", hex[DIGEST_HEX_LEN + 1], cmd[160];
+	int named;
+
+	if (storage_open(&fs_config, &s, err, sizeof err) < 0)
+		return;
+	for (named = 0; named < 2; named++) {
+		((struct filesystem *)s)->named_temps = named;
+		snprintf(cmd, sizeof cmd, "rm -rf '%s/tmp'", root);
+		CHECK(system(cmd) == 0 && stream_blob(s, 'd' + named, 1000, hex) == 0 &&
+		      storage_check(s, hex, 1000) == 0,
+		      named ? "a named write after tmp/ was removed succeeds" : "a write after tmp/ was removed succeeds");
+		snprintf(cmd, sizeof cmd, "rm -rf '%s/blobs' '%s/empty'", root, root);
+		CHECK(system(cmd) == 0 && stream_blob(s, 'f' + named, 1000, hex) == 0 &&
+		      storage_check(s, hex, 1000) == 0,
+		      named ? "a named write after blobs/ was removed succeeds" : "a write after blobs/ was removed succeeds");
+	}
+	snprintf(cmd, sizeof cmd, "%s/empty", root);
+	CHECK(access(cmd, F_OK) == 0, "and the web server's empty/ is back too");
+	snprintf(cmd, sizeof cmd, "rm -rf '%s/tmp' '%s/tags'", root, root);
+	{
+		struct storage_tag t = { .expires = 2000000000 };
+
+		memset(t.docker, 'a', DIGEST_HEX_LEN);
+		memset(t.oci, 'b', DIGEST_HEX_LEN);
+		CHECK(system(cmd) == 0 && storage_tag_write(s, "shell", "latest", &t, "") == 0,
+		      "a tag file is written with tmp/ and tags/ removed");
+	}
+	storage_close(s);
+}
+
 int main(void)
 {
 	char cmd[96];
@@ -190,6 +290,8 @@ int main(void)
 	test_blobs();
 	test_named();
 	test_tags();
+	test_changed();
+	test_folders_return();
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	if (system(cmd) != 0)
 		printf("warning: could not remove %s\n", root);
