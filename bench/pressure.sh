@@ -25,6 +25,7 @@ BENCH=pressure
 # shellcheck source=../tests/pressure.sh
 . "$TOP/tests/pressure.sh"
 
+SERVERS=${SERVERS:-lighttpd nginx apache}
 COLD=${COLD:-60}
 SECONDS_PER_BUILD=${SECONDS_PER_BUILD:-37}
 TRIES=${TRIES:-45}
@@ -35,18 +36,20 @@ chmod 0755 "$DIR"
 unprivileged_setup "$DIR" >/dev/null || true
 trap 'stop_daemon || true; bench_cleanup' EXIT
 
-# storm START DIR [ARGS...]: a server of its own and a package set never
+# storm SERVER [ARGS...]: a server of its own and a package set never
 # built, the storm, one line of figures.
 storm() {
-	local start=$1 dir=$2; shift 2
+	local server=$1 dir=$DIR/$1 start=${1}_start; shift
+	[ "$server" = lighttpd ] && start=server_start
 	pressure_pkgs "$dir/pkgs" "$SECONDS_PER_BUILD" $((COLD / 2))
 	chmod -R a+rX "$dir/pkgs"
 	"$start" "$dir/srv" NIXERY_PKGS_PATH="$dir/pkgs" "$@" || die "$start did not start"
 	curl -sf -o /dev/null "$URL/v2/shell/hello/manifests/latest" || die "$start: shell/hello failed"
-	pressure_run "$start" "$COLD" "$TRIES" "$dir/run" >&2
+	pressure_run "$server" "$COLD" "$TRIES" "$dir/run" >&2
+	[ -z "${KEEP:-}" ] || cp -r "$dir/run" "$KEEP-$server"
 	servers_stop || true
 	printf '  %-13s warm: slowest %5s ms%s; skopeo inspect %5s ms%s; cold: %s; longest %s ms%s\n' \
-		"${start%_start}" "$WARM_MAX_MS" "${WARM_BAD:+ (not 200: $WARM_BAD)}" "$INSPECT_MS" \
+		"$server" "$WARM_MAX_MS" "${WARM_BAD:+ (not 200: $WARM_BAD)}" "$INSPECT_MS" \
 		"$([ "$INSPECT_OK" = 1 ] || echo ' FAILED')" "$COLD_CODES" "$COLD_MAX_MS" \
 		"${COLD_BAD:+ (bad:$COLD_BAD)}"
 }
@@ -54,7 +57,7 @@ storm() {
 echo "pressure: $COLD cold requests of $SECONDS_PER_BUILD s builds, $TRIES warm ones, NIX_TIMEOUT=$TIMEOUT" >&2
 {
 	echo "Pressure ($(date -u +%Y-%m-%d), bash bench/pressure.sh: $COLD cold requests of ${SECONDS_PER_BUILD}-s builds at once, $TRIES warm requests beside them; must: warm < 1000 ms, inspect < 5000 ms, cold within $(((TIMEOUT + 5) * 1000)) ms)"
-	storm server_start "$DIR/lighttpd" NIX_TIMEOUT=$TIMEOUT
-	storm nginx_start "$DIR/nginx" NIX_TIMEOUT=$TIMEOUT
-	storm apache_start "$DIR/apache" NIX_TIMEOUT=$TIMEOUT
+	for server in $SERVERS; do
+		storm "$server" NIX_TIMEOUT=$TIMEOUT
+	done
 } | tee "$DIR/table"

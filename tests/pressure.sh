@@ -8,8 +8,9 @@
 #   pressure_run LABEL COLD TRIES WORK
 #                                 against the running server ($URL, built
 #                                 shell/hello already): COLD cold requests at
-#                                 once (half for `slow`, one image for all
-#                                 of them; half for distinct slowNN), and
+#                                 once (every other one for `slow`, one
+#                                 image for all of them; the others for
+#                                 distinct slowNN), and
 #                                 meanwhile TRIES timed warm requests (/v2/,
 #                                 the cached manifest by tag from the web
 #                                 server and from a worker, by digest, its
@@ -44,7 +45,7 @@ _timed() {
 }
 
 pressure_run() {
-	local label=$1 cold=$2 tries=$3 work=$4 i n digest config docker oci start pids=
+	local label=$1 cold=$2 tries=$3 work=$4 i digest config docker oci start pids=
 	docker=application/vnd.docker.distribution.manifest.v2+json
 	oci=application/vnd.oci.image.manifest.v1+json
 	mkdir -p "$work/cold"
@@ -52,10 +53,9 @@ pressure_run() {
 	digest=$(curl -s -D - -o "$work/manifest" -H "Accept: $docker" "$URL/v2/shell/hello/manifests/latest" |
 		header /dev/stdin Docker-Content-Digest)
 	config=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"]["digest"])' "$work/manifest")
-	n=$((cold / 2))
 	for i in $(seq "$cold"); do
 		local image=slow
-		[ "$i" -le "$n" ] || image=slow$(printf '%02d' $((i - n - 1)))
+		[ $((i % 2)) = 1 ] || image=slow$(printf '%02d' $((i / 2 - 1)))
 		curl -s -o "$work/cold/b$i" -D "$work/cold/h$i" --max-time 600 \
 			-w '%{http_code} %{time_total}\n' "$URL/v2/$image/manifests/latest" >"$work/cold/c$i" &
 		pids="$pids $!"
