@@ -59,6 +59,8 @@ pressure_run() {
 		curl -s -o "$work/cold/b$i" -D "$work/cold/h$i" --max-time 600 \
 			-w '%{http_code} %{time_total}\n' "$URL/v2/$image/manifests/latest" >"$work/cold/c$i" &
 		pids="$pids $!"
+		# The shared image's build is under way before the storm.
+		[ "$i" != 1 ] || sleep 0.5
 	done
 	# Every cold request is on its way before the warm ones start.
 	sleep 1
