@@ -42,7 +42,7 @@ struct request {
 	int64_t evaluated;            /* when the answer's evaluation was made */
 	struct cache_image img;       /* the answer */
 	int verify_blobs;             /* a cached image's blobs are tested */
-	int claimed;                  /* this host holds the bucket's claim to build it */
+	char claim[STORAGE_VERSION_MAX];  /* the bucket's claim this host made to build it: its version */
 	struct builder_result *out;
 };
 
@@ -352,7 +352,8 @@ static int build_failed(struct request *r, int rc, const char *err)
 }
 
 /* An image that another host sharing the bucket built, or is building:
- * taken over, or -ENOENT with the claim to build it held. */
+ * taken over, or -ENOENT for this host to build it, with the claim it
+ * made (if the bucket took one) in r->claim. */
 static int from_other_host(struct request *r)
 {
 	const struct storage *s = r->b->storage;
@@ -362,11 +363,9 @@ static int from_other_host(struct request *r)
 
 	if (rc == -ENOENT) {
 		rc = shared_claim(s, r->b->cache, r->key, r->req_key, r->b->cfg->nix_timeout + 60, r->dl, &img,
-				  err, sizeof err);
-		if (rc == 0) {
-			r->claimed = 1;
+				  r->claim, err, sizeof err);
+		if (rc == 0)
 			return -ENOENT;
-		}
 	}
 	if (rc == -ETIMEDOUT || rc == -ECANCELED)
 		return stopped(r, rc, "the wait for another host's build of it stopped");
@@ -433,7 +432,7 @@ static int build_locked(struct request *r)
 		r->img = img;
 	if (rc == 0 && (rc = cache_image_put(cache, r->key, &img, r->req_key, time(NULL))) < 0)
 		snprintf(err, sizeof err, "cannot record the image: %s", cache_error(cache));
-	if (rc == 0 && r->claimed && shared_publish(r->b->storage, r->key, &img, err, sizeof err) < 0)
+	if (rc == 0 && storage_remote(r->b->storage) && shared_publish(r->b->storage, r->key, &img, err, sizeof err) < 0)
 		log_warn("image %s is built, but other hosts will not find it: %s", r->key, err);
 	status = rc == 0 ? BUILD_OK : rc == -ETIMEDOUT ? BUILD_TIMEOUT : BUILD_FAILED;
 	metrics_build_ended(r->b->metrics, status == BUILD_OK ? METRICS_BUILD_OK :
@@ -453,8 +452,7 @@ static int build_locked(struct request *r)
 		r->out->packed = packed;
 	}
 out:
-	if (r->claimed)
-		shared_release(r->b->storage, r->key);
+	shared_release(r->b->storage, r->key, r->claim);
 	lock_release(pack);
 	lock_release(slot);
 	lock_release(lock);

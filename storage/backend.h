@@ -27,10 +27,11 @@ struct storage_ops {
 	int (*probe)(const struct storage *s, struct buf *out);
 	/* Only a bucket keeps records. */
 	int (*record_get)(const struct storage *s, const char *key, size_t max, struct buf *out,
-			  char *err, size_t errlen);
+			  char *version, char *err, size_t errlen);
 	int (*record_put)(const struct storage *s, const char *key, const char *text, int create_only,
-			  char *err, size_t errlen);
-	int (*record_remove)(const struct storage *s, const char *key);
+			  char *version, char *err, size_t errlen);
+	int (*record_remove)(const struct storage *s, const char *key, const char *version,
+			     char *err, size_t errlen);
 	/* STORAGE_PATH: where this host keeps its files (tags.c). */
 	const char *(*local_root)(const struct storage *s);
 	int remote;

@@ -106,7 +106,7 @@ static int record_key(enum storage_record kind, const char *hex, char *key, size
 }
 
 int storage_record_get(const struct storage *s, enum storage_record kind, const char *hex, size_t max,
-		       struct buf *out, char *err, size_t errlen)
+		       struct buf *out, char version[STORAGE_VERSION_MAX], char *err, size_t errlen)
 {
 	char key[DIGEST_HEX_LEN + 16];
 
@@ -114,11 +114,11 @@ int storage_record_get(const struct storage *s, enum storage_record kind, const 
 		return -EOPNOTSUPP;
 	if (record_key(kind, hex, key, sizeof key) < 0)
 		return -EINVAL;
-	return s->ops->record_get(s, key, max, out, err, errlen);
+	return s->ops->record_get(s, key, max, out, version, err, errlen);
 }
 
 int storage_record_put(const struct storage *s, enum storage_record kind, const char *hex, const char *text,
-		       int create_only, char *err, size_t errlen)
+		       int create_only, char version[STORAGE_VERSION_MAX], char *err, size_t errlen)
 {
 	char key[DIGEST_HEX_LEN + 16];
 
@@ -126,16 +126,19 @@ int storage_record_put(const struct storage *s, enum storage_record kind, const 
 		return -EOPNOTSUPP;
 	if (record_key(kind, hex, key, sizeof key) < 0)
 		return -EINVAL;
-	return s->ops->record_put(s, key, text, create_only, err, errlen);
+	return s->ops->record_put(s, key, text, create_only, version, err, errlen);
 }
 
-int storage_record_remove(const struct storage *s, enum storage_record kind, const char *hex)
+int storage_record_remove(const struct storage *s, enum storage_record kind, const char *hex,
+			  const char *version, char *err, size_t errlen)
 {
 	char key[DIGEST_HEX_LEN + 16];
 
 	if (!s->ops->record_remove)
 		return -EOPNOTSUPP;
-	if (record_key(kind, hex, key, sizeof key) < 0)
+	if (record_key(kind, hex, key, sizeof key) < 0 || !version || !version[0]) {
+		snprintf(err, errlen, "a record is removed only by its version");
 		return -EINVAL;
-	return s->ops->record_remove(s, key);
+	}
+	return s->ops->record_remove(s, key, version, err, errlen);
 }
