@@ -187,6 +187,20 @@ int lock_try(const char *state_dir, const char *kind, const char *key)
 	return fd;
 }
 
+int lock_held(const char *state_dir, const char *kind, const char *key)
+{
+	char name[NAME_LEN], path[PATH_LEN];
+	int fd, held;
+
+	snprintf(name, sizeof name, "%s-%s", kind, key);
+	lock_path(state_dir, name, path, sizeof path);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return held;
+}
+
 int lock_build(const char *state_dir, const struct deadline *dl)
 {
 	long waited;

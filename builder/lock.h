@@ -32,6 +32,11 @@ int lock_slot(const char *state_dir, int n, const struct deadline *dl, long *wai
  * descriptor, or -EWOULDBLOCK. */
 int lock_try(const char *state_dir, const char *kind, const char *key);
 
+/* Whether someone holds locks/<kind>-<key>.lock right now: 1 or 0. It
+ * creates nothing (a lock file that is not there is held by nobody), for
+ * tools that only look. */
+int lock_held(const char *state_dir, const char *kind, const char *key);
+
 /* Builds and the garbage collector. A build holds locks/pack.lock shared
  * from its first look at the layers it may reuse to the record of its
  * image; gc holds it exclusively while it removes, so it never removes a

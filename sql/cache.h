@@ -38,10 +38,15 @@ struct cache_blob {
  * read is moved aside and a new one created. */
 int cache_init(const char *state_dir, char *err, size_t errlen);
 int cache_open(const char *state_dir, struct cache **c, char *err, size_t errlen);
+/* Opens the cache as it is, to read only: nothing is created or
+ * upgraded; -ENOENT when there is no cache.db yet. */
+int cache_open_existing(const char *state_dir, struct cache **c, char *err, size_t errlen);
 void cache_close(struct cache *c);
 
-/* Follows a database another handle moved aside (one stat); call before
- * each request. */
+/* Follows a database another handle moved aside (one stat), and opens
+ * again a handle that SQLite opened read-only (the file was not writable
+ * to this user) once a write found it so or the file is writable again;
+ * call before each request. */
 int cache_refresh(struct cache *c);
 
 /* A request answered from the cache, read in one query: the image it

@@ -45,8 +45,9 @@ struct storage_writer {
 	const struct storage_ops *ops;
 };
 
-/* The backends. */
+/* The backends. existing: as storage_open_existing. */
 int filesystem_open(const char *root, struct storage **s, char *err, size_t errlen);
-int bucket_open(const struct config *cfg, struct storage **s, char *err, size_t errlen);
+int filesystem_open_existing(const char *root, struct storage **s, char *err, size_t errlen);
+int bucket_open(const struct config *cfg, int existing, struct storage **s, char *err, size_t errlen);
 
 #endif

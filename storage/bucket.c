@@ -602,7 +602,7 @@ static int name_bucket_in_host(struct bucket *b, char *err, size_t errlen)
 	return 0;
 }
 
-int bucket_open(const struct config *cfg, struct storage **out, char *err, size_t errlen)
+int bucket_open(const struct config *cfg, int existing, struct storage **out, char *err, size_t errlen)
 {
 	struct bucket *b = calloc(1, sizeof *b);
 	char endpoint[300];
@@ -649,7 +649,7 @@ int bucket_open(const struct config *cfg, struct storage **out, char *err, size_
 		rc = b->path_style ? 0 : name_bucket_in_host(b, err, errlen);
 	}
 	if (rc == 0)
-		rc = filesystem_open(cfg->storage_path, &b->local, err, errlen);
+		rc = (existing ? filesystem_open_existing : filesystem_open)(cfg->storage_path, &b->local, err, errlen);
 	snprintf(b->spool, sizeof b->spool, "%s/tmp", cfg->storage_path);
 	if (rc < 0) {
 		op_close(&b->base);

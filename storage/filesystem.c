@@ -72,16 +72,13 @@ static void remove_abandoned(const struct filesystem *s)
 
 static const struct storage_ops filesystem_ops;
 
-int filesystem_open(const char *root, struct storage **out, char *err, size_t errlen)
+/* The backend on root, as it is. */
+static int fs_new(const char *root, struct storage **out, char *err, size_t errlen)
 {
-	/* empty/: the document root the server configurations give the web
-	 * server, so that it serves nothing but blobs. */
-	const char *subdirs[] = { "/blobs/sha256", "/empty", "/tmp" };
 	struct filesystem *s = calloc(1, sizeof *s);
 	char path[PATH_LEN];
-	size_t i;
 	mode_t mask;
-	int rc, fd;
+	int fd;
 
 	*out = NULL;
 	if (!s) {
@@ -93,20 +90,13 @@ int filesystem_open(const char *root, struct storage **out, char *err, size_t er
 		free(s);
 		return -ENAMETOOLONG;
 	}
-	for (i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
-		snprintf(path, sizeof path, "%s%s", root, subdirs[i]);
-		if ((rc = mkdirs(path, 0777, err, errlen)) < 0) {
-			free(s);
-			return rc;
-		}
-	}
-	remove_abandoned(s);
 	/* The umask says who may write (a group shared by the workers of two
 	 * web servers, say); the web server, another user, must read. Read
 	 * once, before any thread: umask() cannot be read without setting. */
 	mask = umask(0);
 	umask(mask);
 	s->blob_mode = (0666 & ~mask) | 0444;
+	snprintf(path, sizeof path, "%s/tmp", root);
 	fd = open(path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
 	if (fd >= 0)
 		close(fd);
@@ -115,6 +105,31 @@ int filesystem_open(const char *root, struct storage **out, char *err, size_t er
 	s->base.ops = &filesystem_ops;
 	*out = &s->base;
 	return 0;
+}
+
+int filesystem_open(const char *root, struct storage **out, char *err, size_t errlen)
+{
+	/* empty/: the document root the server configurations give the web
+	 * server, so that it serves nothing but blobs. */
+	const char *subdirs[] = { "/blobs/sha256", "/empty", "/tmp" };
+	char path[PATH_LEN];
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	for (i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
+		snprintf(path, sizeof path, "%s%s", root, subdirs[i]);
+		if ((rc = mkdirs(path, 0777, err, errlen)) < 0)
+			return rc;
+	}
+	if ((rc = fs_new(root, out, err, errlen)) == 0)
+		remove_abandoned((const struct filesystem *)*out);
+	return rc;
+}
+
+int filesystem_open_existing(const char *root, struct storage **out, char *err, size_t errlen)
+{
+	return fs_new(root, out, err, errlen);
 }
 
 static void fs_close(struct storage *s)
@@ -356,8 +371,9 @@ static int each(const struct filesystem *s, storage_blob_fn fn, void *ctx)
 	int rc = 0;
 
 	snprintf(dir, sizeof dir, "%s/blobs/sha256", s->root);
+	/* Not made yet (a storage opened as it is): no blobs. */
 	if (!(d = opendir(dir)))
-		return -errno;
+		return errno == ENOENT ? 0 : -errno;
 	while (rc == 0 && (e = readdir(d))) {
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		if (digest_is_hex(e->d_name) && lstat(path, &st) == 0 && S_ISREG(st.st_mode))

@@ -9,7 +9,14 @@ int storage_open(const struct config *cfg, struct storage **s, char *err, size_t
 {
 	if (cfg->storage == STORAGE_FILESYSTEM)
 		return filesystem_open(cfg->storage_path, s, err, errlen);
-	return bucket_open(cfg, s, err, errlen);
+	return bucket_open(cfg, 0, s, err, errlen);
+}
+
+int storage_open_existing(const struct config *cfg, struct storage **s, char *err, size_t errlen)
+{
+	if (cfg->storage == STORAGE_FILESYSTEM)
+		return filesystem_open_existing(cfg->storage_path, s, err, errlen);
+	return bucket_open(cfg, 1, s, err, errlen);
 }
 
 void storage_close(struct storage *s)

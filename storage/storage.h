@@ -27,6 +27,10 @@ struct storage_writer;
  * removes what writers that died left behind; the bucket backends read
  * their credentials (the bucket is reached only by storage_probe). */
 int storage_open(const struct config *cfg, struct storage **s, char *err, size_t errlen);
+/* The same, to read what is there (status, gc --dry-run): no folder is
+ * created and nothing left behind is removed; a missing folder holds no
+ * blobs. */
+int storage_open_existing(const struct config *cfg, struct storage **s, char *err, size_t errlen);
 void storage_close(struct storage *s);
 
 /* Where a client gets blob hex: a file for the web server to send, or a
