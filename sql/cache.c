@@ -625,7 +625,7 @@ int cache_build_begin(struct cache *c, const char *image_key, const char *packag
 }
 
 static const char *const build_status_name[] = {
-	[BUILD_OK] = "ok", [BUILD_FAILED] = "failed", [BUILD_TIMEOUT] = "timeout",
+	[BUILD_OK] = "ok", [BUILD_FAILED] = "failed", [BUILD_TIMEOUT] = "timeout", [BUILD_CANCELLED] = "cancelled",
 };
 
 int cache_build_end(struct cache *c, int64_t id, enum build_status status, const char *message,

@@ -83,7 +83,9 @@ int cache_blob_totals(struct cache *c, uint64_t *blobs, uint64_t *bytes);
  * so that they are packed again. */
 int cache_blob_forget(struct cache *c, const char *digest);
 
-enum build_status { BUILD_OK, BUILD_FAILED, BUILD_TIMEOUT };
+/* A build stopped with its worker (the registry stopping) is cancelled:
+ * nobody's failure, never told to the requests that waited for it. */
+enum build_status { BUILD_OK, BUILD_FAILED, BUILD_TIMEOUT, BUILD_CANCELLED };
 
 /* Times are in milliseconds since the epoch. */
 int cache_build_begin(struct cache *c, const char *image_key, const char *packages,
@@ -130,7 +132,7 @@ struct cache_build {
 	int64_t started;         /* unix time */
 	double seconds;
 	uint64_t packed;         /* bytes newly packed */
-	char status[16];         /* running, ok, failed, timeout */
+	char status[16];         /* running, ok, failed, timeout, cancelled */
 	char message[512];
 	char name[300];          /* the image as asked: name:tag */
 	uint64_t size;           /* bytes of the image's blobs, once built */
