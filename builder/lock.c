@@ -23,9 +23,10 @@ int64_t lock_now_ms(void)
 	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-static void lock_path(const char *state_dir, const char *name, char *path, size_t len)
+/* 0, or -ENAMETOOLONG. */
+static int lock_path(const char *state_dir, const char *name, char *path, size_t len)
 {
-	snprintf(path, len, "%s/locks/%s.lock", state_dir, name);
+	return (size_t)snprintf(path, len, "%s/locks/%s.lock", state_dir, name) < len ? 0 : -ENAMETOOLONG;
 }
 
 static int open_lock(const char *state_dir, const char *name)
@@ -33,7 +34,8 @@ static int open_lock(const char *state_dir, const char *name)
 	char path[PATH_LEN];
 	int fd;
 
-	lock_path(state_dir, name, path, sizeof path);
+	if (lock_path(state_dir, name, path, sizeof path) < 0)
+		return -ENAMETOOLONG;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	return fd < 0 ? -errno : fd;
 }
@@ -53,8 +55,7 @@ static int current(const char *state_dir, const char *name, int fd)
 {
 	char path[PATH_LEN];
 
-	lock_path(state_dir, name, path, sizeof path);
-	return is_file_at(fd, path);
+	return lock_path(state_dir, name, path, sizeof path) == 0 && is_file_at(fd, path);
 }
 
 /* Locks name's file in mode without waiting: 0, or -EWOULDBLOCK, or
@@ -147,7 +148,7 @@ int lock_take(const char *state_dir, const char *kind, const char *key,
 
 int lock_slot(const char *state_dir, int n, const struct deadline *dl, long *waited_ms)
 {
-	char text[LOCK_MAX_SLOTS][16];
+	char text[LOCK_MAX_SLOTS][24];
 	const char *names[LOCK_MAX_SLOTS] = { NULL };
 	int fds[LOCK_MAX_SLOTS], i, opened = 0, got, rc;
 
@@ -193,8 +194,7 @@ int lock_held(const char *state_dir, const char *kind, const char *key)
 	int fd, held;
 
 	snprintf(name, sizeof name, "%s-%s", kind, key);
-	lock_path(state_dir, name, path, sizeof path);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (lock_path(state_dir, name, path, sizeof path) < 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return 0;
 	held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
 	close(fd);
