@@ -162,15 +162,15 @@ static void test_cancelled(void)
 	a.b = b.b = s.b;
 	if (cache_open(s.cfg.state_dir, &b.b.cache, err, sizeof err) < 0)
 		die(err);
-	nix.slow_build_ms = 3000;
+	nix.slow_build_ms = 1500;
 	pthread_create(&ta, NULL, run, &a);
 	usleep(300 * 1000);
 	pthread_create(&tb, NULL, run, &b);
 	usleep(300 * 1000);
 	atomic_store(&stop, 1);
-	nix.slow_build_ms = 0;
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
+	nix.slow_build_ms = 0;
 	CHECK_WHY(a.rc == -ECANCELED, a.message, "the request of the stopped worker is told the registry is restarting");
 	CHECK_WHY(b.rc == 0, b.message, "the request that waited for it does not take the stop for a failure");
 	CHECK_INT_EQ(nix.builds, 2, "and builds the image itself");
