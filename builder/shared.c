@@ -279,16 +279,17 @@ static int claim_expired(const struct storage *s, const char *key, char version[
  * one's bytes its own, and so its S3 ETag (their MD5). */
 static char *claim_text(int lease_s)
 {
-	cJSON *claim = cJSON_CreateObject();
 	char host[256] = "", nonce[33], *text = NULL;
 	unsigned char random[16];
+	cJSON *claim;
 	size_t i;
 
-	gethostname(host, sizeof host - 1);
 	if (RAND_bytes(random, sizeof random) != 1)
 		return NULL;
 	for (i = 0; i < sizeof random; i++)
 		snprintf(nonce + 2 * i, 3, "%02x", random[i]);
+	gethostname(host, sizeof host - 1);
+	claim = cJSON_CreateObject();
 	if (claim && cJSON_AddStringToObject(claim, "host", host) &&
 	    cJSON_AddNumberToObject(claim, "pid", (double)getpid()) &&
 	    cJSON_AddNumberToObject(claim, "until", (double)(time(NULL) + lease_s)) &&
