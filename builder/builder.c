@@ -45,7 +45,7 @@ struct request {
 	struct cache_image img;       /* the answer */
 	int verify_blobs;             /* a cached image's blobs are tested */
 	int admitted, ticket;         /* to cold work (admission.h) */
-	int claimed;                  /* this host holds the bucket's claim to build it */
+	char claim[STORAGE_VERSION_MAX];  /* the bucket's claim this host made to build it: its version */
 	struct builder_result *out;
 };
 
@@ -320,7 +320,8 @@ static int build_failed(struct request *r, int rc, const char *err)
 }
 
 /* An image that another host sharing the bucket built, or is building:
- * taken over, or -ENOENT with the claim to build it held. */
+ * taken over, or -ENOENT for this host to build it, with the claim it
+ * made (if the bucket took one) in r->claim. */
 static int from_other_host(struct request *r)
 {
 	const struct storage *s = r->b->storage;
@@ -330,11 +331,9 @@ static int from_other_host(struct request *r)
 
 	if (rc == -ENOENT) {
 		rc = shared_claim(s, r->b->cache, r->key, r->req_key, r->b->cfg->nix_timeout + 60, r->dl, &img,
-				  err, sizeof err);
-		if (rc == 0) {
-			r->claimed = 1;
+				  r->claim, err, sizeof err);
+		if (rc == 0)
 			return -ENOENT;
-		}
 	}
 	if (rc == -ETIMEDOUT || rc == -ECANCELED)
 		return stopped(r, rc, "the wait for another host's build of it stopped");
@@ -346,17 +345,60 @@ static int from_other_host(struct request *r)
 	return rc;
 }
 
+/* How a build ended, in its row and in the metrics. A stop is nobody's
+ * failure: the requests that waited for it build themselves. */
+static enum build_status ended_as(int rc)
+{
+	return rc == 0 ? BUILD_OK : rc == -ETIMEDOUT ? BUILD_TIMEOUT : rc == -ECANCELED ? BUILD_CANCELLED : BUILD_FAILED;
+}
+
+static const enum metrics_build counted_as[] = {
+	[BUILD_OK] = METRICS_BUILD_OK, [BUILD_FAILED] = METRICS_BUILD_FAILED,
+	[BUILD_TIMEOUT] = METRICS_BUILD_TIMEOUT, [BUILD_CANCELLED] = METRICS_BUILD_CANCELLED,
+};
+
+/* Builds the image and records it; the caller holds its locks. A build
+ * counts as started once its row is written, and every one started ends,
+ * in its row and in the metrics, whatever stops it. */
+static int build_recorded(struct request *r, const char *packages, struct cache_image *img, uint64_t *packed)
+{
+	struct cache *cache = r->b->cache;
+	char err[1024] = "", name[IMAGE_NAME_MAX + 200];
+	struct timespec started;
+	enum build_status status;
+	uint64_t size = 0;
+	int rc;
+
+	started = clock_start();
+	snprintf(name, sizeof name, "%s:%s", r->name, r->ref);
+	if ((rc = cache_build_begin(cache, r->key, packages, name, lock_now_ms(), &r->build_id)) < 0)
+		return cache_failed(r, rc);
+	log_info("building image %s: %s", r->key, packages);
+	metrics_build_started(r->b->metrics);
+	if ((rc = build(r, img, packed, &size, err, sizeof err)) == 0)
+		r->img = *img;
+	if (rc == 0 && (rc = cache_image_put(cache, r->key, img, r->req_key, time(NULL))) < 0)
+		snprintf(err, sizeof err, "cannot record the image: %s", cache_error(cache));
+	if (rc == 0 && storage_remote(r->b->storage) && shared_publish(r->b->storage, r->key, img, err, sizeof err) < 0)
+		log_warn("image %s is built, but other hosts will not find it: %s", r->key, err);
+	status = ended_as(rc);
+	metrics_build_ended(r->b->metrics, counted_as[status], clock_seconds_since(started), *packed);
+	if (cache_build_end(cache, r->build_id, status, rc == 0 ? NULL : err, clock_seconds_since(started), *packed,
+			    rc == 0 ? size : 0, lock_now_ms()) < 0)
+		log_warn("cannot record the end of build %lld: %s", (long long)r->build_id, cache_error(cache));
+	return rc < 0 ? build_failed(r, rc, err) : 0;
+}
+
 /* Evaluated, not cached: build under the image's lock, once for all the
  * workers asking for it. */
 static int build_locked(struct request *r)
 {
 	struct cache *cache = r->b->cache;
 	struct cache_image img;
-	struct timespec started;
 	enum build_status status;
-	char err[1024] = "", *packages = image_packages_json(&r->req), name[IMAGE_NAME_MAX + 200];
+	char err[1024] = "", *packages = image_packages_json(&r->req);
 	int64_t waited_from;
-	uint64_t packed = 0, size = 0;
+	uint64_t packed = 0;
 	int lock, slot = -1, pack = -1, rc;
 
 	if ((lock = lock_take(r->b->cfg->state_dir, "image", r->key, r->dl, &waited_from)) < 0) {
@@ -389,40 +431,16 @@ static int build_locked(struct request *r)
 			say(r, -EIO, "cannot take the build lock: %s: check NIXERY_STATE_DIR", strerror(-rc));
 		goto out;
 	}
-	started = clock_start();
-	log_info("building image %s: %s", r->key, packages ? packages : "");
-	metrics_build_started(r->b->metrics);
-	snprintf(name, sizeof name, "%s:%s", r->name, r->ref);
-	if ((rc = cache_build_begin(cache, r->key, packages ? packages : "", name, lock_now_ms(), &r->build_id)) < 0) {
-		rc = cache_failed(r, rc);
+	if ((rc = build_recorded(r, packages ? packages : "", &img, &packed)) < 0)
 		goto out;
-	}
-	if ((rc = build(r, &img, &packed, &size, err, sizeof err)) == 0)
-		r->img = img;
-	if (rc == 0 && (rc = cache_image_put(cache, r->key, &img, r->req_key, time(NULL))) < 0)
-		snprintf(err, sizeof err, "cannot record the image: %s", cache_error(cache));
-	if (rc == 0 && r->claimed && shared_publish(r->b->storage, r->key, &img, err, sizeof err) < 0)
-		log_warn("image %s is built, but other hosts will not find it: %s", r->key, err);
-	status = rc == 0 ? BUILD_OK : rc == -ETIMEDOUT ? BUILD_TIMEOUT : BUILD_FAILED;
-	metrics_build_ended(r->b->metrics, status == BUILD_OK ? METRICS_BUILD_OK :
-			    status == BUILD_TIMEOUT ? METRICS_BUILD_TIMEOUT : METRICS_BUILD_FAILED,
-			    clock_seconds_since(started), packed);
-	/* A stop is nobody's failure: waiters build themselves. */
-	if (rc != -ECANCELED &&
-	    cache_build_end(cache, r->build_id, status, rc == 0 ? NULL : err, clock_seconds_since(started),
-			    packed, rc == 0 ? size : 0, lock_now_ms()) < 0)
-		log_warn("cannot record the end of build %lld: %s", (long long)r->build_id, cache_error(cache));
-	if (rc < 0)
-		rc = build_failed(r, rc, err);
-	else if (load_manifest(r, r->fmt == MANIFEST_OCI ? img.oci_manifest : img.docker_manifest) < 0)
+	if (load_manifest(r, r->fmt == MANIFEST_OCI ? img.oci_manifest : img.docker_manifest) < 0)
 		rc = say(r, -EIO, "the image was built, but its manifest cannot be read back from storage");
 	else if ((rc = remember(r, 0)) == 0) {
 		r->out->built = 1;
 		r->out->packed = packed;
 	}
 out:
-	if (r->claimed)
-		shared_release(r->b->storage, r->key);
+	shared_release(r->b->storage, r->key, r->claim);
 	lock_release(pack);
 	lock_release(slot);
 	lock_release(lock);

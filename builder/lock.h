@@ -2,8 +2,10 @@
  * $NIXERY_STATE_DIR/locks held with flock, so that a lock dies with its
  * holder and a killed worker never leaves one behind. Waits are bounded by
  * the request's deadline (flock itself cannot wait with a time limit, so
- * waiting polls). The lock files stay: removing one while another worker
- * opens it would let two holders in at once. */
+ * waiting polls). gc removes lock files nobody holds: a taker that had
+ * one open, and locked it after it was removed, finds it no longer at its
+ * path and opens the path again, so that every holder of a name holds the
+ * same file and no two hold it at once. */
 #ifndef NIXERY_LOCK_H
 #define NIXERY_LOCK_H
 
@@ -34,6 +36,11 @@ int lock_ticket(const char *state_dir, int n);
  * descriptor, or -EWOULDBLOCK. */
 int lock_try(const char *state_dir, const char *kind, const char *key);
 
+/* Whether someone holds locks/<kind>-<key>.lock right now: 1 or 0. It
+ * creates nothing (a lock file that is not there is held by nobody), for
+ * tools that only look. */
+int lock_held(const char *state_dir, const char *kind, const char *key);
+
 /* Builds and the garbage collector. A build holds locks/pack.lock shared
  * from its first look at the layers it may reuse to the record of its
  * image; gc holds it exclusively while it removes, so it never removes a
@@ -43,9 +50,9 @@ int lock_try(const char *state_dir, const char *kind, const char *key);
 int lock_build(const char *state_dir, const struct deadline *dl);
 int lock_gc(const char *state_dir, const struct deadline *dl, int *gate);
 
-/* Removes the image and layer lock files nobody holds; gc calls it while
- * it holds lock_gc, when no build can be waiting for one. Returns how
- * many went. */
+/* Removes the image and layer lock files nobody holds (gc, under
+ * lock_gc). A request may be waiting on one: it takes the file made
+ * again at the path instead. Returns how many went. */
 int lock_remove_free(const char *state_dir);
 
 void lock_release(int fd);

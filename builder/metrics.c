@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 /* "nxmetr" and a layout number: a file of another layout is started anew. */
-#define MAGIC 0x6e786d6574720001ULL
+#define MAGIC 0x6e786d6574720002ULL
 
 static const char *const routes[] = {
 	"base", "manifest", "blob", "tags", "catalog", "referrers", "page", "search", "metrics", "other",
@@ -29,7 +29,7 @@ struct shared {
 	uint64_t magic;
 	atomic_uint_fast64_t requests[NROUTES][NSTATUSES + 1];   /* the last: other statuses */
 	atomic_uint_fast64_t hits[METRICS_LEVELS], misses[METRICS_LEVELS];
-	atomic_uint_fast64_t builds_started, builds[3];
+	atomic_uint_fast64_t builds_started, builds[METRICS_BUILD_RESULTS];
 	atomic_uint_fast64_t duration[NBUCKETS + 1];              /* the last: above every bound */
 	atomic_uint_fast64_t duration_ms;
 	atomic_uint_fast64_t packed_bytes;
@@ -149,7 +149,7 @@ static void header(struct buf *out, const char *name, const char *type, const ch
 void metrics_render(const struct metrics *m, uint64_t store_blobs, uint64_t store_bytes,
 		    struct buf *out)
 {
-	static const char *const results[] = { "ok", "failed", "timeout" };
+	static const char *const results[METRICS_BUILD_RESULTS] = { "ok", "failed", "timeout", "cancelled" };
 	const struct shared *s = m->s;
 	uint64_t cumulative = 0;
 	size_t r, i;
@@ -179,10 +179,12 @@ void metrics_render(const struct metrics *m, uint64_t store_blobs, uint64_t stor
 			   (unsigned long long)read_count(&s->misses[i]));
 	header(out, "nixery_layers_reused_total", "counter", "Layers an image took from the cache instead of packing them.");
 	buf_printf(out, "nixery_layers_reused_total %llu\n", (unsigned long long)read_count(&s->hits[METRICS_LAYER]));
-	header(out, "nixery_builds_started_total", "counter", "Image builds started.");
+	header(out, "nixery_builds_started_total", "counter",
+	       "Image builds started: those ended (nixery_builds_total) and those running.");
 	buf_printf(out, "nixery_builds_started_total %llu\n", (unsigned long long)read_count(&s->builds_started));
-	header(out, "nixery_builds_total", "counter", "Image builds ended, by result: ok, failed, timeout.");
-	for (i = 0; i < 3; i++)
+	header(out, "nixery_builds_total", "counter",
+	       "Image builds ended, by result: ok, failed, timeout, cancelled (stopped with their worker).");
+	for (i = 0; i < METRICS_BUILD_RESULTS; i++)
 		buf_printf(out, "nixery_builds_total{result=\"%s\"} %llu\n", results[i],
 			   (unsigned long long)read_count(&s->builds[i]));
 	header(out, "nixery_build_duration_seconds", "histogram", "How long image builds took, packing included.");

@@ -13,7 +13,10 @@
 struct metrics;
 
 enum metrics_level { METRICS_REQUEST, METRICS_IMAGE, METRICS_LAYER, METRICS_LEVELS };
-enum metrics_build { METRICS_BUILD_OK, METRICS_BUILD_FAILED, METRICS_BUILD_TIMEOUT };
+/* How a build ended; every build started ends in one of these, or is
+ * still running. */
+enum metrics_build { METRICS_BUILD_OK, METRICS_BUILD_FAILED, METRICS_BUILD_TIMEOUT, METRICS_BUILD_CANCELLED,
+		     METRICS_BUILD_RESULTS };
 
 /* Maps the counters, creating the file the first time (or when a newer
  * layout replaces an older one). */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/rand.h>
 
 #include "core/log.h"
 #include "core/manifest.h"
@@ -18,6 +19,10 @@
 #define RECORD_MAX (6 * MANIFEST_MAX_BYTES)
 /* How often a host waiting for another's build looks for its record. */
 #define POLL_MS 500
+
+/* Removals of run-out claims the bucket may refuse (another host claimed
+ * anew each time) before this host builds without a claim. */
+#define MAX_REFUSED 3
 
 /* Blobs looked for in the bucket at once: each is a round trip. */
 #define CHECKS_AT_ONCE 16
@@ -169,7 +174,7 @@ int shared_adopt(const struct storage *s, struct cache *cache, const char *key, 
 	struct adoption a = { .s = s, .cache = cache, .err = err, .errlen = errlen };
 	struct buf text = { 0 };
 	cJSON *record = NULL;
-	int rc = storage_record_get(s, STORAGE_IMAGE, key, RECORD_MAX, &text, err, errlen);
+	int rc = storage_record_get(s, STORAGE_IMAGE, key, RECORD_MAX, &text, NULL, err, errlen);
 
 	if (rc < 0)
 		goto out;
@@ -238,7 +243,7 @@ int shared_publish(const struct storage *s, const char *key, const struct cache_
 	if (!(text = cJSON_PrintUnformatted(record)))
 		snprintf(err, errlen, "out of memory");
 	else
-		rc = storage_record_put(s, STORAGE_IMAGE, key, text, 0, err, errlen);
+		rc = storage_record_put(s, STORAGE_IMAGE, key, text, 0, NULL, err, errlen);
 out:
 	cJSON_free(text);
 	cJSON_Delete(texts);
@@ -248,8 +253,10 @@ out:
 	return rc;
 }
 
-/* Whether a claim's lease has run out (or it cannot be read as one). */
-static int claim_expired(const struct storage *s, const char *key)
+/* Whether the claim there has run out (or cannot be read as one): 1, with
+ * its version, which alone its removal may name; 0 when it holds, or is
+ * gone already. */
+static int claim_expired(const struct storage *s, const char *key, char version[STORAGE_VERSION_MAX])
 {
 	struct buf text = { 0 };
 	char err[512];
@@ -257,7 +264,8 @@ static int claim_expired(const struct storage *s, const char *key)
 	const cJSON *until;
 	int expired = 0;
 
-	if (storage_record_get(s, STORAGE_CLAIM, key, RECORD_MAX, &text, err, sizeof err) == 0) {
+	version[0] = '\0';
+	if (storage_record_get(s, STORAGE_CLAIM, key, RECORD_MAX, &text, version, err, sizeof err) == 0) {
 		claim = cJSON_Parse(text.data);
 		until = cJSON_GetObjectItemCaseSensitive(claim, "until");
 		expired = !cJSON_IsNumber(until) || until->valuedouble < (double)time(NULL);
@@ -267,38 +275,96 @@ static int claim_expired(const struct storage *s, const char *key)
 	return expired;
 }
 
-/* The claim's text: who holds it, and until when. */
+/* The claim's text: who holds it, and until when. Random bytes make each
+ * one's bytes its own, and so its S3 ETag (their MD5). */
 static char *claim_text(int lease_s)
 {
-	cJSON *claim = cJSON_CreateObject();
-	char host[256] = "", *text = NULL;
+	char host[256] = "", nonce[33], *text = NULL;
+	unsigned char random[16];
+	cJSON *claim;
+	size_t i;
 
+	if (RAND_bytes(random, sizeof random) != 1)
+		return NULL;
+	for (i = 0; i < sizeof random; i++)
+		snprintf(nonce + 2 * i, 3, "%02x", random[i]);
 	gethostname(host, sizeof host - 1);
+	claim = cJSON_CreateObject();
 	if (claim && cJSON_AddStringToObject(claim, "host", host) &&
 	    cJSON_AddNumberToObject(claim, "pid", (double)getpid()) &&
-	    cJSON_AddNumberToObject(claim, "until", (double)(time(NULL) + lease_s)))
+	    cJSON_AddNumberToObject(claim, "until", (double)(time(NULL) + lease_s)) &&
+	    cJSON_AddStringToObject(claim, "nonce", nonce))
 		text = cJSON_PrintUnformatted(claim);
 	cJSON_Delete(claim);
 	return text;
 }
 
-int shared_claim(const struct storage *s, struct cache *cache, const char *key, const char *request_key,
-		 int lease_s, const struct deadline *dl, struct cache_image *img, char *err, size_t errlen)
+/* A claim that ran out (its host stopped): removed, if it is still the one
+ * read: 1 then, for this host to claim again. 0 when another host claimed
+ * anew meanwhile: the caller looks again. -ENOTSUP when this host is to
+ * build without a claim: the bucket names no version to remove it by,
+ * cannot be asked, or refused the removal of claims read as run out too
+ * often (a store that compares versions its own way). */
+static int remove_expired(const struct storage *s, const char *key, const char *version, int *refused)
 {
-	char *text;
-	int rc, waiting = 0;
+	char err[1024] = "";
+	int rc;
+
+	if (!version[0] || *refused >= MAX_REFUSED) {
+		log_warn("the claim of image %s ran out, and the bucket %s: building the image here, without a claim",
+			 key, version[0] ? "keeps refusing its removal" : "names no version to remove it by");
+		return -ENOTSUP;
+	}
+	rc = storage_record_remove(s, STORAGE_CLAIM, key, version, err, sizeof err);
+	if (rc == 0) {
+		log_warn("the claim of image %s ran out: its host stopped; building it here", key);
+		return 1;
+	}
+	if (rc == -EEXIST) {
+		++*refused;
+		return 0;
+	}
+	log_warn("cannot remove the claim of image %s, which ran out (%s): building the image here, without a claim",
+		 key, err);
+	return -ENOTSUP;
+}
+
+/* Makes this host's claim: 0 with held its version, -EEXIST when there is
+ * one, another negative code when the bucket would not take it (held is
+ * "" then). */
+static int make_claim(const struct storage *s, const char *key, int lease_s, char held[STORAGE_VERSION_MAX],
+		      char *err, size_t errlen)
+{
+	char *text = claim_text(lease_s);
+	int rc;
+
+	held[0] = '\0';
+	if (!text) {
+		snprintf(err, errlen, "out of memory, or no random bytes");
+		return -ENOMEM;
+	}
+	rc = storage_record_put(s, STORAGE_CLAIM, key, text, 1, held, err, errlen);
+	cJSON_free(text);
+	if (rc < 0)
+		held[0] = '\0';
+	if (rc < 0 && rc != -EEXIST)
+		log_warn("cannot claim the build of image %s in the bucket (%s): building it without a claim", key, err);
+	return rc;
+}
+
+int shared_claim(const struct storage *s, struct cache *cache, const char *key, const char *request_key,
+		 int lease_s, const struct deadline *dl, struct cache_image *img,
+		 char held[STORAGE_VERSION_MAX], char *err, size_t errlen)
+{
+	char version[STORAGE_VERSION_MAX];
+	int rc, waiting = 0, refused = 0;
 
 	for (;;) {
-		if (!(text = claim_text(lease_s)))
-			return 0;
-		rc = storage_record_put(s, STORAGE_CLAIM, key, text, 1, err, errlen);
-		cJSON_free(text);
-		if (rc != -EEXIST) {
-			if (rc < 0)
-				log_warn("cannot claim the build of image %s in the bucket (%s): building it", key, err);
+		if ((rc = make_claim(s, key, lease_s, held, err, errlen)) != -EEXIST) {
 			/* The host before may have finished between two looks. */
 			if (waiting && shared_adopt(s, cache, key, request_key, img, err, errlen) == 0) {
-				shared_release(s, key);
+				shared_release(s, key, held);
+				held[0] = '\0';
 				return 1;
 			}
 			return 0;
@@ -309,9 +375,9 @@ int shared_claim(const struct storage *s, struct cache *cache, const char *key, 
 			return 1;
 		if (rc != -ENOENT)
 			return rc;
-		if (claim_expired(s, key)) {
-			log_warn("the claim of image %s ran out: its host stopped; building it here", key);
-			storage_record_remove(s, STORAGE_CLAIM, key);
+		if (claim_expired(s, key, version) && (rc = remove_expired(s, key, version, &refused)) != 0) {
+			if (rc < 0)
+				return 0;
 			continue;
 		}
 		if ((rc = deadline_check(dl)) < 0)
@@ -320,7 +386,16 @@ int shared_claim(const struct storage *s, struct cache *cache, const char *key, 
 	}
 }
 
-void shared_release(const struct storage *s, const char *key)
+void shared_release(const struct storage *s, const char *key, const char *held)
 {
-	storage_record_remove(s, STORAGE_CLAIM, key);
+	char err[1024] = "";
+	int rc;
+
+	if (!held || !held[0])
+		return;
+	rc = storage_record_remove(s, STORAGE_CLAIM, key, held, err, sizeof err);
+	if (rc == -EEXIST)
+		log_warn("the claim of image %s was taken over by another host while this one built it: left to it", key);
+	else if (rc < 0)
+		log_warn("cannot remove this host's claim of image %s (%s): it runs out by itself", key, err);
 }

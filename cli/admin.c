@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -55,6 +57,62 @@ static int usage(FILE *f)
 		"Settings as for nixery-fcgi (its file, then the environment); run as\n"
 		"the user the workers run as. See nixery-admin(8).\n", VERIFY_RATE);
 	return f == stdout ? 0 : 2;
+}
+
+/* Opens the cache and the storage to change them, making what is
+ * missing, as a worker does. */
+static int open_writing(struct admin *a)
+{
+	char err[4096];
+
+	nix_environment(a->cfg.state_dir);
+	if (builder_prepare(&a->cfg, err, sizeof err) < 0 ||
+	    storage_open(&a->cfg, &a->storage, err, sizeof err) < 0 ||
+	    cache_open(a->cfg.state_dir, &a->builder.cache, err, sizeof err) < 0) {
+		fprintf(stderr, "nixery-admin: %s\n", err);
+		return -1;
+	}
+	if (popularity_source_new(a->cfg.popularity_url, a->cfg.popularity_ttl, &a->popularity) < 0) {
+		fprintf(stderr, "nixery-admin: out of memory\n");
+		return -1;
+	}
+	a->builder.cfg = &a->cfg;
+	a->builder.storage = a->storage;
+	a->builder.popularity = a->popularity;
+	a->builder.nix = &nix_real;
+	return 0;
+}
+
+/* Whether the registry has a cache yet; when not, says so: commands that
+ * only look, or find nothing to remove, then create nothing (run as root
+ * before the first start, they would leave folders the workers cannot
+ * write). */
+static int built_yet(const struct admin *a, const char *what)
+{
+	char path[4096];
+
+	snprintf(path, sizeof path, "%s/cache.db", a->cfg.state_dir);
+	if (access(path, F_OK) == 0)
+		return 1;
+	printf("%snothing is built yet: there is no build cache %s (the registry makes it when it first starts)\n",
+	       what, path);
+	return 0;
+}
+
+/* Opens the cache and the storage as they are, to read them: nothing is
+ * created, upgraded or removed. */
+static int open_reading(struct admin *a)
+{
+	char err[4096];
+
+	if (cache_open_existing(a->cfg.state_dir, &a->builder.cache, err, sizeof err) < 0 ||
+	    storage_open_existing(&a->cfg, &a->storage, err, sizeof err) < 0) {
+		fprintf(stderr, "nixery-admin: %s\n", err);
+		return -1;
+	}
+	a->builder.cfg = &a->cfg;
+	a->builder.storage = a->storage;
+	return 0;
 }
 
 /* One image: "name" or "name:tag"; prints its line, returns 0 or 1. */
@@ -107,6 +165,10 @@ static int cmd_prebuild(struct admin *a, int argc, char **argv)
 		default: return usage(stderr);
 		}
 	}
+	if (optind == argc && !from)
+		return usage(stderr);
+	if (open_writing(a) < 0)
+		return 1;
 	for (; optind < argc; optind++, done++)
 		failed += prebuild_one(a, argv[optind], tag);
 	if (from) {
@@ -156,6 +218,10 @@ static int cmd_gc(struct admin *a, int argc, char **argv)
 		default: return usage(stderr);
 		}
 	}
+	if (!built_yet(a, dry ? "would remove nothing: " : "removed nothing: "))
+		return 0;
+	if ((dry ? open_reading(a) : open_writing(a)) < 0)
+		return 1;
 	if (gc_run(&a->cfg, a->builder.cache, a->storage, keep, dry, &r, err, sizeof err) < 0) {
 		fprintf(stderr, "nixery-admin: gc: %s\n", err);
 		return 1;
@@ -214,12 +280,11 @@ static int show_image(void *ctx, const char *key, const struct cache_image *img,
 static int show_build(void *ctx, const struct cache_build *b)
 {
 	struct admin *a = ctx;
-	int lock = lock_try(a->cfg.state_dir, "image", b->image_key);
 
 	printf("%.12s  started ", b->image_key);
 	print_age(b->started);
-	printf("  %s%s\n", b->packages, lock >= 0 ? "  (its worker stopped: no longer running)" : "");
-	lock_release(lock);
+	printf("  %s%s\n", b->packages, lock_held(a->cfg.state_dir, "image", b->image_key) ? "" :
+	       "  (its worker stopped: no longer running)");
 	return 0;
 }
 
@@ -227,6 +292,10 @@ static int cmd_status(struct admin *a, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
+	if (!built_yet(a, ""))
+		return 0;
+	if (open_reading(a) < 0)
+		return 1;
 	printf("images, most recently used first:\n");
 	if (cache_each_image(a->builder.cache, show_image, a) < 0)
 		goto fail;
@@ -262,6 +331,10 @@ static int cmd_verify(struct admin *a, int argc, char **argv)
 		default: return usage(stderr);
 		}
 	}
+	if (!built_yet(a, "verified nothing: "))
+		return 0;
+	if (open_writing(a) < 0)
+		return 1;
 	rc = verify_run(a->builder.cache, a->storage, (uint64_t)rate << 20, stdout, stderr, &r, err, sizeof err);
 	if (rc == -EOPNOTSUPP) {
 		printf("%s\n", err);
@@ -317,26 +390,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nixery-admin: no command %s\n", argv[optind]);
 		return usage(stderr);
 	}
+	/* The workers of another user in the group write what this writes
+	 * (README, "One owner and group"): an operator's umask of 022 would
+	 * leave them a cache, folders and files they cannot write. */
+	umask(umask(0) & ~(mode_t)070);
 	if (config_load(&a.cfg, config_path, err, sizeof err) < 0) {
 		fprintf(stderr, "nixery-admin: %s\n", err);
 		return 1;
 	}
-	nix_environment(a.cfg.state_dir);
-	if (builder_prepare(&a.cfg, err, sizeof err) < 0 ||
-	    storage_open(&a.cfg, &a.storage, err, sizeof err) < 0 ||
-	    cache_open(a.cfg.state_dir, &a.builder.cache, err, sizeof err) < 0) {
-		fprintf(stderr, "nixery-admin: %s\n", err);
-		goto out;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    popularity_source_new(a.cfg.popularity_url, a.cfg.popularity_ttl, &a.popularity) < 0) {
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "nixery-admin: cannot initialise libcurl\n");
 		goto out;
 	}
-	a.builder.cfg = &a.cfg;
-	a.builder.storage = a.storage;
-	a.builder.popularity = a.popularity;
-	a.builder.nix = &nix_real;
 	/* The command sees its own name as argv[0]. */
 	optind++;
 	argv += optind - 1;

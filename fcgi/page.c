@@ -227,8 +227,9 @@ static int ended_row(void *ctx, const struct cache_build *b)
 
 	buf_printf(t->out, "<tr class=\"build\">");
 	image_cell(t->out, b);
+	/* A build stopped with its worker (cancelled) is nobody's failure. */
 	buf_printf(t->out, "<td class=\"%s\">", strcmp(b->status, "ok") == 0 ? "ok" :
-		   strcmp(b->status, "timeout") == 0 ? "timeout" : "failed");
+		   strcmp(b->status, "timeout") == 0 ? "timeout" : strcmp(b->status, "cancelled") == 0 ? "muted" : "failed");
 	html(t->out, b->status);
 	buf_printf(t->out, "</td><td>%.1f s</td><td>", b->seconds);
 	if (b->size)

@@ -60,6 +60,8 @@ struct cache {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT_COUNT];
 	char state_dir[PATH_LEN];
+	int flags;                /* how the database is opened */
+	int stale;                /* a write found the handle read-only: open it again */
 	char err[512];
 };
 
@@ -129,20 +131,28 @@ static int migrate(sqlite3 *db)
 	return rc;
 }
 
-static int open_db(const char *state_dir, sqlite3 **db)
+#define OPEN_WRITE (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)
+/* A cache opened as it is, to read, never writes (query_only); it is
+ * opened for writing all the same, so that the last handle to close it
+ * removes the WAL and shared memory it made, as it would if it wrote:
+ * a handle opened read-only leaves them behind. */
+#define OPEN_READ (SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX)
+
+static int open_db(const char *state_dir, int flags, sqlite3 **db)
 {
 	char path[PATH_LEN];
 	int rc;
 
 	snprintf(path, sizeof path, "%s/cache.db", state_dir);
-	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			     SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(path, db, flags, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(*db, BUSY_TIMEOUT_MS);
 		/* NORMAL keeps every commit atomic and consistent in WAL
 		 * mode, losing at most the last one on power loss. */
 		rc = exec(*db, "PRAGMA synchronous = NORMAL");
 	}
+	if (rc == SQLITE_OK && !(flags & SQLITE_OPEN_CREATE))
+		rc = exec(*db, "PRAGMA query_only = 1");
 	return rc;
 }
 
@@ -183,7 +193,7 @@ static int lock_recovery(const char *state_dir)
 static int setup(const char *state_dir, char *why, size_t len)
 {
 	sqlite3 *db = NULL;
-	int attempt, rc = open_db(state_dir, &db);
+	int attempt, rc = open_db(state_dir, OPEN_WRITE, &db);
 
 	/* Switching to WAL needs the database to itself and does not wait for
 	 * the busy timeout: worker processes starting together take turns. */
@@ -203,17 +213,22 @@ static int setup(const char *state_dir, char *why, size_t len)
 
 /* SQLite creates the database 0644 whatever the umask: workers of two
  * users sharing a group (umask 002) must both write it. Its WAL and shared
- * memory take the database's mode. Once, before any thread. */
+ * memory take the database's mode. The mode is only ever widened: a
+ * process with a narrower umask (an operator's shell) must not take from
+ * the workers of another user what they need. Once, before any thread. */
 static void share_as_umask_allows(const char *state_dir)
 {
 	char path[PATH_LEN];
 	struct stat st;
-	mode_t mask = umask(0);
+	mode_t mask = umask(0), want;
 
 	umask(mask);
 	snprintf(path, sizeof path, "%s/cache.db", state_dir);
-	if (stat(path, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 0777) != (0666 & ~mask))
-		chmod(path, 0666 & ~mask);
+	if (stat(path, &st) < 0 || st.st_uid != geteuid())
+		return;
+	want = (st.st_mode & 0777) | (0666 & ~mask);
+	if (want != (st.st_mode & 0777))
+		chmod(path, want);
 }
 
 int cache_init(const char *state_dir, char *err, size_t errlen)
@@ -255,7 +270,8 @@ static int reopen(struct cache *c)
 	int i, rc;
 
 	close_db(c);
-	rc = open_db(c->state_dir, &c->db);
+	c->stale = 0;
+	rc = open_db(c->state_dir, c->flags, &c->db);
 	for (i = 0; i < STMT_COUNT && rc == SQLITE_OK; i++)
 		rc = sqlite3_prepare_v3(c->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT,
 					&c->stmt[i], NULL);
@@ -300,18 +316,22 @@ static int recover(struct cache *c)
 	return rc == 0 ? -EAGAIN : rc;
 }
 
-/* Records a failed call's message and turns its code into the caller's. */
+/* Records a failed call's message and turns its code into the caller's.
+ * A handle that SQLite opened read-only (the file was not writable to this
+ * user then) stays so: it is opened again before the next request. */
 static int fail(struct cache *c, int sqlite_rc)
 {
 	int rc = error_code(sqlite_rc);
 
 	snprintf(c->err, sizeof c->err, "%s", c->db ? sqlite3_errmsg(c->db) : "no database");
+	if ((sqlite_rc & 0xff) == SQLITE_READONLY)
+		c->stale = 1;
 	if (rc == -EAGAIN)
 		rc = recover(c);
 	return rc;
 }
 
-int cache_open(const char *state_dir, struct cache **out, char *err, size_t errlen)
+static int open_cache(const char *state_dir, int flags, struct cache **out, char *err, size_t errlen)
 {
 	struct cache *c = calloc(1, sizeof *c);
 	int rc;
@@ -322,6 +342,7 @@ int cache_open(const char *state_dir, struct cache **out, char *err, size_t errl
 		return -ENOMEM;
 	}
 	snprintf(c->state_dir, sizeof c->state_dir, "%s", state_dir);
+	c->flags = flags;
 	if ((rc = reopen(c)) < 0) {
 		snprintf(err, errlen, "%s", c->err);
 		cache_close(c);
@@ -329,6 +350,24 @@ int cache_open(const char *state_dir, struct cache **out, char *err, size_t errl
 	}
 	*out = c;
 	return 0;
+}
+
+int cache_open(const char *state_dir, struct cache **out, char *err, size_t errlen)
+{
+	return open_cache(state_dir, OPEN_WRITE, out, err, errlen);
+}
+
+int cache_open_existing(const char *state_dir, struct cache **out, char *err, size_t errlen)
+{
+	char path[PATH_LEN + 16];
+
+	*out = NULL;
+	snprintf(path, sizeof path, "%s/cache.db", state_dir);
+	if (access(path, F_OK) < 0) {
+		snprintf(err, errlen, "there is no build cache %s", path);
+		return -ENOENT;
+	}
+	return open_cache(state_dir, OPEN_READ, out, err, errlen);
 }
 
 void cache_close(struct cache *c)
@@ -339,9 +378,21 @@ void cache_close(struct cache *c)
 	free(c);
 }
 
+/* Whether a handle SQLite opened read-only could now write: the file was
+ * made writable to this user since (its mode widened). */
+static int writable_again(const struct cache *c)
+{
+	char path[PATH_LEN + 16];
+
+	if (!(c->flags & SQLITE_OPEN_CREATE) || sqlite3_db_readonly(c->db, "main") != 1)
+		return 0;
+	snprintf(path, sizeof path, "%s/cache.db", c->state_dir);
+	return access(path, W_OK) == 0;
+}
+
 int cache_refresh(struct cache *c)
 {
-	return moved(c) ? reopen(c) : 0;
+	return moved(c) || c->stale || writable_again(c) ? reopen(c) : 0;
 }
 
 /* Binds arguments by a small format: 's' text, 'i' int64, 'd' double.
@@ -574,7 +625,7 @@ int cache_build_begin(struct cache *c, const char *image_key, const char *packag
 }
 
 static const char *const build_status_name[] = {
-	[BUILD_OK] = "ok", [BUILD_FAILED] = "failed", [BUILD_TIMEOUT] = "timeout",
+	[BUILD_OK] = "ok", [BUILD_FAILED] = "failed", [BUILD_TIMEOUT] = "timeout", [BUILD_CANCELLED] = "cancelled",
 };
 
 int cache_build_end(struct cache *c, int64_t id, enum build_status status, const char *message,

@@ -38,10 +38,15 @@ struct cache_blob {
  * read is moved aside and a new one created. */
 int cache_init(const char *state_dir, char *err, size_t errlen);
 int cache_open(const char *state_dir, struct cache **c, char *err, size_t errlen);
+/* Opens the cache as it is, to read only: nothing is created or
+ * upgraded; -ENOENT when there is no cache.db yet. */
+int cache_open_existing(const char *state_dir, struct cache **c, char *err, size_t errlen);
 void cache_close(struct cache *c);
 
-/* Follows a database another handle moved aside (one stat); call before
- * each request. */
+/* Follows a database another handle moved aside (one stat), and opens
+ * again a handle that SQLite opened read-only (the file was not writable
+ * to this user) once a write found it so or the file is writable again;
+ * call before each request. */
 int cache_refresh(struct cache *c);
 
 /* A request answered from the cache, read in one query: the image it
@@ -78,7 +83,9 @@ int cache_blob_totals(struct cache *c, uint64_t *blobs, uint64_t *bytes);
  * so that they are packed again. */
 int cache_blob_forget(struct cache *c, const char *digest);
 
-enum build_status { BUILD_OK, BUILD_FAILED, BUILD_TIMEOUT };
+/* A build stopped with its worker (the registry stopping) is cancelled:
+ * nobody's failure, never told to the requests that waited for it. */
+enum build_status { BUILD_OK, BUILD_FAILED, BUILD_TIMEOUT, BUILD_CANCELLED };
 
 /* Times are in milliseconds since the epoch. */
 int cache_build_begin(struct cache *c, const char *image_key, const char *packages,
@@ -125,7 +132,7 @@ struct cache_build {
 	int64_t started;         /* unix time */
 	double seconds;
 	uint64_t packed;         /* bytes newly packed */
-	char status[16];         /* running, ok, failed, timeout */
+	char status[16];         /* running, ok, failed, timeout, cancelled */
 	char message[512];
 	char name[300];          /* the image as asked: name:tag */
 	uint64_t size;           /* bytes of the image's blobs, once built */

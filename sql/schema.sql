@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS builds (
 	                                    -- told only to requests that waited for it
 	seconds   REAL,
 	packed    INTEGER,                  -- compressed bytes of layers newly packed
-	status    TEXT NOT NULL,            -- running, ok, failed, timeout
+	status    TEXT NOT NULL,            -- running, ok, failed, timeout, cancelled
 	message   TEXT,
 	name      TEXT,                     -- the image as asked, e.g. shell/hello:latest
 	size      INTEGER,                  -- bytes of the image's blobs, once built

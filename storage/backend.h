@@ -29,10 +29,11 @@ struct storage_ops {
 	int (*probe)(const struct storage *s, struct buf *out);
 	/* Only a bucket keeps records. */
 	int (*record_get)(const struct storage *s, const char *key, size_t max, struct buf *out,
-			  char *err, size_t errlen);
+			  char *version, char *err, size_t errlen);
 	int (*record_put)(const struct storage *s, const char *key, const char *text, int create_only,
-			  char *err, size_t errlen);
-	int (*record_remove)(const struct storage *s, const char *key);
+			  char *version, char *err, size_t errlen);
+	int (*record_remove)(const struct storage *s, const char *key, const char *version,
+			     char *err, size_t errlen);
 	/* STORAGE_PATH: where this host keeps its files (tags.c). */
 	const char *(*local_root)(const struct storage *s);
 	int remote;
@@ -46,8 +47,9 @@ struct storage_writer {
 	const struct storage_ops *ops;
 };
 
-/* The backends. */
+/* The backends. existing: as storage_open_existing. */
 int filesystem_open(const char *root, struct storage **s, char *err, size_t errlen);
-int bucket_open(const struct config *cfg, struct storage **s, char *err, size_t errlen);
+int filesystem_open_existing(const char *root, struct storage **s, char *err, size_t errlen);
+int bucket_open(const struct config *cfg, int existing, struct storage **s, char *err, size_t errlen);
 
 #endif

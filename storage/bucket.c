@@ -365,8 +365,17 @@ static int op_check(const struct storage *s, const char *hex, uint64_t size)
 	return rc;
 }
 
-/* An object small enough to hold in memory, into out. */
-static int fetch(const struct bucket *b, const char *key, size_t max, struct buf *out, char *err, size_t errlen)
+/* Copies the object's version an answer names, where the caller wants it. */
+static void keep_version(const struct bucket *b, const struct http_exchange *x, char *version)
+{
+	if (version)
+		snprintf(version, STORAGE_VERSION_MAX, "%s", b->p->version(x));
+}
+
+/* An object small enough to hold in memory, into out, and its version
+ * (unless version is NULL). */
+static int fetch(const struct bucket *b, const char *key, size_t max, struct buf *out, char *version,
+		 char *err, size_t errlen)
 {
 	struct bucket_request rq = { .method = "GET", .key = key };
 	struct http_exchange x = { 0 };
@@ -374,6 +383,7 @@ static int fetch(const struct bucket *b, const char *key, size_t max, struct buf
 
 	if (rc == 0 && x.response.len > max)
 		rc = -EFBIG;
+	keep_version(b, &x, rc == 0 ? version : NULL);
 	if (rc == 0) {
 		buf_free(out);
 		*out = x.response;
@@ -395,7 +405,7 @@ static int op_read(const struct storage *s, const char *hex, size_t max, struct 
 	if (rc == 0 || rc == -EFBIG)
 		return rc;
 	blob_key(hex, key);
-	if ((rc = fetch(b, key, max, out, err, sizeof err)) < 0) {
+	if ((rc = fetch(b, key, max, out, NULL, err, sizeof err)) < 0) {
 		if (rc != -ENOENT)
 			log_warn("%s", err);
 		return rc;
@@ -475,13 +485,13 @@ static const char *op_local_root(const struct storage *s)
 }
 
 static int op_record_get(const struct storage *s, const char *key, size_t max, struct buf *out,
-			 char *err, size_t errlen)
+			 char *version, char *err, size_t errlen)
 {
-	return fetch((const struct bucket *)s, key, max, out, err, errlen);
+	return fetch((const struct bucket *)s, key, max, out, version, err, errlen);
 }
 
 static int op_record_put(const struct storage *s, const char *key, const char *text, int create_only,
-			 char *err, size_t errlen)
+			 char *version, char *err, size_t errlen)
 {
 	const struct bucket *b = (const struct bucket *)s;
 	struct bucket_request rq = { .method = "PUT", .key = key, .headers = b->p->create_only,
@@ -489,16 +499,20 @@ static int op_record_put(const struct storage *s, const char *key, const char *t
 	struct http_exchange x = { 0 };
 	int rc = bucket_call(b, &rq, &x, err, errlen);
 
+	keep_version(b, &x, rc == 0 ? version : NULL);
 	buf_free(&x.response);
 	return rc;
 }
 
-static int op_record_remove(const struct storage *s, const char *key)
+/* 412: the record is another version now (GCS, S3); 404: gone already. */
+static int op_record_remove(const struct storage *s, const char *key, const char *version,
+			    char *err, size_t errlen)
 {
-	struct bucket_request rq = { .method = "DELETE", .key = key };
+	const struct bucket *b = (const struct bucket *)s;
+	const char *headers[] = { b->p->if_version, version };
+	struct bucket_request rq = { .method = "DELETE", .key = key, .headers = headers, .nheaders = 1 };
 	struct http_exchange x = { 0 };
-	char err[512];
-	int rc = bucket_call((const struct bucket *)s, &rq, &x, err, sizeof err);
+	int rc = bucket_call(b, &rq, &x, err, errlen);
 
 	buf_free(&x.response);
 	return rc == -ENOENT ? 0 : rc;
@@ -588,7 +602,7 @@ static int name_bucket_in_host(struct bucket *b, char *err, size_t errlen)
 	return 0;
 }
 
-int bucket_open(const struct config *cfg, struct storage **out, char *err, size_t errlen)
+int bucket_open(const struct config *cfg, int existing, struct storage **out, char *err, size_t errlen)
 {
 	struct bucket *b = calloc(1, sizeof *b);
 	char endpoint[300];
@@ -635,7 +649,7 @@ int bucket_open(const struct config *cfg, struct storage **out, char *err, size_
 		rc = b->path_style ? 0 : name_bucket_in_host(b, err, errlen);
 	}
 	if (rc == 0)
-		rc = filesystem_open(cfg->storage_path, &b->local, err, errlen);
+		rc = (existing ? filesystem_open_existing : filesystem_open)(cfg->storage_path, &b->local, err, errlen);
 	snprintf(b->spool, sizeof b->spool, "%s/tmp", cfg->storage_path);
 	if (rc < 0) {
 		op_close(&b->base);

@@ -72,6 +72,9 @@ struct bucket_provider {
 	const char *create_only[2];   /* the header (name, value) that makes a PUT a creation */
 	const char *copy_source;      /* the header that makes a PUT a copy */
 	const char *metadata_directive;  /* the header that lets a copy be onto itself */
+	const char *if_version;       /* the header that makes a DELETE conditional on a version */
+	/* An object's version, as an answer names it. */
+	const char *(*version)(const struct http_exchange *x);
 	int (*sign)(const struct bucket *b, const struct bucket_request *rq, long ttl,
 		    struct buf *url, char *err, size_t errlen);
 	/* Starts u, sends one part (the last one finishes it), cancels it. */

@@ -99,12 +99,13 @@ static int make_folders(const char *root, char *err, size_t errlen)
 
 static const struct storage_ops filesystem_ops;
 
-int filesystem_open(const char *root, struct storage **out, char *err, size_t errlen)
+/* The backend on root, as it is. */
+static int fs_new(const char *root, struct storage **out, char *err, size_t errlen)
 {
 	struct filesystem *s = calloc(1, sizeof *s);
 	char path[PATH_LEN];
 	mode_t mask;
-	int rc, fd;
+	int fd;
 
 	*out = NULL;
 	if (!s) {
@@ -116,11 +117,6 @@ int filesystem_open(const char *root, struct storage **out, char *err, size_t er
 		free(s);
 		return -ENAMETOOLONG;
 	}
-	if ((rc = make_folders(root, err, errlen)) < 0) {
-		free(s);
-		return rc;
-	}
-	remove_abandoned(s);
 	/* The umask says who may write (a group shared by the workers of two
 	 * web servers, say); the web server, another user, must read. Read
 	 * once, before any thread: umask() cannot be read without setting. */
@@ -136,6 +132,23 @@ int filesystem_open(const char *root, struct storage **out, char *err, size_t er
 	s->base.ops = &filesystem_ops;
 	*out = &s->base;
 	return 0;
+}
+
+int filesystem_open(const char *root, struct storage **out, char *err, size_t errlen)
+{
+	int rc;
+
+	*out = NULL;
+	if ((rc = make_folders(root, err, errlen)) < 0)
+		return rc;
+	if ((rc = fs_new(root, out, err, errlen)) == 0)
+		remove_abandoned((const struct filesystem *)*out);
+	return rc;
+}
+
+int filesystem_open_existing(const char *root, struct storage **out, char *err, size_t errlen)
+{
+	return fs_new(root, out, err, errlen);
 }
 
 static void fs_close(struct storage *s)
@@ -475,8 +488,9 @@ static int each(const struct filesystem *s, storage_blob_fn fn, void *ctx)
 	int rc = 0;
 
 	snprintf(dir, sizeof dir, "%s/blobs/sha256", s->root);
+	/* Not made yet (a storage opened as it is): no blobs. */
 	if (!(d = opendir(dir)))
-		return -errno;
+		return errno == ENOENT ? 0 : -errno;
 	while (rc == 0 && (e = readdir(d))) {
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		if (digest_is_hex(e->d_name) && lstat(path, &st) == 0 && S_ISREG(st.st_mode))

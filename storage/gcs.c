@@ -77,12 +77,19 @@ static void gcs_cancel(const struct bucket *b, struct bucket_upload *u)
 	buf_free(&x.response);
 }
 
+static const char *gcs_version(const struct http_exchange *x)
+{
+	return x->generation;
+}
+
 const struct bucket_provider bucket_gcs = {
 	.name = "GCS",
 	.endpoint_setting = "STORAGE_EMULATOR_HOST",
 	.create_only = { "x-goog-if-generation-match", "0" },
 	.copy_source = "x-goog-copy-source",
 	.metadata_directive = "x-goog-metadata-directive",
+	.if_version = "x-goog-if-generation-match",
+	.version = gcs_version,
 	.sign = gcs_sign,
 	.start = gcs_start,
 	.part = gcs_part,

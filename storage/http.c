@@ -100,6 +100,7 @@ static size_t keep_header(char *line, size_t size, size_t n, void *ctx)
 	size *= n;
 	header_value(line, size, "Location", x->location, sizeof x->location);
 	header_value(line, size, "ETag", x->etag, sizeof x->etag);
+	header_value(line, size, "x-goog-generation", x->generation, sizeof x->generation);
 	header_time(line, size, "Date", &x->date);
 	header_time(line, size, "Last-Modified", &x->modified);
 	return size;
@@ -165,7 +166,7 @@ int http_perform(struct http_pool *pool, struct http_exchange *x, char *err, siz
 
 	x->status = 0;
 	x->length = 0;
-	x->location[0] = x->etag[0] = '\0';
+	x->location[0] = x->etag[0] = x->generation[0] = '\0';
 	x->date = x->modified = 0;
 	x->response.len = 0;
 	if (x->response.data)

@@ -26,6 +26,7 @@ struct http_exchange {
 	uint64_t length;              /* its Content-Length */
 	char location[2048];
 	char etag[256];
+	char generation[32];          /* GCS's x-goog-generation, "" without one */
 	time_t date;                  /* its Date, 0 when it had none */
 	time_t modified;              /* its Last-Modified, 0 when it had none */
 };

@@ -82,12 +82,20 @@ static void s3_cancel(const struct bucket *b, struct bucket_upload *u)
 	buf_free(&x.response);
 }
 
+/* S3's conditional delete (If-Match, since 2025) compares ETags. */
+static const char *s3_version(const struct http_exchange *x)
+{
+	return x->etag;
+}
+
 const struct bucket_provider bucket_s3 = {
 	.name = "S3",
 	.endpoint_setting = "AWS_ENDPOINT_URL",
 	.create_only = { "If-None-Match", "*" },
 	.copy_source = "x-amz-copy-source",
 	.metadata_directive = "x-amz-metadata-directive",
+	.if_version = "If-Match",
+	.version = s3_version,
 	.sign = s3_sign,
 	.start = s3_start,
 	.part = s3_part,

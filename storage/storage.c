@@ -9,7 +9,14 @@ int storage_open(const struct config *cfg, struct storage **s, char *err, size_t
 {
 	if (cfg->storage == STORAGE_FILESYSTEM)
 		return filesystem_open(cfg->storage_path, s, err, errlen);
-	return bucket_open(cfg, s, err, errlen);
+	return bucket_open(cfg, 0, s, err, errlen);
+}
+
+int storage_open_existing(const struct config *cfg, struct storage **s, char *err, size_t errlen)
+{
+	if (cfg->storage == STORAGE_FILESYSTEM)
+		return filesystem_open_existing(cfg->storage_path, s, err, errlen);
+	return bucket_open(cfg, 1, s, err, errlen);
 }
 
 void storage_close(struct storage *s)
@@ -111,7 +118,7 @@ static int record_key(enum storage_record kind, const char *hex, char *key, size
 }
 
 int storage_record_get(const struct storage *s, enum storage_record kind, const char *hex, size_t max,
-		       struct buf *out, char *err, size_t errlen)
+		       struct buf *out, char version[STORAGE_VERSION_MAX], char *err, size_t errlen)
 {
 	char key[DIGEST_HEX_LEN + 16];
 
@@ -119,11 +126,11 @@ int storage_record_get(const struct storage *s, enum storage_record kind, const 
 		return -EOPNOTSUPP;
 	if (record_key(kind, hex, key, sizeof key) < 0)
 		return -EINVAL;
-	return s->ops->record_get(s, key, max, out, err, errlen);
+	return s->ops->record_get(s, key, max, out, version, err, errlen);
 }
 
 int storage_record_put(const struct storage *s, enum storage_record kind, const char *hex, const char *text,
-		       int create_only, char *err, size_t errlen)
+		       int create_only, char version[STORAGE_VERSION_MAX], char *err, size_t errlen)
 {
 	char key[DIGEST_HEX_LEN + 16];
 
@@ -131,16 +138,19 @@ int storage_record_put(const struct storage *s, enum storage_record kind, const 
 		return -EOPNOTSUPP;
 	if (record_key(kind, hex, key, sizeof key) < 0)
 		return -EINVAL;
-	return s->ops->record_put(s, key, text, create_only, err, errlen);
+	return s->ops->record_put(s, key, text, create_only, version, err, errlen);
 }
 
-int storage_record_remove(const struct storage *s, enum storage_record kind, const char *hex)
+int storage_record_remove(const struct storage *s, enum storage_record kind, const char *hex,
+			  const char *version, char *err, size_t errlen)
 {
 	char key[DIGEST_HEX_LEN + 16];
 
 	if (!s->ops->record_remove)
 		return -EOPNOTSUPP;
-	if (record_key(kind, hex, key, sizeof key) < 0)
+	if (record_key(kind, hex, key, sizeof key) < 0 || !version || !version[0]) {
+		snprintf(err, errlen, "a record is removed only by its version");
 		return -EINVAL;
-	return s->ops->record_remove(s, key);
+	}
+	return s->ops->record_remove(s, key, version, err, errlen);
 }

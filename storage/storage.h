@@ -27,6 +27,10 @@ struct storage_writer;
  * removes what writers that died left behind; the bucket backends read
  * their credentials (the bucket is reached only by storage_probe). */
 int storage_open(const struct config *cfg, struct storage **s, char *err, size_t errlen);
+/* The same, to read what is there (status, gc --dry-run): no folder is
+ * created and nothing left behind is removed; a missing folder holds no
+ * blobs. */
+int storage_open_existing(const struct config *cfg, struct storage **s, char *err, size_t errlen);
 void storage_close(struct storage *s);
 
 /* Where a client gets blob hex: a file for the web server to send, or a
@@ -94,14 +98,24 @@ int storage_remove(const struct storage *s, const char *hex);
 /* Records that hosts sharing a bucket read and write, under an image's
  * key: the image a host built (images/<key>), and a host's claim to be
  * building it (claims/<key>). A creation (create_only) of a record that
- * exists fails with -EEXIST. The filesystem backend keeps none: its
- * host's cache is the record, -EOPNOTSUPP. */
+ * exists fails with -EEXIST. Reading or writing one gives its version
+ * (GCS's generation, S3's ETag; "" when the store gave none) in version,
+ * unless it is NULL. The filesystem backend keeps none: its host's cache
+ * is the record, -EOPNOTSUPP. */
+#define STORAGE_VERSION_MAX 256
 enum storage_record { STORAGE_IMAGE, STORAGE_CLAIM };
 int storage_record_get(const struct storage *s, enum storage_record kind, const char *hex, size_t max,
-		       struct buf *out, char *err, size_t errlen);
+		       struct buf *out, char version[STORAGE_VERSION_MAX], char *err, size_t errlen);
 int storage_record_put(const struct storage *s, enum storage_record kind, const char *hex, const char *text,
-		       int create_only, char *err, size_t errlen);
-int storage_record_remove(const struct storage *s, enum storage_record kind, const char *hex);
+		       int create_only, char version[STORAGE_VERSION_MAX], char *err, size_t errlen);
+/* Removes a record only while it is the version given (GCS
+ * x-goog-if-generation-match, S3 If-Match): 0 once it is gone, or was;
+ * -EEXIST when it is another version now, which stays; -EINVAL without
+ * a version; another negative code, with err, when the bucket cannot be
+ * asked. An S3-compatible store that ignores If-Match on a delete removes
+ * whatever version is there. */
+int storage_record_remove(const struct storage *s, enum storage_record kind, const char *hex,
+			  const char *version, char *err, size_t errlen);
 
 /* A tag's answer kept for the web server, which sends the manifest
  * itself until `expires` (unix time) instead of asking a worker: the

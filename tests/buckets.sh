@@ -40,13 +40,15 @@ service_account() {
 # bucket_start KIND DIR [--public]: the bucket, empty (--public: anyone may
 # read its objects without a signature); sets SETTINGS (the host's
 # settings), WRONG (the same with credentials the bucket refuses), CONTROL
-# (the faults and log URL) and BUCKET_HOST.
+# (the faults and log URL), BUCKET_HOST, BUCKET_KIND and BUCKET_DIR.
 bucket_start() {
 	local kind=$1 dir=$2 port public=${3:-}
+	BUCKET_KIND=$kind BUCKET_DIR=$dir
 	mkdir -p "$dir/data"
 	if [ "$kind" = s3 ]; then
 		node_start "$dir/s3rver.log" "$NPM_DIR/node_modules/s3rver/bin/s3rver.js" -d "$dir/data" \
 			-a 127.0.0.1 -p 0 --configure-bucket nixery --no-vhost-buckets || return 1
+		S3RVER_URL=http://127.0.0.1:$NODE_PORT
 		node_start "$dir/proxy.log" "$TOP/tests/s3-proxy/proxy.mjs" --port 0 \
 			--upstream "http://127.0.0.1:$NODE_PORT" --access-key S3RVER --secret S3RVER --region us-east-1 \
 			--modules "$NPM_DIR/node_modules" $public || return 1
@@ -114,3 +116,27 @@ sys.exit(1 if bad else 0)'
 	fi
 }
 
+
+# put_object NAME TEXT: writes object NAME of the last bucket started by
+# hand, as another client of the bucket would: for s3 straight to s3rver
+# (which takes unsigned requests), for gcs through the stand-in's control.
+put_object() {
+	if [ "$BUCKET_KIND" = s3 ]; then
+		curl -sf -o /dev/null -X PUT --data-binary "$2" "$S3RVER_URL/nixery/$1"
+	else
+		python3 -c 'import json, sys; print(json.dumps({"bucket": "nixery", "name": sys.argv[1], "text": sys.argv[2]}))' \
+			"$1" "$2" | curl -sf -o /dev/null -X POST --data-binary @- "$CONTROL/put"
+	fi
+}
+
+# object_sha NAME: the sha256 of object NAME's bytes, or "none".
+object_sha() {
+	local f=$BUCKET_DIR/data/nixery/$1._S3rver_object
+	if [ "$BUCKET_KIND" = s3 ]; then
+		if [ -e "$f" ]; then sha256sum <"$f" | cut -d' ' -f1; else echo none; fi
+	else
+		curl -s "$CONTROL/objects" | python3 -c 'import json, sys
+o = [o for o in json.load(sys.stdin) if o["bucket"] == "nixery" and o["name"] == sys.argv[1]]
+print(o[0]["sha256"] if o else "none")' "$1"
+	fi
+}

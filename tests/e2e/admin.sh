@@ -10,6 +10,29 @@ work=$(mktemp -d /tmp/nixery-e2e-admin.XXXXXX)
 trap 'server_stop; kill $gc_loop 2>/dev/null; rm -rf "$work"' EXIT
 gc_loop=
 docker=application/vnd.docker.distribution.manifest.v2+json
+
+# status and gc --dry-run change nothing: before the registry has ever
+# started (no folders, no cache), they say there is nothing yet, and
+# create nothing.
+mkdir "$work/fresh"
+fresh_admin() {
+	env NIXERY_CONFIG=/dev/null STORAGE_PATH="$work/fresh/storage" NIXERY_STATE_DIR="$work/fresh/state" \
+		NIXERY_PKGS_PATH="$TOP/nix/demo" NIXERY_NIX_DIR="$TOP/nix" "$BUILD/nixery-admin" "$@"
+}
+out=$(fresh_admin status 2>&1)
+status=$?
+check "admin: status before the registry ever ran exits 0 and says nothing is built yet ($status: $out)" \
+	eval '[ $status = 0 ] && grep -q "nothing is built yet" <<<"$out"'
+out=$(fresh_admin gc --dry-run 2>&1)
+status=$?
+check "admin: so does gc --dry-run ($status: $out)" eval '[ $status = 0 ] && grep -q "nothing is built yet" <<<"$out"'
+check "admin: and neither created a folder or a file ($(ls -A "$work/fresh" | tr '\n' ' '))" \
+	[ -z "$(ls -A "$work/fresh")" ]
+mkdir "$work/fresh/state"
+out=$(fresh_admin status 2>&1)
+check "admin: a state folder without cache.db is no different ($(ls -A "$work/fresh/state" | tr '\n' ' '))" \
+	eval '[ -z "$(ls -A "$work/fresh/state")" ] && [ ! -e "$work/fresh/storage" ] && grep -q "nothing is built yet" <<<"$out"'
+
 server_start "$work/srv" || { fail "admin: server starts"; exit 1; }
 db=$SERVER_DIR/state/cache.db
 blobs=$SERVER_DIR/storage/blobs/sha256
@@ -43,9 +66,14 @@ shell/hello   # and this" 2>/dev/null)
 check "admin: prebuild --from - reads images a line, skipping comments: both cached" \
 	eval '[ "$(grep -c " cached, sha256:" <<<"$out")" = 2 ]'
 
+find "$SERVER_DIR/state" "$SERVER_DIR/storage" | sort >"$work/files-before"
 out=$(admin status 2>/dev/null)
 check "admin: status lists each image with its names" \
 	eval 'grep -q " cowsay:latest$" <<<"$out" && grep -q " figlet:latest$" <<<"$out" && grep -q " shell/hello:latest$" <<<"$out"'
+admin gc --dry-run >/dev/null 2>&1
+find "$SERVER_DIR/state" "$SERVER_DIR/storage" | sort >"$work/files-after"
+check "admin: status and gc --dry-run on a registry create and remove no file ($(diff "$work/files-before" "$work/files-after" | grep '^[<>]' | head -3 | tr '\n' ' '))" \
+	cmp -s "$work/files-before" "$work/files-after"
 
 # gc: cowsay unused for 40 days goes, with exactly the blobs only it had.
 cowsay=$(image_blobs cowsay) others=$(image_blobs figlet; image_blobs shell/hello)

@@ -71,6 +71,70 @@ manifest_code() {
 	curl -s -o "$2" -w '%{http_code}' -H "Accept: $DOCKER" "$URL/v2/$1/manifests/latest"
 }
 
+# An image's key does not depend on where its blobs are kept: a prebuild
+# on a storage of its own says the keys of the images claims() uses, so
+# that a test can write their claims before a host is asked for them.
+mkdir -p "$work/keys"
+env NIXERY_CONFIG=/dev/null STORAGE_PATH="$work/keys/storage" NIXERY_STATE_DIR="$work/keys/state" \
+	NIXERY_PKGS_PATH="$TOP/nix/demo" NIXERY_NIX_DIR="$TOP/nix" "$BUILD/nixery-admin" prebuild figlet cowsay nano \
+	>"$work/keys/log" 2>&1
+image_key() {
+	sqlite3 "$work/keys/state/cache.db" "SELECT image_key FROM builds WHERE name = '$1:latest' AND status = 'ok'"
+}
+claim() { echo "{\"host\":\"$1\",\"pid\":1,\"until\":$2}"; }
+text_sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
+
+# claims KIND: on host B, a claim (claims/<key>) is removed only by a host
+# that holds it, and only while it is the claim that host read or made.
+claims() {
+	local kind=$1 k held code asked until done_at
+	URL=$B SERVER_DIR=$BDIR/host-b
+
+	# The bucket refused host B's claim: it builds without one, and leaves
+	# alone the claim another host holds.
+	k=$(image_key figlet)
+	held=$(claim elsewhere $(($(date +%s) + 600)))
+	put_object "claims/$k" "$held"
+	fault '{"status":503,"count":5,"method":"PUT","path_prefix":"/nixery/claims/"}'
+	code=$(manifest_code figlet "$BDIR/c1")
+	clear_faults
+	check "$kind: a host whose claim the bucket would not take builds the image all the same ($code)" [ "$code" = 200 ]
+	check "$kind: and does not remove the claim another host holds" [ "$(object_sha "claims/$k")" = "$(text_sha "$held")" ]
+
+	# A claim that ran out is removed only while it is the claim read: here
+	# another host claims anew while host B's removal is on its way.
+	k=$(image_key cowsay)
+	put_object "claims/$k" "$(claim gone $(($(date +%s) - 60)))"
+	clear_log
+	fault '{"delay_ms":2000,"count":1,"method":"DELETE","path_prefix":"/nixery/claims/"}'
+	manifest_code cowsay "$BDIR/c2" >"$BDIR/c2.code" &
+	asked=$!
+	for _ in $(seq 200); do [ "$(requests DELETE "/nixery/claims/$k")" -ge 1 ] && break; sleep 0.1; done
+	until=$(($(date +%s) + 4))
+	put_object "claims/$k" "$(claim newcomer $until)"
+	wait $asked
+	done_at=$(date +%s) code=$(cat "$BDIR/c2.code")
+	check "$kind: a claim that ran out, claimed anew while host B removed it, is not removed ($(requests DELETE "/nixery/claims/$k" 412) removals refused)" \
+		[ "$(requests DELETE "/nixery/claims/$k" 412)" = 1 ]
+	check "$kind: host B waited for the new claim to run out, then built the image ($code, $((done_at - until)) s after)" \
+		[ "$code" = 200 -a "$done_at" -ge "$until" ]
+
+	# Host B's own claim, taken by another host while B still holds the
+	# lock (its lease ran out, say): B's release leaves the other's alone.
+	k=$(image_key nano)
+	clear_log
+	fault '{"delay_ms":2000,"count":1,"method":"PUT","path_prefix":"/nixery/images/"}'
+	manifest_code nano "$BDIR/c3" >"$BDIR/c3.code" &
+	asked=$!
+	for _ in $(seq 300); do [ "$(requests PUT "/nixery/images/$k")" -ge 1 ] && break; sleep 0.1; done
+	held=$(claim successor $(($(date +%s) + 600)))
+	put_object "claims/$k" "$held"
+	wait $asked
+	check "$kind: a host whose claim another took over builds the image ($(cat "$BDIR/c3.code"))" \
+		[ "$(cat "$BDIR/c3.code")" = 200 ]
+	check "$kind: and its release leaves the other host's claim alone" [ "$(object_sha "claims/$k")" = "$(text_sha "$held")" ]
+}
+
 suite() {
 	local kind=$1 BDIR=$work/$1 A B out code d loc
 	bucket_start "$kind" "$BDIR" || { fail "$kind: the bucket starts"; return; }
@@ -192,6 +256,8 @@ suite() {
 		check "$kind: and the twice-built objects still hold bytes of their names" objects_match_names "$kind" "$BDIR"
 		curl -s -X POST -d '{"enabled":true}' "$CONTROL/conditional" >/dev/null
 	fi
+
+	claims "$kind"
 
 	# Faults, on host A.
 	URL=$A SERVER_DIR=$BDIR/host-a

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # GET /metrics: the Prometheus text format, counters shared by every worker
-# process, matching the requests made; promtool accepts it; the shipped
+# process, matching the requests made, every build started ended (a build
+# stopped with its worker as cancelled); promtool accepts it; the shipped
 # lighttpd configuration gives it to this host's own clients only.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib.sh"
 work=$(mktemp -d /tmp/nixery-e2e-metrics.XXXXXX)
-trap 'server_stop; rm -rf "$work"' EXIT
+trap 'server_stop; [ -n "${stopped:-}" ] && kill -KILL $stopped 2>/dev/null; rm -rf "$work"' EXIT
 server_start "$work/srv" || { fail "metrics: server starts"; exit 1; }
 
 # value NAME{LABELS}: a sample's value, 0 when absent.
@@ -41,6 +42,41 @@ check "metrics: the bytes packed are the build's ($(value nixery_packed_bytes_to
 	[ "$(value nixery_packed_bytes_total)" = "$(sqlite3 "$SERVER_DIR/state/cache.db" 'select sum(packed) from builds')" ]
 check "metrics: the blob store's size is the cache's" \
 	[ "$(value nixery_blob_store_bytes)" = "$(sqlite3 "$SERVER_DIR/state/cache.db" 'select sum(size) from blobs')" ]
+
+# A build stopped with its worker: a worker of its own on the same state,
+# asked for a build that never ends, is sent SIGTERM; after
+# NIXERY_STOP_GRACE its build is cancelled. It counts as cancelled, not
+# failed, its row is closed so, and every build started has ended.
+(
+	export STORAGE_PATH=$SERVER_DIR/storage NIXERY_STATE_DIR=$SERVER_DIR/state NIXERY_PKGS_PATH=$TOP/nix/demo \
+		NIXERY_NIX_DIR=$TOP/nix NIXERY_CONFIG=/dev/null NIX_TIMEOUT=600 NIXERY_STOP_GRACE=1 \
+		NIXERY_TEST_NONCE=$RANDOM$RANDOM
+	exec "$BUILD/nixery-fcgi" --listen "$work/sock" 2>"$work/stopped.log"
+) &
+stopped=$!
+for _ in $(seq 50); do [ -S "$work/sock" ] && break; sleep 0.1; done
+env -i REQUEST_METHOD=GET REQUEST_URI=/v2/sleeper/manifests/latest cgi-fcgi -bind -connect "$work/sock" \
+	>"$work/stopped.answer" 2>/dev/null &
+client=$!
+for _ in $(seq 300); do pgrep -P $stopped -x nix-build >/dev/null && break; sleep 0.1; done
+kill -TERM $stopped
+wait $stopped
+wait $client
+check "metrics: a build whose worker was stopped is answered 503 ($(head -1 "$work/stopped.answer" | tr -d '\r'))" \
+	grep -q '^Status: 503' "$work/stopped.answer"
+row=$(sqlite3 "$SERVER_DIR/state/cache.db" "SELECT status FROM builds WHERE name = 'sleeper:latest'")
+check "metrics: its row in the builds table is closed as cancelled ($row)" [ "$row" = cancelled ]
+curl -s -o "$work/m" "$URL/metrics"
+check "metrics: it is counted as cancelled, not failed ($(value 'nixery_builds_total{result="cancelled"}') cancelled, $(value 'nixery_builds_total{result="failed"}') failed)" \
+	[ "$(value 'nixery_builds_total{result="cancelled"}')" = 1 -a "$(value 'nixery_builds_total{result="failed"}')" = 0 ]
+ended=$(( $(value 'nixery_builds_total{result="ok"}') + $(value 'nixery_builds_total{result="failed"}') +
+	$(value 'nixery_builds_total{result="timeout"}') + $(value 'nixery_builds_total{result="cancelled"}') ))
+check "metrics: builds started = builds ended, none running ($(value nixery_builds_started_total) started, $ended ended)" \
+	[ "$(value nixery_builds_started_total)" = 2 -a "$ended" = 2 ]
+curl -s -o "$work/page" "$URL/"
+check "metrics: the landing page lists it as cancelled, not as a failure" \
+	grep -q '<td class="muted">cancelled</td>' "$work/page"
+
 if out=$(promtool check metrics <"$work/m" 2>&1); then
 	pass "metrics: promtool check metrics accepts the page"
 else

@@ -193,6 +193,26 @@ expect "the same conditional create gets 412 PreconditionFailed" 412 Preconditio
 expect "a PUT matching the current generation succeeds" 200 "" \
 	PUT "$(sign "$tmp/sa.json" PUT b cond "{\"headers\": {\"x-goog-if-generation-match\": \"$gen\"}}")" \
 	-H "x-goog-if-generation-match: $gen" --data-binary third
+expect "a PUT naming an earlier generation gets 412 PreconditionFailed" 412 PreconditionFailed \
+	PUT "$(sign "$tmp/sa.json" PUT b cond "{\"headers\": {\"x-goog-if-generation-match\": \"$gen\"}}")" \
+	-H "x-goog-if-generation-match: $gen" --data-binary fourth
+expect "a conditional create of another object succeeds" 200 "" PUT "$(sign "$tmp/sa.json" PUT b doomed \
+	'{"headers": {"x-goog-if-generation-match": "0"}}')" -H 'x-goog-if-generation-match: 0' --data-binary once
+gen=$(header x-goog-generation)
+expect "a DELETE naming another generation gets 412 PreconditionFailed" 412 PreconditionFailed \
+	DELETE "$(sign "$tmp/sa.json" DELETE b doomed "{\"headers\": {\"x-goog-if-generation-match\": \"$((gen - 1))\"}}")" \
+	-H "x-goog-if-generation-match: $((gen - 1))"
+if [ "$(stored b doomed)" = "$(printf once | sha256sum | cut -d' ' -f1)" ]; then pass "... and the object stays"
+else fail "... and the object stays"; fi
+expect "a DELETE naming the current generation deletes it" 204 "" \
+	DELETE "$(sign "$tmp/sa.json" DELETE b doomed "{\"headers\": {\"x-goog-if-generation-match\": \"$gen\"}}")" \
+	-H "x-goog-if-generation-match: $gen"
+if [ "$(stored b doomed)" = none ]; then pass "... and the object is gone"
+else fail "... and the object is gone"; fi
+got=$(curl -sS -X POST -d '{"bucket": "b", "name": "by/hand", "text": "written"}' "$base/_standin/put")
+if [ "$(stored b by/hand)" = "$(printf written | sha256sum | cut -d' ' -f1)" ] &&
+	grep -q '"generation":[0-9]' <<<"$got"; then pass "an object written by hand (/_standin/put) is stored, its generation told"
+else fail "an object written by hand (/_standin/put) is stored, its generation told" "$got"; fi
 src="ünïcødé/日本語 ファイル.bin"
 src_enc=$(node -e 'console.log(process.argv[1].split("/").map(encodeURIComponent).join("/"))' "$src")
 expect "a server-side copy gets 200 CopyObjectResult" 200 "" \

@@ -16,8 +16,8 @@
 //
 // Prints "listening PORT" once ready. Nothing survives a restart: the named
 // buckets start empty. Test control (not GCS) lives under /_standin/:
-// faults to inject, a log of requests, the objects with their SHA-256, and
-// making an object older.
+// faults to inject, a log of requests, the objects with their SHA-256 and
+// generation, writing an object by hand, and making an object older.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -592,6 +592,25 @@ async function control(req, res, rawPath) {
     const meta = buckets.get(body.bucket)?.get(body.name);
     if (!meta || !(body.days > 0)) return sendJson(res, 404, { error: `no object ${body.bucket}/${body.name}` });
     meta.updated = new Date(meta.updated.getTime() - body.days * 86400e3);
+  } else if (route === 'POST /_standin/put') {
+    // Writes an object by hand, as another client of the bucket would:
+    // a new generation, which the answer gives.
+    let body;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch (e) {
+      return sendJson(res, 400, { error: e.message });
+    }
+    if (!buckets.has(body.bucket) || typeof body.name !== 'string' || typeof body.text !== 'string')
+      return sendJson(res, 400, { error: 'a put needs bucket (one served), name and text' });
+    const bytes = Buffer.from(body.text, 'utf8');
+    const tmp = tmpFile();
+    fs.writeFileSync(tmp, bytes);
+    const meta = commit(body.bucket, body.name, tmp, { size: bytes.length,
+      md5: crypto.createHash('md5').update(bytes).digest(),
+      sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
+      contentType: 'application/octet-stream' });
+    return sendJson(res, 200, { generation: meta.generation });
   } else if (route === 'GET /_standin/log') return sendJson(res, 200, log);
   else if (route === 'DELETE /_standin/log') log.length = 0;
   else if (route === 'GET /_standin/objects') {

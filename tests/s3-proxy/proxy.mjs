@@ -30,6 +30,10 @@
 // record only if absent, so the PROXY emulates it: such a PUT (or a
 // CompleteMultipartUpload) on a key that exists is answered 412 after a HEAD
 // to s3rver, under a per-key lock so two racing writers see one winner.
+// Conditional deletes likewise: s3rver deletes whatever If-Match says, S3
+// (since 2025) deletes only the object whose ETag is the one given, else
+// answers 412, and 404 NoSuchKey when there is none; the registry removes
+// a build's claim only while it is the claim it read or made.
 //
 // Test control (unsigned JSON under /_proxy/, never forwarded):
 //   POST /_proxy/faults {"status":503,"count":2,"method":"PUT",
@@ -102,7 +106,7 @@ const signerFor = (cred) => new SignatureV4({ credentials: cred, region: opts.re
 let faults = [];
 let log = [];
 let conditional = true;
-const keyLocks = new Map();              // decoded path -> tail of the queue of conditional writes
+const keyLocks = new Map();              // decoded path -> tail of the queue of conditional writes and deletes
 
 class S3Error extends Error {
   constructor(status, code, message, extra = {}) {
@@ -371,22 +375,43 @@ function forward(req, res, entry) {
   });
 }
 
-// Whether KEY exists upstream: an unsigned HEAD, which s3rver serves.
-function exists(rawPath) {
+// KEY upstream: whether it exists, and its ETag (an unsigned HEAD, which
+// s3rver serves).
+function head(rawPath) {
   return new Promise((resolve, reject) => {
     const r = http.request({ host: opts.upstream.hostname, port: opts.upstream.port, method: 'HEAD',
       path: rawPath, agent }, (ur) => {
       ur.resume();
-      if (ur.statusCode === 200) resolve(true);
-      else if (ur.statusCode === 404) resolve(false);
+      if (ur.statusCode === 200) resolve({ found: true, etag: ur.headers.etag ?? '' });
+      else if (ur.statusCode === 404) resolve({ found: false, etag: '' });
       else reject(new Error(`HEAD ${rawPath} answered ${ur.statusCode}`));
     });
     r.on('error', reject).end();
   });
 }
 
-// Conditional writes on a key take turns: the HEAD and the PUT behind it
-// must not interleave with another's, or both could see "absent" and write.
+// S3 compares ETags without their quotes.
+const bareEtag = (e) => String(e).trim().replace(/^W\//, '').replace(/"/g, '');
+
+// The precondition of a conditional PUT (If-None-Match: *) or DELETE
+// (If-Match), checked against the object upstream: S3's refusal, or null.
+async function precondition(req, rawPath) {
+  let now;
+  try { now = await head(rawPath); } catch (e) { return new S3Error(500, 'InternalError', e.message); }
+  if (req.method !== 'DELETE')
+    return now.found ? new S3Error(412, 'PreconditionFailed',
+      'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' }) : null;
+  if (!now.found) return new S3Error(404, 'NoSuchKey', 'The specified key does not exist.');
+  const want = req.headers['if-match'];
+  if (want.trim() !== '*' && bareEtag(want) !== bareEtag(now.etag))
+    return new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold',
+      { Condition: 'If-Match' });
+  return null;
+}
+
+// Conditional writes and deletes of a key take turns: the HEAD and the PUT
+// or DELETE behind it must not interleave with another's, or both could see
+// "absent" and write, or a delete remove what a write just put.
 async function lockKey(key) {
   const before = keyLocks.get(key) ?? Promise.resolve();
   let release;
@@ -464,14 +489,13 @@ async function handle(req, res) {
     }
 
     const uploadId = pairs.some(([k]) => k === 'uploadId');
-    if (conditional && req.headers['if-none-match'] === '*' &&
-        ((req.method === 'PUT' && !uploadId) || (req.method === 'POST' && uploadId))) {
+    const ifAbsent = req.headers['if-none-match'] === '*' &&
+      ((req.method === 'PUT' && !uploadId) || (req.method === 'POST' && uploadId));
+    const ifCurrent = req.method === 'DELETE' && !uploadId && req.headers['if-match'] !== undefined;
+    if (conditional && (ifAbsent || ifCurrent)) {
       release = await lockKey(entry.path);
-      let found;
-      try { found = await exists(rawPath); } catch (e) { throw new S3Error(500, 'InternalError', e.message); }
-      if (found)
-        throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold',
-          { Condition: 'If-None-Match' });
+      const refused = await precondition(req, rawPath);
+      if (refused) throw refused;
     }
     await forward(req, res, entry);
   } catch (err) {

@@ -52,7 +52,7 @@ check "the proxy prints exactly one line, 'listening PORT'" \
 # The official client: sign OP KEY [JSON] prints a presigned URL; head KEY
 # [JSON] sends a HeadObject signed in the Authorization header and prints
 # the status. JSON: secret, access_key, region, expires, date (epoch s),
-# upload_id, part, if_none_match, copy_source.
+# upload_id, part, if_none_match, if_match, copy_source.
 cat >"$work/sign.mjs" <<'EOF'
 import { createRequire } from 'node:module';
 const require = createRequire(`${process.env.MODULES}/selftest.js`);
@@ -74,6 +74,7 @@ const commands = {
   create: () => new s3.CreateMultipartUploadCommand({ Bucket, Key }),
   part: () => new s3.UploadPartCommand({ Bucket, Key, UploadId: o.upload_id, PartNumber: o.part }),
   complete: () => new s3.CompleteMultipartUploadCommand({ Bucket, Key, UploadId: o.upload_id }),
+  del: () => new s3.DeleteObjectCommand({ Bucket, Key, ...(o.if_match ? { IfMatch: o.if_match } : {}) }),
   copy: () => new s3.CopyObjectCommand({ Bucket, Key, CopySource: o.copy_source,
     ...(o.if_none_match ? { IfNoneMatch: o.if_none_match } : {}) }),
 };
@@ -254,10 +255,31 @@ check "a copy with x-amz-copy-source signed as a header, if absent ($c)" [ "$c" 
 c=$(code "$(sign copy 'cond/copy' '{"copy_source":"nixery/cond/new","if_none_match":"*"}')" -X PUT \
 	-H 'x-amz-copy-source: nixery/cond/new' -H 'If-None-Match: *')
 check "the same copy again: 412 ($c)" [ "$c" = 412 ]
+
+# Conditional deletes (emulated too): only the object with the ETag given.
+etag=$(curl -s -D - -o /dev/null "$(sign get cond/new)" | awk 'tolower($1) == "etag:" { print $2 }' | tr -d '\r')
+c=$(code "$(sign del 'cond/new' '{"if_match":"\"0123456789abcdef0123456789abcdef\""}')" -X DELETE \
+	-H 'If-Match: "0123456789abcdef0123456789abcdef"')
+check "If-Match with another ETag on a DELETE: 412 PreconditionFailed ($c $(err_code))" \
+	[ "$c" = 412 -a "$(err_code)" = PreconditionFailed ]
+check "and the object is still there" eval 'curl -s "$(sign get cond/new)" | cmp -s - "$work/v1"'
+c=$(code "$(sign del 'cond/new' "{\"if_match\":$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$etag")}")" \
+	-X DELETE -H "If-Match: $etag")
+check "If-Match with the object's own ETag ($etag) deletes it ($c)" \
+	eval '[ "$c" = 204 ] && [ "$(code "$(sign get cond/new)")" = 404 ]'
+c=$(code "$(sign del 'cond/new' "{\"if_match\":$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$etag")}")" \
+	-X DELETE -H "If-Match: $etag")
+check "If-Match on a key with no object: 404 NoSuchKey ($c $(err_code))" [ "$c" = 404 -a "$(err_code)" = NoSuchKey ]
+c=$(code "$(sign put 'cond/new' '{"if_none_match":"*"}')" -T "$work/v1" -H 'If-None-Match: *')
+
 curl -s -X POST -d '{"enabled":false}' "$CTL/conditional" >/dev/null
 c=$(code "$(sign put 'cond/new' '{"if_none_match":"*"}')" -T "$work/v2" -H 'If-None-Match: *')
 check "with the emulation off, s3rver overwrites as it does alone ($c)" \
 	eval '[ "$c" = 200 ] && curl -s "$(sign get cond/new)" | cmp -s - "$work/v2"'
+c=$(code "$(sign del 'cond/new' '{"if_match":"\"0123456789abcdef0123456789abcdef\""}')" -X DELETE \
+	-H 'If-Match: "0123456789abcdef0123456789abcdef"')
+check "and deletes whatever If-Match says, as it does alone ($c)" \
+	eval '[ "$c" = 204 ] && [ "$(code "$(sign get cond/new)")" = 404 ]'
 curl -s -X POST -d '{"enabled":true}' "$CTL/conditional" >/dev/null
 
 # --- A large body streams -------------------------------------------------------------------

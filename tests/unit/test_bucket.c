@@ -24,7 +24,7 @@ static struct bucket *open_s3(const char *endpoint, int path_style, int presigne
 	struct storage *s = NULL;
 	char err[512] = "";
 
-	CHECK_WHY(bucket_open(&cfg, &s, err, sizeof err) == 0, err, "an s3 bucket at %s opens", endpoint ? endpoint : "AWS");
+	CHECK_WHY(bucket_open(&cfg, 0, &s, err, sizeof err) == 0, err, "an s3 bucket at %s opens", endpoint ? endpoint : "AWS");
 	return (struct bucket *)s;
 }
 
@@ -60,7 +60,7 @@ static void test_gcs_endpoint(void)
 	struct storage *s = NULL;
 	char err[512] = "";
 
-	CHECK(bucket_open(&cfg, &s, err, sizeof err) < 0 && strstr(err, "/nonexistent/key.json"),
+	CHECK(bucket_open(&cfg, 0, &s, err, sizeof err) < 0 && strstr(err, "/nonexistent/key.json"),
 	      "a gcs bucket without its key file does not open, and says which file (%s)", err);
 	CHECK(s == NULL, "and leaves nothing open");
 }

@@ -3,224 +3,11 @@
  * lock, a failure told only to those who waited for it, lost blobs healed,
  * database errors that are not misses, build slots and the deadline. The
  * cache, the storage and the packing are the real ones. */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "tests/unit/builder_standin.h"
 
 #include <sqlite3.h>
 
-#include "builder/builder.h"
 #include "builder/lock.h"
-#include "core/strv.h"
-#include "tests/unit/check.h"
-
-static char tmp[64];          /* /tmp/nixery-builder-XXXXXX */
-static char store[128];       /* tmp/store: the stand-in's "store paths" */
-
-/* What the stand-in was asked to do, and how it answers. */
-static struct {
-	int evaluations, builds, explained;
-	int fail_build;           /* realise fails */
-	int slow_build_ms;        /* realise takes this long */
-	int slow_eval_ms;         /* evaluate waits this long, or to the deadline */
-	const char *refuse;       /* a name evaluation refuses */
-	int build_likely;         /* what the last evaluation was told */
-	pthread_mutex_t lock;
-} nix = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static void counted(int *n)
-{
-	pthread_mutex_lock(&nix.lock);
-	(*n)++;
-	pthread_mutex_unlock(&nix.lock);
-}
-
-static void die(const char *what)
-{
-	printf("FAIL: %s: setting up the test (%s: %s)\n", check_binary(), what, strerror(errno));
-	exit(1);
-}
-
-static void store_path(const char *name, char *out, size_t len)
-{
-	snprintf(out, len, "%s/%s", store, name);
-}
-
-/* Each package is a store path of its own, holding one file: its name,
- * then `extra` bytes of text that compresses about as a program does. */
-static void make_package(const char *name, size_t extra)
-{
-	static const char *const words[] = { "layer", "store", "path", "nix", "image", "gzip", "tar", "\n" };
-	char path[256], file[300];
-	unsigned seed = 1;
-	FILE *f;
-
-	store_path(name, path, sizeof path);
-	snprintf(file, sizeof file, "%s/%s.txt", path, name);
-	if (mkdir(path, 0755) < 0 || !(f = fopen(file, "w")) || fputs(name, f) < 0)
-		die(path);
-	for (; extra > 0; extra--) {
-		seed = seed * 1103515245 + 12345;
-		if (fputc(seed >> 16 & 1 ? words[seed >> 20 & 7][0] : 'a' + (int)(seed >> 24) % 26, f) == EOF)
-			die(file);
-	}
-	if (fclose(f) != 0)
-		die(file);
-}
-
-/* A store path's size: its one file's. */
-static uint64_t package_size(const char *path)
-{
-	char file[300];
-	struct stat st;
-
-	snprintf(file, sizeof file, "%s/%s.txt", path, strrchr(path, '/') + 1);
-	return stat(file, &st) == 0 ? (uint64_t)st.st_size : 0;
-}
-
-static int fake_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen)
-{
-	char path[256];
-	size_t i;
-
-	counted(&nix.evaluations);
-	nix.build_likely = job->build_likely;
-	memset(ev, 0, sizeof *ev);
-	if (nix.slow_eval_ms) {
-		deadline_sleep(job->deadline, nix.slow_eval_ms);
-		if (deadline_check(job->deadline) < 0) {
-			snprintf(err, errlen, "nix-instantiate stopped at the deadline");
-			return deadline_check(job->deadline);
-		}
-	}
-	ev->outputs = calloc(job->req->npackages + 1, sizeof *ev->outputs);
-	ev->unknown = calloc(job->req->npackages + 1, sizeof *ev->unknown);
-	ev->refused = calloc(job->req->npackages + 1, sizeof *ev->refused);
-	for (i = 0; i < job->req->npackages; i++) {
-		const char *name = job->req->packages[i];
-
-		store_path(name, path, sizeof path);
-		if (nix.refuse && strcmp(name, nix.refuse) == 0)
-			ev->refused[ev->nrefused++] = strdup(name);
-		else if (access(path, F_OK) < 0)
-			ev->unknown[ev->nunknown++] = strdup(name);
-		else
-			ev->outputs[ev->noutputs++] = strdup(path);
-	}
-	if (ev->nunknown || ev->nrefused) {
-		strv_free(ev->outputs, ev->noutputs);
-		ev->outputs = NULL;
-		ev->noutputs = 0;
-	}
-	return 0;
-}
-
-static int fake_explain(const struct nix_job *job, const char *name, char *reason, size_t len)
-{
-	(void)job;
-	counted(&nix.explained);
-	snprintf(reason, len, "%s has been removed", name);
-	return 0;
-}
-
-/* Every output alone, without references (the stand-in's paths are not
- * under /nix/store, which the closure reader insists on). */
-static int fake_realise(const struct nix_job *job, struct nix_eval *ev, const char *gcroots,
-			struct closure *c, char *err, size_t errlen)
-{
-	size_t i;
-
-	memset(c, 0, sizeof *c);
-	counted(&nix.builds);
-	mkdir(gcroots, 0755);
-	if (nix.slow_build_ms)
-		deadline_sleep(job->deadline, nix.slow_build_ms);
-	if (nix.fail_build) {
-		snprintf(err, errlen, "nix-build failed: error: builder failed on purpose");
-		return -EIO;
-	}
-	if (!(c->paths = calloc(ev->noutputs + 1, sizeof *c->paths)))
-		return -ENOMEM;
-	for (i = 0; i < ev->noutputs; i++) {
-		uint64_t size = package_size(ev->outputs[i]);
-
-		c->paths[i] = (struct closure_path){ .path = strdup(ev->outputs[i]), .nar_size = size,
-						     .closure_size = size, .top = 1 };
-		if (!c->paths[i].path) {
-			closure_free(c);
-			return -ENOMEM;
-		}
-		c->n++;
-	}
-	return 0;
-}
-
-static const struct nix_runner fake_nix = {
-	.evaluate = fake_evaluate, .explain = fake_explain,
-	.realise = fake_realise,
-};
-
-struct setup {
-	struct config cfg;
-	struct storage *storage;
-	struct builder b;
-};
-
-/* Each test has a cache and a storage of its own. */
-static char storage_dir[128];
-
-static void setup(struct setup *s, int ttl)
-{
-	static int runs;
-	char state[128], err[512];
-
-	runs++;
-	snprintf(state, sizeof state, "%s/state-%d", tmp, runs);
-	snprintf(storage_dir, sizeof storage_dir, "%s/storage-%d", tmp, runs);
-	memset(s, 0, sizeof *s);
-	s->cfg.source = SOURCE_PATH;
-	s->cfg.source_arg = "/demo";
-	s->cfg.state_dir = strdup(state);
-	s->cfg.storage_path = strdup(storage_dir);
-	s->cfg.nix_timeout = 60;
-	s->cfg.eval_ttl = ttl;
-	s->cfg.max_layers = 94;
-	s->cfg.max_builds = 2;
-	if (builder_prepare(&s->cfg, err, sizeof err) < 0 ||
-	    storage_open(&(struct config){ .storage_path = (char *)storage_dir }, &s->storage, err, sizeof err) < 0) {
-		printf("FAIL: %s: setting up the test (%s)\n", check_binary(), err);
-		exit(1);
-	}
-	s->b = (struct builder){ .cfg = &s->cfg, .storage = s->storage, .nix = &fake_nix };
-	if (cache_open(state, &s->b.cache, err, sizeof err) < 0)
-		die(err);
-}
-
-static void teardown(struct setup *s)
-{
-	cache_close(s->b.cache);
-	storage_close(s->storage);
-	free(s->cfg.state_dir);
-	free(s->cfg.storage_path);
-}
-
-static int ask(struct builder *b, const char *name, int timeout_ms, struct builder_result *res)
-{
-	struct deadline dl = deadline_in(timeout_ms, NULL);
-
-	return builder_image(b, name, "latest", MANIFEST_DOCKER, &dl, res);
-}
-
-static void reset_counts(void)
-{
-	nix.evaluations = nix.builds = nix.explained = 0;
-}
 
 static void test_cache_levels(void)
 {
@@ -515,20 +302,7 @@ static void test_limits(void)
 
 int main(void)
 {
-	const char *packages[] = { "cacert", "iana-etc", "hello", "figlet", "cowsay", "diamond", "nano" };
-	const size_t big = 3u << 20;
-	char cmd[128];
-	size_t i;
-
-	snprintf(tmp, sizeof tmp, "/tmp/nixery-builder-XXXXXX");
-	if (!mkdtemp(tmp))
-		die("mkdtemp");
-	snprintf(store, sizeof store, "%s/store", tmp);
-	if (mkdir(store, 0755) < 0)
-		die(store);
-	for (i = 0; i < sizeof packages / sizeof *packages; i++)
-		make_package(packages[i], 0);
-	make_package("bulk", big);
+	standin_start();
 	test_cache_levels();
 	test_user_mistakes();
 	test_one_build_per_image();
@@ -536,8 +310,6 @@ int main(void)
 	test_pack_threads();
 	test_database_errors();
 	test_limits();
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-	if (system(cmd) != 0)
-		printf("warning: could not remove %s\n", tmp);
+	standin_end();
 	return check_exit();
 }
