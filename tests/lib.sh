@@ -49,7 +49,7 @@ server_start() {
 		export NIXERY_PORT=$PORT NIXERY_BIN="$BUILD/nixery-fcgi" \
 			STORAGE_PATH="$dir/storage" NIXERY_STATE_DIR="$dir/state" \
 			NIXERY_RUN_DIR="$dir/run" NIXERY_NIX_DIR="$TOP/nix" NIXERY_CONFIG=/dev/null \
-			NIXERY_FILES_SCRIPT="$TOP/etc/lighttpd-files.lua" \
+			NIXERY_FILES_SCRIPT="$TOP/etc/lighttpd-files.lua" NIXERY_ERRORFILE_PREFIX="$TOP/etc/lighttpd-" \
 			NIXERY_PKGS_PATH="${NIXERY_PKGS_PATH:-$TOP/nix/demo}" \
 			NIX_POPULARITY_URL="$TOP/nix/demo/popularity.json"
 		# One package source: another given replaces the demo set.
