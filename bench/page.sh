@@ -42,7 +42,8 @@ grep -q rewrite-once "$DIR/plain.conf" && die "could not strip the rewrites"
 	export NIXERY_PORT=$PORT NIXERY_BIN="$BUILD/nixery-fcgi" STORAGE_PATH="$SERVER_DIR/storage" \
 		NIXERY_STATE_DIR="$SERVER_DIR/state" NIXERY_RUN_DIR="$SERVER_DIR/run" NIXERY_NIX_DIR="$TOP/nix" \
 		NIXERY_CONFIG=/dev/null NIXERY_PKGS_PATH="$TOP/nix/demo" NIXERY_EVAL_TTL=3600 \
-		NIX_POPULARITY_URL="$TOP/nix/demo/popularity.json" NIXERY_FILES_SCRIPT="$TOP/etc/lighttpd-files.lua"
+		NIX_POPULARITY_URL="$TOP/nix/demo/popularity.json" NIXERY_FILES_SCRIPT="$TOP/etc/lighttpd-files.lua" \
+		NIXERY_ERRORFILE_PREFIX="$TOP/etc/lighttpd-"
 	exec lighttpd -f "$DIR/plain.conf"
 )
 for _ in $(seq 50); do curl -sf -o /dev/null "$URL/v2/" && break; sleep 0.1; done

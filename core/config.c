@@ -23,7 +23,8 @@ const char config_default_file[] = NIXERY_SYSCONFDIR "/nixery-fcgi.conf";
 
 enum kind {
 	TEXT,        /* a word (channel, URL) */
-	PATH,        /* an absolute path */
+	PATH,        /* an absolute path on this host */
+	URLPATH,     /* an absolute path of URLs, not of this host */
 	NUMBER,      /* a whole number between min and max */
 	OFFLOAD,     /* auto | x-sendfile | x-accel-redirect | none */
 	BACKEND,     /* filesystem | gcs | s3 */
@@ -63,7 +64,7 @@ static const struct setting settings[] = {
 	{ "NIX_POPULARITY_URL", NULL, TEXT, AT(popularity_url), 0, 0 },
 	{ "NIXERY_POPULARITY_TTL", "86400", NUMBER, AT(popularity_ttl), 1, INT_MAX },
 	{ "NIXERY_BLOB_OFFLOAD", "auto", OFFLOAD, AT(offload), 0, 0 },
-	{ "NIXERY_ACCEL_PREFIX", "/_nixery_blobs", PATH, AT(accel_prefix), 0, 0 },
+	{ "NIXERY_ACCEL_PREFIX", "/_nixery_blobs", URLPATH, AT(accel_prefix), 0, 0 },
 	{ "NIXERY_THREADS", "16", NUMBER, AT(threads), 1, 1024 },
 	{ "NIXERY_MAX_COLD", "16", NUMBER, AT(max_cold), 1, 256 },
 	{ "NIXERY_LOG_FILE", NULL, PATH, AT(log_file), 0, 0 },
@@ -237,6 +238,7 @@ static int set_value(struct config *cfg, const struct setting *s, const char *v,
 
 	switch (s->kind) {
 	case PATH:
+	case URLPATH:
 		if (*v != '/') {
 			problem(err, errlen, "%s=%s must be an absolute path", s->name, v);
 			return -EINVAL;
@@ -480,7 +482,8 @@ void config_free(struct config *cfg)
 	size_t i;
 
 	for (i = 0; i < NSETTINGS; i++)
-		if (settings[i].kind == TEXT || settings[i].kind == PATH || settings[i].kind == SECRET)
+		if (settings[i].kind == TEXT || settings[i].kind == PATH || settings[i].kind == URLPATH ||
+		    settings[i].kind == SECRET)
 			free(*(char **)((char *)cfg + settings[i].offset));
 	free(cfg->file);
 	memset(cfg, 0, sizeof *cfg);
@@ -506,6 +509,37 @@ enum offload config_offload_for(const char *server_software)
 	if (strncasecmp(server_software, "lighttpd", 8) == 0 || strncasecmp(server_software, "Apache", 6) == 0)
 		return OFFLOAD_SENDFILE;
 	return OFFLOAD_NONE;
+}
+
+/* The path a setting's value names on this host, or NULL: every PATH,
+ * and a TEXT that is an absolute path or a file:// URL (a local git
+ * repository, popularity data on disk). */
+static const char *host_path(const struct config *cfg, const struct setting *s)
+{
+	const char *v;
+
+	if (s->kind != PATH && s->kind != TEXT)
+		return NULL;
+	v = *(char *const *)((const char *)cfg + s->offset);
+	if (v && s->kind == TEXT && strncmp(v, "file://", 7) == 0)
+		v += 7;
+	return v && (s->kind == PATH || *v == '/') ? v : NULL;
+}
+
+const char *config_host_path(const struct config *cfg, size_t i, const char **name)
+{
+	size_t k;
+
+	for (k = 0; k < NSETTINGS; k++)
+		if (host_path(cfg, &settings[k]) && i-- == 0) {
+			*name = settings[k].name;
+			return host_path(cfg, &settings[k]);
+		}
+	if (cfg->file && i == 0) {
+		*name = "NIXERY_CONFIG";
+		return cfg->file;
+	}
+	return NULL;
 }
 
 void config_print(const struct config *cfg, struct buf *out)

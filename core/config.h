@@ -91,6 +91,12 @@ extern const char config_default_file[];
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 void config_free(struct config *cfg);
 
+/* The folders and files of this host that the settings name (STORAGE_PATH,
+ * NIXERY_STATE_DIR, a local package source, the settings file as
+ * NIXERY_CONFIG...): the i-th, from 0, with its setting's name; NULL past
+ * the last. */
+const char *config_host_path(const struct config *cfg, size_t i, const char **name);
+
 /* Every setting with its value and where it came from, one per line. */
 void config_print(const struct config *cfg, struct buf *out);
 /* Checks the folders and files the settings name; appends one line per

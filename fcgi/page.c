@@ -7,6 +7,7 @@
 
 #include "builder/lock.h"
 #include "builder/search.h"
+#include "core/redact.h"
 #include "core/image.h"
 #include "core/strv.h"
 
@@ -25,6 +26,16 @@ static void html(struct buf *out, const char *s)
 		default: buf_append(out, s, 1);
 		}
 	}
+}
+
+/* A build's line (its error, Nix's last words) as any visitor may read
+ * it: without the host's paths (core/redact.h). */
+static void html_line(struct buf *out, const struct config *cfg, const char *line)
+{
+	char shown[1280];
+
+	redact_host_paths(cfg, line ? line : "", shown, sizeof shown);
+	html(out, shown);
 }
 
 /* The registry's address as clients write it: the Host header, when it is
@@ -215,7 +226,7 @@ static int running_row(void *ctx, const struct cache_build *b)
 	buf_printf(t->out, "<td>");
 	human_age(t->out, (int64_t)time(NULL) - b->started);
 	buf_printf(t->out, "</td><td><code>");
-	html(t->out, b->log);
+	html_line(t->out, t->reg->builder.cfg, b->log);
 	buf_printf(t->out, "</code></td></tr>\n");
 	t->rows++;
 	return 0;
@@ -237,7 +248,7 @@ static int ended_row(void *ctx, const struct cache_build *b)
 	buf_printf(t->out, "</td><td>");
 	human_size(t->out, b->packed);
 	buf_printf(t->out, "</td><td>");
-	html(t->out, b->message);
+	html_line(t->out, t->reg->builder.cfg, b->message);
 	buf_printf(t->out, "</td></tr>\n");
 	t->rows++;
 	return 0;

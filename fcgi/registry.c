@@ -10,6 +10,7 @@
 #include "builder/health.h"
 #include "builder/search.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "core/strv.h"
 
 /* Entries of a listing when the client asks for no number. */
@@ -46,36 +47,53 @@ void registry_close(struct registry *reg)
 }
 
 /* The answer to a failure the registry or its machine is not to blame
- * for, or is: one status per kind of failure. */
-static void failed(struct reply *rep, int rc, const char *message, void *detail)
+ * for, or is: one status per kind of failure. The client is told the
+ * message without the host's paths (core/redact.h); the log keeps it
+ * whole, for failures of the machine and for any message that lost a
+ * path. */
+static void failed(const struct config *cfg, struct reply *rep, int rc, const char *message,
+		   void *detail)
 {
+	/* A message of 1 KiB, and room for the names that stand for paths. */
+	char shown[1280];
+	const char *code = "UNKNOWN";
+	int status = 500, logged = 1, hidden;
+
 	switch (rc) {
 	case -EINVAL:
-		reply_error(rep, 400, "NAME_INVALID", message, detail);
-		return;
+		status = 400;
+		code = "NAME_INVALID";
+		logged = 0;
+		break;
 	case -ENOENT:
-		reply_error(rep, 404, "MANIFEST_UNKNOWN", message, detail);
-		return;
+		status = 404;
+		code = "MANIFEST_UNKNOWN";
+		logged = 0;
+		break;
 	case -ETIMEDOUT:
-		reply_error(rep, 504, "UNKNOWN", message, detail);
-		return;
-	case -EHOSTUNREACH:
-		log_error("%s", message);
-		/* fall through */
+		status = 504;
+		logged = 0;
+		break;
 	case -EBUSY:
 	case -ECANCELED:
-		reply_error(rep, 503, "UNAVAILABLE", message, detail);
+		logged = 0;
+		/* fall through */
+	case -EHOSTUNREACH:
+		status = 503;
+		code = "UNAVAILABLE";
 		rep->retry_after = rc == -ECANCELED ? 1 : RETRY_AFTER;
-		return;
+		break;
 	case -ENOSPC:
-		log_error("%s", message);
-		reply_error(rep, 507, "UNKNOWN", message, detail);
+		status = 507;
 		rep->retry_after = RETRY_AFTER;
-		return;
-	default:
-		log_error("%s", message);
-		reply_error(rep, 500, "UNKNOWN", message, detail);
+		break;
 	}
+	hidden = redact_host_paths(cfg, message, shown, sizeof shown);
+	if (logged)
+		log_error("%s", message);
+	else if (hidden)
+		log_info("%s", message);
+	reply_error(rep, status, code, shown, detail);
 }
 
 /* A lookup by digest when the cache cannot answer: busy, not unknown. */
@@ -86,7 +104,7 @@ static void cache_unavailable(struct registry *reg, struct reply *rep)
 	snprintf(message, sizeof message, "the build cache cannot be read (%s): try again shortly",
 		 cache_error(reg->builder.cache));
 	log_error("%s", message);
-	failed(rep, -EBUSY, message, NULL);
+	failed(reg->builder.cfg, rep, -EBUSY, message, NULL);
 }
 
 /* A blob's row, asked again once if the cache had to be replaced. */
@@ -170,7 +188,7 @@ void registry_manifest(struct registry *reg, const char *name, const char *ref,
 			cJSON_AddItemToObject(detail, "packages",
 					      cJSON_CreateStringArray((const char *const *)res.packages,
 								      (int)res.npackages));
-		failed(rep, rc, res.message, detail);
+		failed(reg->builder.cfg, rep, rc, res.message, detail);
 	} else {
 		rep->status = 200;
 		rep->body = res.manifest;
@@ -212,7 +230,7 @@ void registry_blob(struct registry *reg, const char *hex, struct reply *rep)
 		return;
 	}
 	if ((rc = storage_locate(reg->builder.storage, hex, &loc, message, sizeof message)) < 0) {
-		failed(rep, rc, message, NULL);
+		failed(reg->builder.cfg, rep, rc, message, NULL);
 		return;
 	}
 	snprintf(rep->digest, sizeof rep->digest, DIGEST_PREFIX "%s", hex);
@@ -230,8 +248,9 @@ void registry_blob(struct registry *reg, const char *hex, struct reply *rep)
 }
 
 /* A listing's answer: {"<key>": [entries], plus "name" for tags}, and a
- * Link to the next page when there is more than the page holds. */
-static void listing(struct reply *rep, const char *path, const char *name, const char *key,
+ * Link to the next page when there is more than the page holds; -ENOMEM
+ * when it cannot be made. */
+static int listing(struct reply *rep, const char *path, const char *name, const char *key,
 		    char **entries, size_t count, int page)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -244,8 +263,7 @@ static void listing(struct reply *rep, const char *path, const char *name, const
 		cJSON_AddItemToObject(root, key, cJSON_CreateStringArray((const char *const *)entries, (int)shown));
 	if (!root || !(json = cJSON_PrintUnformatted(root))) {
 		cJSON_Delete(root);
-		failed(rep, -EIO, "out of memory", NULL);
-		return;
+		return -ENOMEM;
 	}
 	reply_json(rep, 200, json);
 	if (count > shown && shown > 0)
@@ -253,6 +271,7 @@ static void listing(struct reply *rep, const char *path, const char *name, const
 			 entries[shown - 1]);
 	cJSON_free(json);
 	cJSON_Delete(root);
+	return 0;
 }
 
 void registry_tags(struct registry *reg, const char *name, int n, const char *last,
@@ -276,7 +295,8 @@ void registry_tags(struct registry *reg, const char *name, int n, const char *la
 		strv_sort_unique(tags, &count);
 	}
 	snprintf(path, sizeof path, "/v2/%s/tags/list", name);
-	listing(rep, path, name, "tags", tags, count, page);
+	if (listing(rep, path, name, "tags", tags, count, page) < 0)
+		failed(reg->builder.cfg, rep, -EIO, "out of memory", NULL);
 out:
 	strv_free(tags, count);
 }
@@ -290,8 +310,8 @@ void registry_catalog(struct registry *reg, int n, const char *last, struct repl
 	if (cache_refresh(reg->builder.cache) < 0 ||
 	    cache_names(reg->builder.cache, last, page + 1, &names, &count) < 0)
 		cache_unavailable(reg, rep);
-	else
-		listing(rep, "/v2/_catalog", NULL, "repositories", names, count, page);
+	else if (listing(rep, "/v2/_catalog", NULL, "repositories", names, count, page) < 0)
+		failed(reg->builder.cfg, rep, -EIO, "out of memory", NULL);
 	strv_free(names, count);
 }
 
@@ -333,14 +353,14 @@ void registry_search(struct registry *reg, const char *query, struct reply *rep)
 	else
 		snprintf(err, sizeof err, "the build cache cannot be read: try again shortly");
 	if (rc < 0) {
-		failed(rep, rc, err, NULL);
+		failed(reg->builder.cfg, rep, rc, err, NULL);
 		goto out;
 	}
 	if (!root || !cJSON_AddStringToObject(root, "query", query) ||
 	    !cJSON_AddBoolToObject(root, "known", known) ||
 	    !cJSON_AddItemToObject(root, "names", cJSON_CreateStringArray((const char *const *)names, (int)n)) ||
 	    !(json = cJSON_PrintUnformatted(root))) {
-		failed(rep, -EIO, "out of memory", NULL);
+		failed(reg->builder.cfg, rep, -EIO, "out of memory", NULL);
 		goto out;
 	}
 	reply_json(rep, 200, json);

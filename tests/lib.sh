@@ -49,7 +49,7 @@ server_start() {
 		export NIXERY_PORT=$PORT NIXERY_BIN="$BUILD/nixery-fcgi" \
 			STORAGE_PATH="$dir/storage" NIXERY_STATE_DIR="$dir/state" \
 			NIXERY_RUN_DIR="$dir/run" NIXERY_NIX_DIR="$TOP/nix" NIXERY_CONFIG=/dev/null \
-			NIXERY_FILES_SCRIPT="$TOP/etc/lighttpd-files.lua" \
+			NIXERY_FILES_SCRIPT="$TOP/etc/lighttpd-files.lua" NIXERY_ERRORFILE_PREFIX="$TOP/etc/lighttpd-" \
 			NIXERY_PKGS_PATH="${NIXERY_PKGS_PATH:-$TOP/nix/demo}" \
 			NIX_POPULARITY_URL="$TOP/nix/demo/popularity.json"
 		# One package source: another given replaces the demo set.
@@ -113,4 +113,32 @@ npm_tools() {
 		fi
 	) 9>"$TOP/var/npm.lock"
 	[ -d "$NPM_DIR/node_modules/s3rver" ] && [ -d "$NPM_DIR/node_modules/@google-cloud/storage" ]
+}
+
+# long_path LENGTH SHAPE ENDPOINT: a registry path of LENGTH bytes, of
+# SHAPE: short (one-letter components), dotted (a-b.c_d components, whose
+# separators each cost a regex a step) or long (a few components of 200
+# and 300 letters among short ones); ENDPOINT: manifest or blob.
+long_path() {
+	python3 - "$@" <<'PY'
+import sys
+length, shape, endpoint = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+tail = "/manifests/latest" if endpoint == "manifest" else "/blobs/sha256:" + "0" * 64
+unit = {"short": "a/", "dotted": "a-b.c_d/", "long": "b" * 200 + "/x/y/" + "c" * 300 + "/z/"}[shape]
+room = length - len("/v2/") - len(tail)
+name = (unit * (room // len(unit) + 1))[:room]
+# A name ends in a letter: the last component is cut, never empty.
+print("/v2/" + name[:-1] + "q" + tail)
+PY
+}
+
+# long_answer PATH FILE: "STATUS CONTENT-TYPE" of the answer to GET PATH,
+# its body in FILE and its headers in FILE.h; "000" and curl's exit status
+# when there was no answer (an empty reply is exit 52).
+long_answer() {
+	local out rc
+	rm -f "$2" "$2.h"
+	out=$(curl -s --path-as-is -D "$2.h" -o "$2" -w '%{http_code} %{content_type}' "$URL$1")
+	rc=$?
+	[ "$rc" = 0 ] && echo "$out" || echo "000 curl-exit-$rc"
 }

@@ -15,6 +15,9 @@ manifest() { curl -s -H "Accept: $docker" "$URL/v2/$1/manifests/latest"; }
 code() { curl -s -o "$work/body" -D "$work/headers" -w '%{http_code}' -H "Accept: $docker" "$URL/v2/$1/manifests/latest"; }
 layers() { python3 -c 'import json,sys; m=json.load(sys.stdin); [print(l["digest"][7:]) for l in m["layers"]]'; }
 log_has() { grep -q "$1" "$SERVER_DIR/run/nixery-fcgi.log"; }
+# no_host_path FILE: the file names none of this test's folders, where the
+# settings point (storage, state, the package set, image.nix).
+no_host_path() { ! grep -q -e "$work" -e "$TOP" "$1"; }
 
 server_start "$work/srv" || { fail "faults: server starts"; exit 1; }
 blobs=$SERVER_DIR/storage/blobs/sha256
@@ -94,6 +97,23 @@ rm -f "$blobs/$m"
 sleep 1.2
 check "faults: a lost manifest file is written again on the next request (got $(code cowsay))" \
 	[ -f "$blobs/$m" ]
+
+# A blob that cannot be stored (a folder holds its name): 500, its message
+# naming the file by its setting, STORAGE_PATH, and not by the host's path,
+# which the log keeps.
+stuck=$(layers <<<"$(manifest cowsay)" | head -1)
+rm -f "$blobs/$stuck" && mkdir -p "$blobs/$stuck/in-the-way"
+tags_forget
+got=$(code cowsay)
+check "faults: a blob that cannot be stored gives 500 naming STORAGE_PATH/blobs/sha256/$stuck ($got: $(head -c 300 "$work/body"))" \
+	eval '[ "$got" = 500 ] && grep -q "STORAGE_PATH/blobs/sha256/$stuck" "$work/body"'
+check "faults: the 500's body names no host path" no_host_path "$work/body"
+check "faults: the log names the blob's file" log_has "$blobs/$stuck"
+curl -s -o "$work/page" "$URL/"
+check "faults: the landing page's last builds show that error without the host path" \
+	eval 'grep "STORAGE_PATH/blobs/sha256/$stuck" "$work/page" >"$work/row" && no_host_path "$work/row"'
+rm -rf "${blobs:?}/$stuck"
+check "faults: once the folder is gone, the image is answered again ($(code cowsay))" [ "$(code cowsay)" = 200 ]
 
 # 2. A database error that is not a miss: 503 with Retry-After, logged,
 # and never a rebuild.
@@ -182,6 +202,9 @@ server_start "$work/full" || fail "faults: server starts on a small file system"
 got=$(code bulk500m)
 check "faults: a full disk gives 507 ($got)" [ "$got" = 507 ]
 check "faults: its JSON error says storage is full ($(cat "$work/body"))" grep -q '"message":"storage is full' "$work/body"
+check "faults: the 507 names STORAGE_PATH and no host path" \
+	eval 'grep -q "under STORAGE_PATH" "$work/body" && no_host_path "$work/body"'
+check "faults: the log names the full folder" log_has "storage is full: .*$SERVER_DIR/storage"
 check "faults: nothing half-written is left in storage" [ -z "$(ls -A "$SERVER_DIR/storage/tmp")" ]
 bad=0
 for d in $(sqlite3 "$SERVER_DIR/state/cache.db" "select digest from blobs"); do

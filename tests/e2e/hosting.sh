@@ -101,6 +101,27 @@ for path in "/storage/blobs/sha256/${blob#sha256:}" /storage/ /storage/tmp/ "/ni
 	check "hosting: $path is not served as asked ($code)" \
 		eval '[ "${code:0:1}" = 4 ] && ! grep -q "NIXERY_PKGS_PATH" "$work/b" && [ "$(stat -c %s "$work/b")" != "$(stat -c %s "$work/blob")" ]'
 done
+# Long paths: the program's JSON 414 as far as Apache lets them through;
+# past that, Apache's own answers, which .htaccess cannot change (the
+# README says so): 403 once the path below the document root is longer
+# than the file system allows, 414 past LimitRequestLine. Never nothing.
+for len in 2000 3000 8000 20000; do
+	case $len in
+	8000) want="403 text/html" ;;
+	20000) want="414 text/html" ;;
+	*) want="414 application/json" ;;
+	esac
+	bad=
+	for shape in short dotted long; do
+		got=$(long_answer "$(long_path "$len" "$shape" manifest)" "$work/long")
+		[ "${got%%;*}" = "$want" ] || bad="$bad $shape: $got;"
+		if [ "$want" = "414 application/json" ] && ! grep -q '"code":"NAME_INVALID"' "$work/long"; then
+			bad="$bad $shape: $(head -c 80 "$work/long" | tr '\n' ' ');"
+		fi
+	done
+	check "hosting: a $len-byte path gets ${want% *} as ${want#* }${bad:+ (got$bad)}" [ -z "$bad" ]
+done
+
 check "hosting: the landing page answers" eval 'curl -s "$URL/" | grep -q "docker pull 127.0.0.1:$PORT/shell/hello"'
 code=$(curl -s -o "$work/far" -w '%{http_code}' --interface 127.0.0.2 "$URL/metrics")
 check "hosting: the metrics refuse another address ($code)" [ "$code" = 404 ]

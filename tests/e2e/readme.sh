@@ -92,6 +92,15 @@ pull() {
 		[ "$(blob_requests "https://127.0.0.1:$PORT")" = "$before" ]
 }
 
+# long_path_check LABEL BASE LENGTH STATUS [CURL-ARGS...]: a path of LENGTH
+# bytes gets STATUS and the registry's JSON error for a path too long.
+long_path_check() {
+	local got want="$4 application/json"
+	got=$(curl -sk "${@:5}" -o "$work/long" -w '%{http_code} %{content_type}' "$2$(long_path "$3" short manifest)")
+	check "readme: $1: a $3-byte path gets $4 and the JSON error ($got)" \
+		eval '[ "$got" = "$want" ] && grep -q "request path too long" "$work/long"'
+}
+
 # nginx with the README's server blocks, the workers started by its
 # spawn-fcgi lines (run as root, as an operator would, in root's clean
 # environment: the workers become nixery).
@@ -118,6 +127,10 @@ check "readme: nginx: the workers run as nixery ($users)" [ "$users" = "nixery "
 check "readme: nginx: NIXERY_LOG_FILE holds their log" grep -q "info: serving" "$R/var/log/nixery-fcgi.log"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT2/v2/")
 check "readme: nginx: plain HTTP is sent to HTTPS ($code)" [ "$code" = 301 ]
+long_path_check "nginx, HTTP/2" "https://127.0.0.1:$PORT" 2000 414 --http2
+long_path_check "nginx, HTTP/1.1" "https://127.0.0.1:$PORT" 20000 414 --http1.1
+check "readme: nginx: over HTTP/2 a 20000-byte path ends the connection (GOAWAY), as the README says" \
+	eval 'curl -sk --http2 -v -o /dev/null "https://127.0.0.1:$PORT$(long_path 20000 short manifest)" 2>&1 | grep -qi goaway'
 kill "$(cat "$R/nginx/nginx.pid")"
 
 # lighttpd with the README's lines, in front of the same workers, on plain
@@ -150,6 +163,8 @@ check "readme: lighttpd: an unknown blob gets the registry's 404 BLOB_UNKNOWN ($
 check "readme: lighttpd: which a worker answered, and counted ($(blob_requests "http://127.0.0.1:$PORT") after $before)" \
 	[ "$(blob_requests "http://127.0.0.1:$PORT")" = $((before + 1)) ]
 check "readme: lighttpd: the landing page answers" eval 'curl -s "http://127.0.0.1:$PORT/" | grep -q "docker pull"'
+long_path_check lighttpd "http://127.0.0.1:$PORT" 3000 414
+long_path_check lighttpd "http://127.0.0.1:$PORT" 20000 431
 kill "$(cat "$R/lighttpd/lighttpd.pid")"
 pkill -f "$R/usr/sbin/nixery-fcgi"
 sleep 1
@@ -186,3 +201,5 @@ for _ in $(seq 100); do curl -sk -o /dev/null "https://127.0.0.1:$PORT/v2/" && b
 pull apache
 users=$(pgrep -f "$R/usr/sbin/nixery-fcgi" | xargs -r ps -o user= -p | sort -u | tr '\n' ' ')
 check "readme: apache: the workers run as nixery ($users)" [ "$users" = "nixery " ]
+long_path_check apache "https://127.0.0.1:$PORT" 8000 414
+long_path_check apache "https://127.0.0.1:$PORT" 20000 414
