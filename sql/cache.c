@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "core/log.h"
+#include "core/mkdirs.h"
 #include "sql/schema.h"
 
 #define SCHEMA_VERSION 5
@@ -61,6 +62,7 @@ struct cache {
 	sqlite3_stmt *stmt[STMT_COUNT];
 	char state_dir[PATH_LEN];
 	int flags;                /* how the database is opened */
+	mode_t umask_bits;        /* the process's umask, read before any thread */
 	int stale;                /* a write found the handle read-only: open it again */
 	char err[512];
 };
@@ -216,13 +218,20 @@ static int setup(const char *state_dir, char *why, size_t len)
  * memory take the database's mode. The mode is only ever widened: a
  * process with a narrower umask (an operator's shell) must not take from
  * the workers of another user what they need. Once, before any thread. */
-static void share_as_umask_allows(const char *state_dir)
+static mode_t read_umask(void)
+{
+	mode_t mask = umask(0);
+
+	umask(mask);
+	return mask;
+}
+
+static void share_as_umask_allows(const char *state_dir, mode_t mask)
 {
 	char path[PATH_LEN];
 	struct stat st;
-	mode_t mask = umask(0), want;
+	mode_t want;
 
-	umask(mask);
 	snprintf(path, sizeof path, "%s/cache.db", state_dir);
 	if (stat(path, &st) < 0 || st.st_uid != geteuid())
 		return;
@@ -249,7 +258,28 @@ int cache_init(const char *state_dir, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set up the build cache %s/cache.db: %s", state_dir, why);
 		return error_code(rc);
 	}
-	share_as_umask_allows(state_dir);
+	share_as_umask_allows(state_dir, read_umask());
+	return 0;
+}
+
+/* A database removed under a running registry (with its folder, maybe)
+ * is made again, empty, as at a first start, by the first handle that
+ * finds it gone: images are built again as they are asked for. */
+static int recreate(struct cache *c)
+{
+	char path[PATH_LEN + 16], why[512];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/cache.db", c->state_dir);
+	if (!(c->flags & SQLITE_OPEN_CREATE) || stat(path, &st) == 0 || errno != ENOENT)
+		return 0;
+	if (mkdirs(c->state_dir, 0777, why, sizeof why) < 0 || setup(c->state_dir, why, sizeof why) != SQLITE_OK) {
+		snprintf(c->err, sizeof c->err, "cannot make the build cache again: %.200s", why);
+		return -EIO;
+	}
+	share_as_umask_allows(c->state_dir, c->umask_bits);
+	log_warn("the build cache %s was removed: started a new one; images are built again as they are asked for",
+		 path);
 	return 0;
 }
 
@@ -271,6 +301,8 @@ static int reopen(struct cache *c)
 
 	close_db(c);
 	c->stale = 0;
+	if ((rc = recreate(c)) < 0)
+		return rc;
 	rc = open_db(c->state_dir, c->flags, &c->db);
 	for (i = 0; i < STMT_COUNT && rc == SQLITE_OK; i++)
 		rc = sqlite3_prepare_v3(c->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -343,6 +375,7 @@ static int open_cache(const char *state_dir, int flags, struct cache **out, char
 	}
 	snprintf(c->state_dir, sizeof c->state_dir, "%s", state_dir);
 	c->flags = flags;
+	c->umask_bits = read_umask();
 	if ((rc = reopen(c)) < 0) {
 		snprintf(err, errlen, "%s", c->err);
 		cache_close(c);

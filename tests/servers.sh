@@ -209,8 +209,8 @@ midbuild_stop_check() {
 # damaged or removed under it. shell/hello's biggest layer and its config
 # are overwritten in place, their sizes kept (dd conv=notrunc): the next
 # pull succeeds, and the files hold their digests again. Then
-# STORAGE_PATH/tmp, and after it STORAGE_PATH/blobs, are removed: the
-# next pull succeeds each time.
+# STORAGE_PATH/tmp, STORAGE_PATH/blobs and what NIXERY_STATE_DIR holds are
+# removed, one after the other: the next pull succeeds each time.
 heal_check() {
 	local label=$1 w=$SERVER_DIR/heal m layer config f ok=1
 	local docker=application/vnd.docker.distribution.manifest.v2+json
@@ -240,6 +240,14 @@ print(max(m["layers"], key=lambda l: l["size"])["digest"][7:], m["config"]["dige
 	rm -rf "$SERVER_DIR/storage/blobs"
 	sleep 1.2
 	check "$label: STORAGE_PATH/blobs removed: a pull succeeds" pull_image shell/hello "$w/noblobs"
+	# Everything in NIXERY_STATE_DIR (its folder is the test's, not the
+	# workers' to make): cache.db, locks/, gcroots/.
+	rm -rf "${SERVER_DIR:?}/state/"*
+	sleep 1.2
+	check "$label: NIXERY_STATE_DIR emptied: a pull succeeds" pull_image shell/hello "$w/nostate"
+	# (lighttpd may have sent that pull from its tag files alone.)
+	check "$label: and a worker's answer makes the cache again (catalog: $(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/_catalog"))" \
+		[ -s "$SERVER_DIR/state/cache.db" ]
 }
 
 # worker_pids: the nixery-fcgi processes of the running server.
