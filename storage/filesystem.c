@@ -409,16 +409,19 @@ static int name_anonymous(struct fs_writer *w)
  * with its folder: that write fails, the next one succeeds). */
 static int place(struct fs_writer *w, const char *final, char *err, size_t errlen)
 {
-	int attempt, rc = 0;
+	int attempt, named = 0, rc = 0;
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		rc = w->anonymous ? name_anonymous(w) : 0;
-		if (rc == 0 && rename(w->path, final) < 0)
+		named = rc == 0;
+		if (named && rename(w->path, final) < 0)
 			rc = -errno;
 		if (rc != -ENOENT || attempt > 0 || make_folders(w->s->root, err, errlen) < 0)
 			break;
 	}
-	if (rc < 0)
+	if (rc < 0 && named)
+		snprintf(err, errlen, "cannot store a blob as %s: %s", final, strerror(-rc));
+	else if (rc < 0)
 		write_error(rc, "a blob", w->s->root, err, errlen);
 	return rc;
 }

@@ -64,7 +64,7 @@ ok=1
 for i in $(seq -w 0 19); do
 	case $(cat "$work/code$i") in
 	200) grep -q schemaVersion "$work/b$i" || ok=0 ;;
-	503) grep -qi '^retry-after:' "$work/h$i" && grep -q 'build slots' "$work/b$i" || ok=0 ;;
+	503) grep -qi '^retry-after:' "$work/h$i" && grep -q 'build slots\|NIXERY_MAX_COLD' "$work/b$i" || ok=0 ;;
 	*) ok=0 ;;
 	esac
 done
