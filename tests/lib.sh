@@ -32,6 +32,16 @@ pull_image() {
 		umoci unpack --image "$2/oci:latest" "$2/bundle" >>"$2/pull.log" 2>&1
 }
 
+# pulls CHECK IMAGE DIR: CHECK passes when pull_image does; else it fails
+# with what the tools said.
+pulls() {
+	if pull_image "$2" "$3"; then
+		pass "$1"
+	else
+		fail "$1 ($(tail -3 "$3/pull.log"))"
+	fi
+}
+
 # A free loopback port, asked of the kernel.
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -225,26 +225,22 @@ print(max(m["layers"], key=lambda l: l["size"])["digest"][7:], m["config"]["dige
 	done
 	# What the web server trusted of a file it lasts the rest of a second.
 	sleep 1.2
-	if pull_image shell/hello "$w/damaged"; then
-		pass "$label: a layer and a config damaged in place, sizes kept: the next pull succeeds"
-	else
-		fail "$label: a layer and a config damaged in place, sizes kept: the next pull succeeds ($(tail -2 "$w/damaged/pull.log"))"
-	fi
+	pulls "$label: a layer and a config damaged in place, sizes kept: the next pull succeeds" shell/hello "$w/damaged"
 	for f in "$layer" "$config"; do
 		[ "$(sha256sum <"$SERVER_DIR/storage/blobs/sha256/$f" | cut -d' ' -f1)" = "$f" ] || ok=0
 	done
 	check "$label: and their files hold their digests again" [ $ok = 1 ]
 	check "$label: the worker logged the damage" grep -q "blob $layer is damaged in storage" "${WORKER_LOG:-$SERVER_DIR/run/nixery-fcgi.log}"
 	rm -rf "$SERVER_DIR/storage/tmp"
-	check "$label: STORAGE_PATH/tmp removed: an image never built pulls" pull_image figlet "$w/notmp"
+	pulls "$label: STORAGE_PATH/tmp removed: an image never built pulls" figlet "$w/notmp"
 	rm -rf "$SERVER_DIR/storage/blobs"
 	sleep 1.2
-	check "$label: STORAGE_PATH/blobs removed: a pull succeeds" pull_image shell/hello "$w/noblobs"
+	pulls "$label: STORAGE_PATH/blobs removed: a pull succeeds" shell/hello "$w/noblobs"
 	# Everything in NIXERY_STATE_DIR (its folder is the test's, not the
 	# workers' to make): cache.db, locks/, gcroots/.
 	rm -rf "${SERVER_DIR:?}/state/"*
 	sleep 1.2
-	check "$label: NIXERY_STATE_DIR emptied: a pull succeeds" pull_image shell/hello "$w/nostate"
+	pulls "$label: NIXERY_STATE_DIR emptied: a pull succeeds" shell/hello "$w/nostate"
 	# (lighttpd may have sent that pull from its tag files alone.)
 	check "$label: and a worker's answer makes the cache again (catalog: $(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/_catalog"))" \
 		[ -s "$SERVER_DIR/state/cache.db" ]
@@ -278,11 +274,7 @@ server_pull_test() {
 	local docker=application/vnd.docker.distribution.manifest.v2+json
 	rm -rf "$w"
 	mkdir -p "$w"
-	if pull_image shell/hello "$w"; then
-		pass "$label: skopeo copies shell/hello and umoci unpacks it"
-	else
-		fail "$label: skopeo copies shell/hello and umoci unpacks it ($(tail -3 "$w/pull.log"))"
-	fi
+	pulls "$label: skopeo copies shell/hello and umoci unpacks it" shell/hello "$w"
 	out=$(chroot "$w/bundle/rootfs" hello 2>&1)
 	check "$label: chroot ROOTFS hello prints Hello, world! (got: $out)" [ "$out" = "Hello, world!" ]
 

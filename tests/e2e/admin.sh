@@ -93,11 +93,7 @@ check "admin: no row is left for a removed blob" \
 	[ "$(for d in $removed; do sqlite3 "$db" "select count(*) from blobs where digest = '$d'"; done | sort -u)" = 0 ]
 check "admin: the expired image is gone from the catalog" eval '! curl -s "$URL/v2/_catalog" | grep -q cowsay'
 for image in figlet shell/hello cowsay; do
-	if pull_image "$image" "$work/pull-${image//\//-}"; then
-		pass "admin: after gc, $image pulls (cowsay is built again)"
-	else
-		fail "admin: after gc, $image pulls ($(tail -2 "$work/pull-${image//\//-}/pull.log"))"
-	fi
+	pulls "admin: after gc, $image pulls (cowsay is built again)" "$image" "$work/pull-${image//\//-}"
 done
 
 # gc in a loop while ten cold images build: every image still pulls.

@@ -45,16 +45,6 @@ host() {
 	server_start "$BDIR/host-$1" "${SETTINGS[@]}"
 }
 
-# pulls CHECK IMAGE DIR: CHECK passes when pull_image does; else it fails
-# with what the tools said.
-pulls() {
-	if pull_image "$2" "$3"; then
-		pass "$1"
-	else
-		fail "$1 ($(tail -2 "$3/pull.log"))"
-	fi
-}
-
 # both_ask IMAGE: hosts A and B asked for IMAGE at once (answers in
 # $BDIR/ma and mb); echoes how many Nix builds the two ran for it.
 both_ask() {

@@ -15,11 +15,7 @@ store=$(nix-build --no-out-link "$TOP/nix/demo" -A oddfiles 2>/dev/null)
 check "oddfiles: the package builds ($store)" [ -d "$store/share/oddfiles" ]
 
 server_start "$work/one" LANG=C LC_ALL=C || { fail "oddfiles: server starts"; exit 1; }
-if pull_image oddfiles "$work/pull"; then
-	pass "oddfiles: skopeo copies the image and umoci unpacks it"
-else
-	fail "oddfiles: skopeo copies the image and umoci unpacks it ($(tail -3 "$work/pull/pull.log"))"
-fi
+pulls "oddfiles: skopeo copies the image and umoci unpacks it" oddfiles "$work/pull"
 out=$(python3 "$TOP/tests/treediff.py" "$store" "$work/pull/bundle/rootfs$store")
 check "oddfiles: the unpacked store path equals the store, entry by entry (${out##*$'\n'})" \
 	[ "${out##*$'\n'}" = "0 differences in $(find "$store" -printf x | wc -c) entries" ]

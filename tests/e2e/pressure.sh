@@ -19,7 +19,7 @@ pressure_pkgs "$work/pkgs" 6 20
 server_start "$work/srv" NIXERY_PKGS_PATH="$work/pkgs" NIX_TIMEOUT=$timeout ||
 	{ fail "pressure: server starts"; exit 1; }
 NIXERY_PKGS_PATH=$work/pkgs
-check "pressure: shell/hello is built before the storm" pull_image shell/hello "$work/before"
+pulls "pressure: shell/hello is built before the storm" shell/hello "$work/before"
 
 (
 	while :; do admin gc --keep-days 30 >>"$work/gc.log" 2>&1; sleep 0.3; done
@@ -47,4 +47,4 @@ overlap=$(pressure_builds_overlap)
 check "pressure: no image was built twice at once (${overlap:-none})" [ -z "$overlap" ]
 check "pressure: gc ran beside the storm and never failed" \
 	eval '[ -s "$work/gc.log" ] && ! grep -q "nixery-admin: gc" "$work/gc.log"'
-check "pressure: shell/hello still pulls whole after the storm and gc" pull_image shell/hello "$work/after"
+pulls "pressure: shell/hello still pulls whole after the storm and gc" shell/hello "$work/after"

@@ -12,11 +12,7 @@ DOCKER=application/vnd.docker.distribution.manifest.v2+json
 OCI=application/vnd.oci.image.manifest.v1+json
 
 # 1. skopeo copy, umoci unpack, chroot run.
-if pull_image shell/hello "$work"; then
-	pass "pull: skopeo copies shell/hello from the registry and umoci unpacks it"
-else
-	fail "pull: skopeo copies shell/hello from the registry and umoci unpacks it ($(tail -3 "$work/pull.log"))"
-fi
+pulls "pull: skopeo copies shell/hello from the registry and umoci unpacks it" shell/hello "$work"
 root=$work/bundle/rootfs
 out=$(chroot "$root" hello 2>&1)
 check "pull: chroot ROOTFS hello prints its greeting" [ "$out" = "Hello, world!" ]
@@ -90,11 +86,7 @@ digest_of() {
 server_stop
 server_start "$work/srv3" NIXERY_PACK_THREADS=1 || fail "pull: a server packing on one thread starts"
 d1=$(digest_of bulksmall)
-if pull_image bulksmall "$work/bulk"; then
-	pass "pull: skopeo copies bulksmall (a layer of several gzip members) and umoci unpacks it"
-else
-	fail "pull: skopeo copies bulksmall (a layer of several gzip members) and umoci unpacks it ($(tail -3 "$work/bulk/pull.log"))"
-fi
+pulls "pull: skopeo copies bulksmall (a layer of several gzip members) and umoci unpacks it" bulksmall "$work/bulk"
 store=$(nix-build --no-out-link "$TOP/nix/demo" -A bulksmall 2>/dev/null)
 check "pull: its 2 MiB file comes out of the image byte for byte" \
 	cmp "$store/share/bulk/part-000" "$work/bulk/bundle/rootfs$store/share/bulk/part-000"
