@@ -154,7 +154,9 @@ void metrics_render(const struct metrics *m, uint64_t store_blobs, uint64_t stor
 	uint64_t cumulative = 0;
 	size_t r, i;
 
-	header(out, "nixery_requests_total", "counter", "Requests the workers answered, by route and status.");
+	header(out, "nixery_requests_total", "counter",
+	       "Requests the workers answered, by route and status; not those the web server answered itself "
+	       "(blobs, and lighttpd's cached tags): its /server-status counts every request.");
 	for (r = 0; r < NROUTES; r++)
 		for (i = 0; i <= NSTATUSES; i++) {
 			uint64_t n = read_count(&s->requests[r][i]);

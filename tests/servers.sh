@@ -334,7 +334,46 @@ server_pull_test() {
 # blob_requests [URL]: how many blob requests the workers behind URL
 # (default $URL) have answered, from their metrics.
 blob_requests() {
-	curl -sk "${1:-$URL}/metrics" | awk '/^nixery_requests_total\{route="blob"/ { n += $2 } END { print n + 0 }'
+	worker_requests blob "${1:-$URL}"
+}
+
+# worker_requests ROUTE [URL]: what the workers' /metrics says they answered
+# on ROUTE.
+worker_requests() {
+	curl -sk "${2:-$URL}/metrics" | awk -v r="route=\"$1\"" 'index($0, "nixery_requests_total{" r) == 1 { n += $2 } END { print n + 0 }'
+}
+
+# server_requests: the web server's own count of requests, from its status
+# page (lighttpd's and Apache's Total Accesses, nginx's requests). lighttpd
+# adds up its counters once a second.
+server_requests() {
+	sleep 1.2
+	curl -s "$URL/server-status?auto" | awk '/^Total Accesses:/ { print $3; exit } NR == 3 && /^ *[0-9]+ [0-9]+ [0-9]+/ { print $3; exit }'
+}
+
+# status_check LABEL WORKER_MANIFESTS: the two places an operator reads
+# numbers agree with what a client did. Five GETs of a built image's
+# manifest and five of its config raise the web server's /server-status
+# count by exactly those ten (and the one that read it before), and the
+# workers' /metrics by the manifests that reached them (WORKER_MANIFESTS
+# of the five) and no blob: those the server sends itself.
+status_check() {
+	local label=$1 want=$2 docker=application/vnd.docker.distribution.manifest.v2+json
+	local config server_before server_after manifests_before blobs_before i
+	config=$(curl -s -H "Accept: $docker" "$URL/v2/shell/hello/manifests/latest" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["config"]["digest"])')
+	manifests_before=$(worker_requests manifest)
+	blobs_before=$(worker_requests blob)
+	server_before=$(server_requests)
+	for i in 1 2 3 4 5; do
+		curl -s -o /dev/null -H "Accept: $docker" "$URL/v2/shell/hello/manifests/latest"
+		curl -s -o /dev/null "$URL/v2/shell/hello/blobs/$config"
+	done
+	server_after=$(server_requests)
+	check "$label: its /server-status counted the ten requests and the status request before them ($server_before -> $server_after)" \
+		[ -n "$server_before" -a "$server_after" = "$((server_before + 11))" ]
+	check "$label: the workers' /metrics counted the $want manifests that reached them and no blob" \
+		[ "$(worker_requests manifest)" = $((manifests_before + want)) -a "$(worker_requests blob)" = "$blobs_before" ]
 }
 
 # direct_blob_check LABEL: blobs whose file is there are sent by the web

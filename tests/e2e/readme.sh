@@ -183,7 +183,8 @@ chown nixery "$R/apache/fcgid"
 	echo "DefaultRuntimeDir $R/apache"
 	echo "Mutex file:$R/apache default"
 	echo "ErrorLog $R/apache/error.log"
-	for m in mpm_event authz_core authz_host alias rewrite headers fcgid xsendfile ssl socache_shmcb; do
+	# What Debian's apache2.conf loads, and the README's a2enmod line.
+	for m in mpm_event authz_core socache_shmcb $(tr '\n' ' ' <"$TOP/README" | grep -o 'a2enmod [a-z_ ]*' | head -1 | cut -d' ' -f2-); do
 		echo "LoadModule ${m}_module /usr/lib/apache2/modules/mod_$m.so"
 	done
 	echo "User nixery"

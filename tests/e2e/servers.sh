@@ -80,6 +80,7 @@ if server_start "$work/lighttpd" NIXERY_STOP_GRACE=2; then
 	direct_blob_check lighttpd
 	worker_checks lighttpd root
 	page_metrics_check lighttpd
+	status_check lighttpd 0
 	heal_check lighttpd
 	midbuild_stop_check lighttpd 2
 else
@@ -116,6 +117,7 @@ if apache_start "$work/apache" APACHE_RUN_USER=nixery APACHE_RUN_GROUP=nixery NI
 	direct_blob_check apache
 	worker_checks apache nixery
 	page_metrics_check apache
+	status_check apache 5
 	heal_check apache
 	wait $slow
 	read -r code took <"$work/slow.status"
@@ -137,6 +139,7 @@ if nginx_start "$work/nginx" NIXERY_STOP_GRACE=2; then
 	code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/_nixery_blobs/$(find "$SERVER_DIR/storage/blobs/sha256" -type f -printf '%f\n' | head -1)")
 	check "nginx: the X-Accel-Redirect location is internal (a client gets 404: got $code)" [ "$code" = 404 ]
 	page_metrics_check nginx
+	status_check nginx 5
 	heal_check nginx
 	midbuild_stop_check nginx 2
 else
