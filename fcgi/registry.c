@@ -19,10 +19,6 @@
 #define SEARCH_MAX 20
 /* Seconds a client is asked to wait when the registry is busy. */
 #define RETRY_AFTER 10
-/* A blob answered again this soon is not looked up again: a pull asks
- * every client's layers at once, and a bucket's signed URL handed out
- * stays valid far longer than this anyway. */
-#define SERVED_SECONDS 30
 
 int registry_prepare(const struct config *cfg, char *err, size_t errlen)
 {
@@ -117,33 +113,6 @@ static int blob_row(struct registry *reg, const char *hex, struct cache_blob *bl
 	return rc;
 }
 
-static struct served_blob *served_slot(struct registry *reg, const char *hex)
-{
-	char head[3] = { hex[0], hex[1], '\0' };
-
-	return &reg->served[strtoul(head, NULL, 16) % REGISTRY_SERVED];
-}
-
-/* The blob's row as the thread last read it, if lately; else asked. */
-static int served_row(struct registry *reg, const char *hex, struct cache_blob *blob)
-{
-	struct served_blob *served = served_slot(reg, hex);
-	time_t now = time(NULL);
-	int rc;
-
-	if (strcmp(served->hex, hex) == 0 && now - served->at < SERVED_SECONDS) {
-		*blob = served->row;
-		return 0;
-	}
-	if ((rc = blob_row(reg, hex, blob)) == 0) {
-		snprintf(served->hex, sizeof served->hex, "%s", hex);
-		served->row = *blob;
-		served->at = now;
-	}
-	return rc;
-}
-
-
 static void manifest_by_digest(struct registry *reg, const char *hex, struct reply *rep)
 {
 	struct cache_blob blob;
@@ -206,7 +175,7 @@ void registry_blob(struct registry *reg, const char *hex, struct reply *rep)
 	struct storage_location loc;
 	char message[1024];
 	struct cache_blob blob;
-	int rc = served_row(reg, hex, &blob);
+	int rc = blob_row(reg, hex, &blob);
 
 	if (rc < 0 && rc != -ENOENT) {
 		cache_unavailable(reg, rep);
@@ -221,7 +190,6 @@ void registry_blob(struct registry *reg, const char *hex, struct reply *rep)
 	 * round trip per blob would cost more than the redirect. */
 	if (!storage_remote(reg->builder.storage) &&
 	    (rc = health_check(reg->builder.cache, reg->builder.storage, hex, blob.size)) < 0) {
-		served_slot(reg, hex)->hex[0] = '\0';
 		if (rc == -ENOENT)
 			reply_error(rep, 404, "BLOB_UNKNOWN", "blob is missing or damaged in storage: "
 				    "pull the image's manifest again to rebuild it", NULL);

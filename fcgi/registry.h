@@ -5,25 +5,13 @@
 #define NIXERY_REGISTRY_H
 
 #include <stdatomic.h>
-#include <time.h>
 
 #include "builder/builder.h"
-#include "core/digest.h"
 #include "fcgi/reply.h"
-
-/* Blobs the thread answered lately, by the first digits of their digest. */
-#define REGISTRY_SERVED 32
-
-struct served_blob {
-	char hex[DIGEST_HEX_LEN + 1];
-	struct cache_blob row;
-	time_t at;
-};
 
 struct registry {
 	struct builder builder;
 	const atomic_int *cancel;    /* set when the worker's grace is over */
-	struct served_blob served[REGISTRY_SERVED];
 };
 
 /* The state folders and the cache; once per process. */
