@@ -371,7 +371,7 @@ static int build_recorded(struct request *r, const char *packages, struct cache_
 
 	started = clock_start();
 	snprintf(name, sizeof name, "%s:%s", r->name, r->ref);
-	if ((rc = cache_build_begin(cache, r->key, packages, name, lock_now_ms(), &r->build_id)) < 0)
+	if ((rc = cache_build_begin(cache, r->key, packages, name, clock_now_ms(), &r->build_id)) < 0)
 		return cache_failed(r, rc);
 	log_info("building image %s: %s", r->key, packages);
 	metrics_build_started(r->b->metrics);
@@ -384,7 +384,7 @@ static int build_recorded(struct request *r, const char *packages, struct cache_
 	status = ended_as(rc);
 	metrics_build_ended(r->b->metrics, counted_as[status], clock_seconds_since(started), *packed);
 	if (cache_build_end(cache, r->build_id, status, rc == 0 ? NULL : err, clock_seconds_since(started), *packed,
-			    rc == 0 ? size : 0, lock_now_ms()) < 0)
+			    rc == 0 ? size : 0, clock_now_ms()) < 0)
 		log_warn("cannot record the end of build %lld: %s", (long long)r->build_id, cache_error(cache));
 	return rc < 0 ? build_failed(r, rc, err) : 0;
 }
