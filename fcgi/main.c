@@ -362,7 +362,7 @@ int main(int argc, char **argv)
 		}
 		close(fd);
 	}
-	if (registry_prepare(&cfg, err, sizeof err) < 0 ||
+	if (builder_prepare(&cfg, err, sizeof err) < 0 ||
 	    storage_open(&cfg, &storage, err, sizeof err) < 0 ||
 	    metrics_open(cfg.state_dir, &metrics, err, sizeof err) < 0) {
 		log_error("%s", err);

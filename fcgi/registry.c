@@ -24,11 +24,6 @@
  * stays valid far longer than this anyway. */
 #define SERVED_SECONDS 30
 
-int registry_prepare(const struct config *cfg, char *err, size_t errlen)
-{
-	return builder_prepare(cfg, err, errlen);
-}
-
 int registry_open(struct registry *reg, const struct config *cfg, const struct storage *storage,
 		  struct popularity_source *popularity, struct metrics *metrics, struct admission *admission,
 		  const atomic_int *cancel, char *err, size_t errlen)
