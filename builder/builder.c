@@ -642,3 +642,25 @@ int builder_prepare(const struct config *cfg, char *err, size_t errlen)
 	builder_release_roots(cfg->state_dir);
 	return cache_init(cfg->state_dir, err, errlen);
 }
+
+int builder_open(struct builder *b, const struct config *cfg, const struct storage *storage,
+		 struct popularity_source *popularity, struct metrics *metrics, struct admission *admission,
+		 char *err, size_t errlen)
+{
+	*b = (struct builder){ .cfg = cfg, .storage = storage, .popularity = popularity, .nix = &nix_real,
+			       .metrics = metrics, .admission = admission };
+	return cache_open(cfg->state_dir, &b->cache, err, errlen);
+}
+
+int builder_open_existing(struct builder *b, const struct config *cfg, const struct storage *storage,
+			  char *err, size_t errlen)
+{
+	*b = (struct builder){ .cfg = cfg, .storage = storage };
+	return cache_open_existing(cfg->state_dir, &b->cache, err, errlen);
+}
+
+void builder_close(struct builder *b)
+{
+	cache_close(b->cache);
+	b->cache = NULL;
+}

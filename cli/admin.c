@@ -67,8 +67,7 @@ static int open_writing(struct admin *a)
 
 	nix_environment(a->cfg.state_dir);
 	if (builder_prepare(&a->cfg, err, sizeof err) < 0 ||
-	    storage_open(&a->cfg, &a->storage, err, sizeof err) < 0 ||
-	    cache_open(a->cfg.state_dir, &a->builder.cache, err, sizeof err) < 0) {
+	    storage_open(&a->cfg, &a->storage, err, sizeof err) < 0) {
 		fprintf(stderr, "nixery-admin: %s\n", err);
 		return -1;
 	}
@@ -76,10 +75,10 @@ static int open_writing(struct admin *a)
 		fprintf(stderr, "nixery-admin: out of memory\n");
 		return -1;
 	}
-	a->builder.cfg = &a->cfg;
-	a->builder.storage = a->storage;
-	a->builder.popularity = a->popularity;
-	a->builder.nix = &nix_real;
+	if (builder_open(&a->builder, &a->cfg, a->storage, a->popularity, NULL, NULL, err, sizeof err) < 0) {
+		fprintf(stderr, "nixery-admin: %s\n", err);
+		return -1;
+	}
 	return 0;
 }
 
@@ -105,13 +104,11 @@ static int open_reading(struct admin *a)
 {
 	char err[4096];
 
-	if (cache_open_existing(a->cfg.state_dir, &a->builder.cache, err, sizeof err) < 0 ||
-	    storage_open_existing(&a->cfg, &a->storage, err, sizeof err) < 0) {
+	if (storage_open_existing(&a->cfg, &a->storage, err, sizeof err) < 0 ||
+	    builder_open_existing(&a->builder, &a->cfg, a->storage, err, sizeof err) < 0) {
 		fprintf(stderr, "nixery-admin: %s\n", err);
 		return -1;
 	}
-	a->builder.cfg = &a->cfg;
-	a->builder.storage = a->storage;
 	return 0;
 }
 
@@ -409,7 +406,7 @@ int main(int argc, char **argv)
 	optind = 0;   /* glibc: start over */
 	rc = commands[i].run(&a, argc, argv);
 out:
-	cache_close(a.builder.cache);
+	builder_close(&a.builder);
 	storage_close(a.storage);
 	popularity_source_free(a.popularity);
 	config_free(&a.cfg);
