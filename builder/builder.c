@@ -60,8 +60,9 @@ static int say(struct request *r, int rc, const char *fmt, ...)
 	return rc;
 }
 
-/* A cache error that is not a miss: never a reason to build. */
-static int cache_failed(struct request *r, int rc)
+/* A cache error that is not a miss, as the request's answer: busy, or
+ * storage full; never a reason to build. */
+static int answer_cache_error(struct request *r, int rc)
 {
 	if (rc == -EAGAIN)
 		return rc;
@@ -112,7 +113,7 @@ static int load_whole_image(struct request *r, const struct cache_image *img)
 	if (rc == -EHOSTUNREACH || rc == -EACCES)
 		return say(r, rc == -EACCES ? -EIO : rc, "the image's blobs cannot be looked for in the bucket "
 			   "(the log says why): try again shortly");
-	return cache_failed(r, rc);
+	return answer_cache_error(r, rc);
 }
 
 /* Answers with the image recorded as img under r->key, if it is there
@@ -127,7 +128,7 @@ static int use_image(struct request *r, const struct cache_image *img)
 	r->verify_blobs = !storage_remote(r->b->storage) || stale;
 	rc = load_whole_image(r, img);
 	if (rc == 0 && stale && (rc = cache_image_used(r->b->cache, r->key, now)) < 0)
-		return cache_failed(r, rc);
+		return answer_cache_error(r, rc);
 	if (rc == 0)
 		r->img = *img;
 	return rc;
@@ -141,7 +142,7 @@ static int cached_image(struct request *r)
 
 	if (rc == -ENOENT)
 		return rc;
-	return rc < 0 ? cache_failed(r, rc) : use_image(r, &img);
+	return rc < 0 ? answer_cache_error(r, rc) : use_image(r, &img);
 }
 
 static void add_names(struct builder_result *out, char *const *names, size_t n)
@@ -195,7 +196,7 @@ static int remember(struct request *r, int request_too)
 
 	if (rc == 0)
 		rc = cache_tag_put(r->b->cache, r->name, r->ref, r->key, now);
-	return rc < 0 ? cache_failed(r, rc) : 0;
+	return rc < 0 ? answer_cache_error(r, rc) : 0;
 }
 
 /* A build slot: one of the host's NIXERY_MAX_BUILDS Nix jobs; *waited_ms
@@ -372,7 +373,7 @@ static int build_recorded(struct request *r, const char *packages, struct cache_
 	started = clock_start();
 	snprintf(name, sizeof name, "%s:%s", r->name, r->ref);
 	if ((rc = cache_build_begin(cache, r->key, packages, name, clock_now_ms(), &r->build_id)) < 0)
-		return cache_failed(r, rc);
+		return answer_cache_error(r, rc);
 	log_info("building image %s: %s", r->key, packages);
 	metrics_build_started(r->b->metrics);
 	if ((rc = build(r, img, packed, &size, err, sizeof err)) == 0)
@@ -418,7 +419,7 @@ static int build_locked(struct request *r)
 	 * after the failure never waited for it, and builds again. */
 	if (waited_from &&
 	    (rc = cache_build_failed_since(cache, r->key, waited_from, &status, err, sizeof err)) != -ENOENT) {
-		rc = rc < 0 ? cache_failed(r, rc) : build_failed(r, status == BUILD_TIMEOUT ? -ETIMEDOUT : -EIO, err);
+		rc = rc < 0 ? answer_cache_error(r, rc) : build_failed(r, status == BUILD_TIMEOUT ? -ETIMEDOUT : -EIO, err);
 		goto out;
 	}
 	if (storage_remote(r->b->storage) && (rc = from_other_host(r)) != -ENOENT)
@@ -479,7 +480,7 @@ static int still_current(struct request *r, int64_t evaluated)
 	rc = cache_request_claim(r->b->cache, r->req_key, evaluated, now);
 	if (rc == -EBUSY)
 		return 1;
-	return rc < 0 ? cache_failed(r, rc) : 0;
+	return rc < 0 ? answer_cache_error(r, rc) : 0;
 }
 
 static int resolve(struct request *r, const char *name, const char *ref)
@@ -508,7 +509,7 @@ static int resolve(struct request *r, const char *name, const char *ref)
 		return hit.tagged ? 0 : remember(r, 0);
 	}
 	if (rc < 0 && rc != -ENOENT)
-		return rc == -EAGAIN || r->out->message[0] ? rc : cache_failed(r, rc);
+		return rc == -EAGAIN || r->out->message[0] ? rc : answer_cache_error(r, rc);
 	metrics_cache(b->metrics, METRICS_REQUEST, 0);
 	r->out->manifest.len = 0;
 	/* A request not seen before is likely a build, unless a bucket is
