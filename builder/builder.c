@@ -491,9 +491,9 @@ static int resolve(struct request *r, const char *name, const char *ref)
 
 	if (image_parse(name, &r->req, r->out->message, sizeof r->out->message) < 0)
 		return -EINVAL;
-	if (source_resolve(b->cfg, ref, &r->src) < 0)
+	if (source_resolve(b->cfg, ref, &r->src) < 0 ||
+	    keys_request(r->req_key, &r->src, &r->req, b->cfg->max_layers) < 0)
 		return say(r, -EIO, "out of memory");
-	keys_request(r->req_key, &r->src, &r->req, b->cfg->max_layers);
 	rc = cache_request_lookup(b->cache, r->req_key, name, ref, &hit);
 	if (rc == 0) {
 		memcpy(r->key, hit.image_key, sizeof r->key);
@@ -520,7 +520,8 @@ static int resolve(struct request *r, const char *name, const char *ref)
 	if ((rc = admit(r)) < 0 || (rc = evaluate(r)) < 0)
 		return rc;
 	r->evaluated = time(NULL);
-	keys_image(r->key, &r->req, r->ev.outputs, r->ev.noutputs, b->cfg->max_layers);
+	if (keys_image(r->key, &r->req, r->ev.outputs, r->ev.noutputs, b->cfg->max_layers) < 0)
+		return say(r, -EIO, "out of memory");
 	rc = cached_image(r);
 	metrics_cache(b->metrics, METRICS_IMAGE, rc == 0);
 	if (rc == 0)

@@ -123,13 +123,12 @@ static int pack_store_layer(struct packer *p, const struct closure *c,
 	size_t i;
 	int lock = -1, rc = -ENOMEM;
 
-	if (!sp.paths) {
+	for (i = 0; sp.paths && i < g->npaths; i++)
+		sp.paths[i] = c->paths[g->paths[i]].path;
+	if (!sp.paths || keys_layer(key, sp.paths, sp.n) < 0) {
 		snprintf(err, errlen, "out of memory packing a layer");
 		goto out;
 	}
-	for (i = 0; i < g->npaths; i++)
-		sp.paths[i] = c->paths[g->paths[i]].path;
-	keys_layer(key, sp.paths, sp.n);
 	rc = cached_layer(p, key, out, err, errlen);
 	metrics_cache(p->metrics, METRICS_LAYER, rc == 0);
 	if (rc != -ENOENT)

@@ -410,7 +410,8 @@ static int op_read(const struct storage *s, const char *hex, size_t max, struct 
 			log_warn("%s", err);
 		return rc;
 	}
-	digest_hex(out->data, out->len, got);
+	if ((rc = digest_hex(out->data, out->len, got)) < 0)
+		return rc;
 	if (strcmp(got, hex) != 0)
 		return -EIO;
 	if (b->local->ops->put(b->local, out->data, out->len, got, err, sizeof err) < 0)

@@ -278,10 +278,8 @@ static int read_blob(const struct filesystem *s, const char *hex, size_t max, st
 	/* An empty file still reads as text. */
 	if (rc == 0 && !out->data && buf_append(out, "", 0) < 0)
 		rc = -ENOMEM;
-	if (rc == 0) {
-		digest_hex(out->data, out->len, got);
+	if (rc == 0 && (rc = digest_hex(out->data, out->len, got)) == 0)
 		rc = strcmp(got, hex) == 0 ? 0 : -EIO;
-	}
 	/* Checked whole: the web server may trust its time again. */
 	if (rc == 0 && !stamped(&st))
 		stamp(fd);

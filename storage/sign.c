@@ -192,7 +192,8 @@ int sign_canon_make(struct sign_canon *c, const struct sign_request *rq, const c
 			goto out;
 	if (buf_printf(&c->request, "\n%s\n%s", signed_names.data, payload) < 0)
 		goto out;
-	digest_hex(c->request.data, c->request.len, hash);
+	if (digest_hex(c->request.data, c->request.len, hash) < 0)
+		goto out;
 	rc = buf_printf(&c->to_sign, "%s\n%s\n%s\n%s", algorithm, c->date, c->scope, hash);
 out:
 	if (rc < 0)
