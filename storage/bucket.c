@@ -22,6 +22,8 @@
 /* A clock further off than this makes signed URLs fail. */
 #define MAX_SKEW_S 300
 
+static const struct storage_ops bucket_ops;
+
 void bucket_blob_key(const char *hex, char key[DIGEST_HEX_LEN + 8])
 {
 	snprintf(key, DIGEST_HEX_LEN + 8, "layers/%s", hex);
@@ -314,15 +316,12 @@ int bucket_open(const struct config *cfg, int existing, struct storage **out, ch
 	return 0;
 }
 
-const struct storage_ops bucket_ops = {
+static const struct storage_ops bucket_ops = {
 	.close = op_close,
 	.locate = op_locate,
 	.check = op_check,
 	.read = op_read,
 	.begin = bucket_begin,
-	.write = bucket_write,
-	.commit = bucket_commit,
-	.discard = bucket_discard,
 	.put = bucket_put,
 	.keep = op_keep,
 	.each = op_each,

@@ -86,9 +86,6 @@ struct bucket_provider {
 
 extern const struct bucket_provider bucket_s3, bucket_gcs;
 
-/* The backend's operations (bucket.c), on the storage and its writers. */
-extern const struct storage_ops bucket_ops;
-
 /* The object that holds blob hex: layers/<hex>. */
 void bucket_blob_key(const char *hex, char key[DIGEST_HEX_LEN + 8]);
 
@@ -113,12 +110,9 @@ int bucket_fetch(const struct bucket *b, const char *key, size_t max, struct buf
 /* Copies the object's version an answer names, where the caller wants it. */
 void bucket_keep_version(const struct bucket *b, const struct http_exchange *x, char *version);
 
-/* Blobs written (bucket_writer.c) and records (bucket_records.c), as
- * struct storage_ops has them. */
+/* Blobs written (bucket_writer.c: a writer has its own operations) and
+ * records (bucket_records.c), as struct storage_ops has them. */
 int bucket_begin(const struct storage *s, struct storage_writer **w, char *err, size_t errlen);
-int bucket_write(struct storage_writer *w, const void *data, size_t len, char *err, size_t errlen);
-int bucket_commit(struct storage_writer *w, const char *hex, char *err, size_t errlen);
-void bucket_discard(struct storage_writer *w);
 int bucket_put(const struct storage *s, const void *data, size_t len, const char *hex,
 	       char *err, size_t errlen);
 int bucket_record_get(const struct storage *s, const char *key, size_t max, struct buf *out,

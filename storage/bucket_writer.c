@@ -21,6 +21,8 @@
  * GCS a multiple of 256 KiB. Smaller blobs are one PUT. */
 #define PART_SIZE (5u << 20)
 
+static const struct storage_ops writer_ops;
+
 /* A blob being written waits in a file with no name, a part at a time:
  * its pages are the kernel's cache, not the worker's memory. */
 struct bucket_writer {
@@ -86,7 +88,7 @@ int bucket_begin(const struct storage *s, struct storage_writer **out, char *err
 		free(w);
 		return errno == ENOSPC || errno == EDQUOT ? -ENOSPC : -EIO;
 	}
-	w->base.ops = &bucket_ops;
+	w->base.ops = &writer_ops;
 	w->b = b;
 	*out = &w->base;
 	return 0;
@@ -119,7 +121,7 @@ static int send_part(struct bucket_writer *w, int last, char *err, size_t errlen
 	return 0;
 }
 
-int bucket_write(struct storage_writer *sw, const void *data, size_t len, char *err, size_t errlen)
+static int op_write(struct storage_writer *sw, const void *data, size_t len, char *err, size_t errlen)
 {
 	struct bucket_writer *w = (struct bucket_writer *)sw;
 	const char *p = data;
@@ -149,7 +151,7 @@ int bucket_write(struct storage_writer *sw, const void *data, size_t len, char *
 	return 0;
 }
 
-void bucket_discard(struct storage_writer *sw)
+static void op_discard(struct storage_writer *sw)
 {
 	struct bucket_writer *w = (struct bucket_writer *)sw;
 
@@ -162,7 +164,7 @@ void bucket_discard(struct storage_writer *sw)
 	free(w);
 }
 
-int bucket_commit(struct storage_writer *sw, const char *hex, char *err, size_t errlen)
+static int op_commit(struct storage_writer *sw, const char *hex, char *err, size_t errlen)
 {
 	struct bucket_writer *w = (struct bucket_writer *)sw;
 	int rc;
@@ -173,7 +175,7 @@ int bucket_commit(struct storage_writer *sw, const char *hex, char *err, size_t 
 		w->started = 0;
 		rc = copy_object(w->b, w->up.key, hex, err, errlen);
 	}
-	bucket_discard(sw);
+	op_discard(sw);
 	return rc;
 }
 
@@ -185,3 +187,10 @@ int bucket_put(const struct storage *s, const void *data, size_t len, const char
 
 	return rc < 0 ? rc : b->local->ops->put(b->local, data, len, hex, err, errlen);
 }
+
+/* A writer's own operations: the storage's are the bucket's (bucket.c). */
+static const struct storage_ops writer_ops = {
+	.write = op_write,
+	.commit = op_commit,
+	.discard = op_discard,
+};
