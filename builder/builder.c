@@ -14,6 +14,7 @@
 #include "builder/keys.h"
 #include "builder/lock.h"
 #include "builder/pack.h"
+#include "builder/publish.h"
 #include "builder/shared.h"
 #include "core/clock.h"
 #include "core/image.h"
@@ -529,42 +530,17 @@ static int resolve(struct request *r, const char *name, const char *ref)
 	return rc == -ENOENT ? build_locked(r) : rc;
 }
 
-static int list_blob(void *ctx, const char *hex, uint64_t size)
-{
-	return buf_printf(ctx, " %s:%llu", hex, (unsigned long long)size);
-}
-
 /* The answer, kept for the web server to give again without a worker
  * until the evaluation is due again, and for USED_PRECISION at most: then
  * a worker answers once more, which records the image's use for gc and,
- * on a bucket, tests its blobs (the web server tests only files here).
- * Written anew when it changed or has less than half its time left, not
- * on every request. */
+ * on a bucket, tests its blobs (the web server tests only files here). */
 static void publish(struct request *r)
 {
-	int64_t now = time(NULL);
-	struct storage_tag t = { .expires = now + USED_PRECISION }, old;
-	struct buf blobs = { 0 };
-	int rc;
+	int64_t now = time(NULL), until = now + USED_PRECISION;
 
-	if (!r->src.pinned && r->evaluated + r->b->cfg->eval_ttl < t.expires)
-		t.expires = r->evaluated + r->b->cfg->eval_ttl;
-	if (t.expires <= now)
-		return;
-	memcpy(t.docker, r->img.docker_manifest, sizeof t.docker);
-	memcpy(t.oci, r->img.oci_manifest, sizeof t.oci);
-	if (storage_tag_read(r->b->storage, r->name, r->ref, &old) == 0 && strcmp(old.docker, t.docker) == 0 &&
-	    strcmp(old.oci, t.oci) == 0 && old.expires <= t.expires && old.expires - now >= (t.expires - now) / 2)
-		return;
-	if (!storage_remote(r->b->storage) && manifest_each_blob(r->out->manifest.data, list_blob, &blobs) < 0)
-		rc = -ENOMEM;
-	else
-		rc = storage_tag_write(r->b->storage, r->name, r->ref, &t, blobs.data ? blobs.data : "");
-	/* -EINVAL: a name the web server's route does not admit. */
-	if (rc < 0 && rc != -EINVAL)
-		log_warn("cannot keep %s:%s's manifest for the web server to send: %s", r->name, r->ref,
-			 strerror(-rc));
-	buf_free(&blobs);
+	if (!r->src.pinned && r->evaluated + r->b->cfg->eval_ttl < until)
+		until = r->evaluated + r->b->cfg->eval_ttl;
+	publish_tag(r->b->storage, r->name, r->ref, &r->img, r->out->manifest.data, now, until);
 }
 
 int builder_image(struct builder *b, const char *name, const char *ref, enum manifest_format fmt,
