@@ -229,75 +229,112 @@ static int is_safe_word(const char *s)
 	return 1;
 }
 
+/* A word of the few that a setting of its kind takes, and what it means. */
+struct choice {
+	const char *word;
+	int value;
+};
+
+/* A kind of setting that takes a few words: which, how they are compared,
+ * and what a wrong one is told to use. */
+struct choices {
+	const struct choice *words;
+	size_t n;
+	int (*compare)(const char *, const char *);
+	const char *advice;
+};
+
+static const struct choice bool_words[] = {
+	{ "true", 1 }, { "yes", 1 }, { "1", 1 }, { "false", 0 }, { "no", 0 }, { "0", 0 },
+};
+static const struct choice backend_words[] = {
+	{ "filesystem", STORAGE_FILESYSTEM }, { "gcs", STORAGE_GCS }, { "s3", STORAGE_S3 },
+};
+static const struct choice offload_words[] = {
+	{ "auto", OFFLOAD_AUTO }, { "x-sendfile", OFFLOAD_SENDFILE }, { "x-accel-redirect", OFFLOAD_ACCEL },
+	{ "none", OFFLOAD_NONE },
+};
+
+#define CHOICES(words, compare, advice) { words, sizeof words / sizeof *words, compare, advice }
+static const struct choices bools = CHOICES(bool_words, strcasecmp, "use true or false");
+/* A backend is named in lower case only. */
+static const struct choices backends = CHOICES(backend_words, strcmp, "use filesystem, gcs or s3");
+static const struct choices offloads = CHOICES(offload_words, strcasecmp,
+					       "use auto, x-sendfile, x-accel-redirect or none");
+
+/* The value the word v stands for, into *value; any other word is a
+ * problem, told in err: -EINVAL. */
+static int choose(const struct choices *c, const struct setting *s, const char *v, int *value,
+		  char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->compare(v, c->words[i].word) == 0) {
+			*value = c->words[i].value;
+			return 0;
+		}
+	problem(err, errlen, "%s=%s is not valid: %s", s->name, v, c->advice);
+	return -EINVAL;
+}
+
+/* A path must be absolute, and short enough to be joined with names. */
+static int check_path(const struct setting *s, const char *v, char *err, size_t errlen)
+{
+	if (*v != '/') {
+		problem(err, errlen, "%s=%s must be an absolute path", s->name, v);
+		return -EINVAL;
+	}
+	if (strlen(v) > MAX_PATH_SETTING) {
+		problem(err, errlen, "%s is longer than %d characters", s->name, MAX_PATH_SETTING);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_number(const struct setting *s, const char *v, int *value, char *err, size_t errlen)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || end == v || n < s->min || n > s->max) {
+		problem(err, errlen, "%s=%s is not valid: give a whole number from %d to %d",
+			s->name, v, s->min, s->max);
+		return -EINVAL;
+	}
+	*value = (int)n;
+	return 0;
+}
+
 static int set_value(struct config *cfg, const struct setting *s, const char *v,
 		     char *err, size_t errlen)
 {
 	void *field = (char *)cfg + s->offset;
-	char *end;
-	long n;
+	int n, rc;
 
 	switch (s->kind) {
 	case PATH:
 	case URLPATH:
-		if (*v != '/') {
-			problem(err, errlen, "%s=%s must be an absolute path", s->name, v);
-			return -EINVAL;
-		}
-		if (strlen(v) > MAX_PATH_SETTING) {
-			problem(err, errlen, "%s is longer than %d characters", s->name, MAX_PATH_SETTING);
-			return -EINVAL;
-		}
+		if ((rc = check_path(s, v, err, errlen)) < 0)
+			return rc;
 		/* fall through */
 	case TEXT:
 	case SECRET:
 		return (*(char **)field = strdup(v)) ? 0 : -ENOMEM;
-	case BOOL:
-		if (strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0)
-			*(int *)field = 1;
-		else if (strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 || strcmp(v, "0") == 0)
-			*(int *)field = 0;
-		else {
-			problem(err, errlen, "%s=%s is not valid: use true or false", s->name, v);
-			return -EINVAL;
-		}
-		return 0;
-	case BACKEND:
-		if (strcmp(v, "filesystem") == 0)
-			*(enum storage_kind *)field = STORAGE_FILESYSTEM;
-		else if (strcmp(v, "gcs") == 0)
-			*(enum storage_kind *)field = STORAGE_GCS;
-		else if (strcmp(v, "s3") == 0)
-			*(enum storage_kind *)field = STORAGE_S3;
-		else {
-			problem(err, errlen, "%s=%s is not valid: use filesystem, gcs or s3", s->name, v);
-			return -EINVAL;
-		}
-		return 0;
 	case NUMBER:
-		errno = 0;
-		n = strtol(v, &end, 10);
-		if (errno || *end || end == v || n < s->min || n > s->max) {
-			problem(err, errlen, "%s=%s is not valid: give a whole number from %d to %d",
-				s->name, v, s->min, s->max);
-			return -EINVAL;
-		}
-		*(int *)field = (int)n;
-		return 0;
+		return parse_number(s, v, field, err, errlen);
+	case BOOL:
+		return choose(&bools, s, v, field, err, errlen);
+	case BACKEND:
+		if ((rc = choose(&backends, s, v, &n, err, errlen)) == 0)
+			*(enum storage_kind *)field = (enum storage_kind)n;
+		return rc;
 	case OFFLOAD:
-		if (strcasecmp(v, "auto") == 0)
-			*(enum offload *)field = OFFLOAD_AUTO;
-		else if (strcasecmp(v, "x-sendfile") == 0)
-			*(enum offload *)field = OFFLOAD_SENDFILE;
-		else if (strcasecmp(v, "x-accel-redirect") == 0)
-			*(enum offload *)field = OFFLOAD_ACCEL;
-		else if (strcasecmp(v, "none") == 0)
-			*(enum offload *)field = OFFLOAD_NONE;
-		else {
-			problem(err, errlen, "%s=%s is not valid: use auto, x-sendfile, x-accel-redirect or none",
-				s->name, v);
-			return -EINVAL;
-		}
-		return 0;
+		if ((rc = choose(&offloads, s, v, &n, err, errlen)) == 0)
+			*(enum offload *)field = (enum offload)n;
+		return rc;
 	}
 	return -EINVAL;
 }
