@@ -1,4 +1,8 @@
-#include "core/config.h"
+/* The settings, loaded: every setting's name, fallback and bounds (the
+ * table below), read from the settings file and the environment, which
+ * wins, each value parsed by its kind; what they must be together is
+ * checked by config_check.c. */
+#include "core/config_settings.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -8,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/gzip.h"
@@ -21,31 +24,9 @@ const char config_default_file[] = NIXERY_SYSCONFDIR "/nixery-fcgi.conf";
 /* Paths are joined with file names into 4096-byte buffers. */
 #define MAX_PATH_SETTING 3000
 
-enum kind {
-	TEXT,        /* a word (channel, URL) */
-	PATH,        /* an absolute path on this host */
-	URLPATH,     /* an absolute path of URLs, not of this host */
-	NUMBER,      /* a whole number between min and max */
-	OFFLOAD,     /* auto | x-sendfile | x-accel-redirect | none */
-	BACKEND,     /* filesystem | gcs | s3 */
-	BOOL,        /* true | false (yes, no, 1, 0) */
-	SECRET,      /* a word that is never printed */
-};
-
-struct setting {
-	const char *name;
-	const char *fallback;   /* NULL: unset unless given */
-	enum kind kind;
-	size_t offset;          /* of a char *, an int or an enum */
-	int min, max;
-};
-
 #define AT(field) offsetof(struct config, field)
 
-/* The package sources, in Nixery's order of precedence. */
-enum { CHANNEL, REPO, LOCAL };
-
-static const struct setting settings[] = {
+const struct setting config_settings[] = {
 	[CHANNEL] = { "NIXERY_CHANNEL", NULL, TEXT, AT(channel), 0, 0 },
 	[REPO] = { "NIXERY_PKGS_REPO", NULL, TEXT, AT(pkgs_repo), 0, 0 },
 	[LOCAL] = { "NIXERY_PKGS_PATH", NULL, PATH, AT(pkgs_path), 0, 0 },
@@ -84,8 +65,9 @@ static const struct setting settings[] = {
 	{ "S3_FORCE_PATH_STYLE", NULL, BOOL, AT(s3_path_style), 0, 0 },
 };
 
-#define NSETTINGS (sizeof settings / sizeof *settings)
+#define NSETTINGS (sizeof config_settings / sizeof *config_settings)
 _Static_assert(NSETTINGS <= CONFIG_SETTINGS, "struct config has room for every origin");
+const size_t config_nsettings = NSETTINGS;
 
 /* The parsed file: values by setting index. */
 struct file_values {
@@ -100,9 +82,7 @@ static int cores(void)
 	return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }
 
-static void problem(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void problem(char *err, size_t errlen, const char *fmt, ...)
+void config_problem(char *err, size_t errlen, const char *fmt, ...)
 {
 	size_t used = strlen(err);
 	va_list ap;
@@ -121,7 +101,7 @@ static long find_setting(const char *name, size_t len)
 	size_t i;
 
 	for (i = 0; i < NSETTINGS; i++)
-		if (strlen(settings[i].name) == len && strncmp(settings[i].name, name, len) == 0)
+		if (strlen(config_settings[i].name) == len && strncmp(config_settings[i].name, name, len) == 0)
 			return (long)i;
 	return -1;
 }
@@ -159,7 +139,7 @@ static int parse_file(const char *path, char *text, struct file_values *fv,
 			continue;
 		eq = strchr(line, '=');
 		if (!eq) {
-			problem(err, errlen, "%s:%d: expected NAME = value", path, lineno);
+			config_problem(err, errlen, "%s:%d: expected NAME = value", path, lineno);
 			bad = 1;
 			continue;
 		}
@@ -173,7 +153,7 @@ static int parse_file(const char *path, char *text, struct file_values *fv,
 		}
 		idx = find_setting(name, strlen(name));
 		if (idx < 0) {
-			problem(err, errlen, "%s:%d: unknown setting %s (see nixery-fcgi(8))", path, lineno, name);
+			config_problem(err, errlen, "%s:%d: unknown setting %s (see nixery-fcgi(8))", path, lineno, name);
 			bad = 1;
 			continue;
 		}
@@ -194,7 +174,7 @@ static int read_file(struct config *cfg, const char *path, int explicit,
 	if (!f) {
 		if (!explicit && errno == ENOENT)
 			return 0;
-		problem(err, errlen, "cannot read the configuration file %s: %s", path, strerror(errno));
+		config_problem(err, errlen, "cannot read the configuration file %s: %s", path, strerror(errno));
 		return -EINVAL;
 	}
 	text = malloc(MAX_FILE + 1);
@@ -205,7 +185,7 @@ static int read_file(struct config *cfg, const char *path, int explicit,
 	n = fread(text, 1, MAX_FILE + 1, f);
 	fclose(f);
 	if (n > MAX_FILE) {
-		problem(err, errlen, "%s is larger than %u bytes", path, MAX_FILE);
+		config_problem(err, errlen, "%s is larger than %u bytes", path, MAX_FILE);
 		free(text);
 		return -EINVAL;
 	}
@@ -214,19 +194,6 @@ static int read_file(struct config *cfg, const char *path, int explicit,
 	free(text);
 	cfg->file = strdup(path);
 	return rc;
-}
-
-/* Channel names reach a URL: keep them to a safe alphabet. */
-static int is_safe_word(const char *s)
-{
-	if (!*s || *s == '-' || *s == '.')
-		return 0;
-	for (; *s; s++)
-		if (!(*s == '-' || *s == '.' || *s == '_' ||
-		      (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
-		      (*s >= 'A' && *s <= 'Z')))
-			return 0;
-	return 1;
 }
 
 /* A word of the few that a setting of its kind takes, and what it means. */
@@ -274,7 +241,7 @@ static int choose(const struct choices *c, const struct setting *s, const char *
 			*value = c->words[i].value;
 			return 0;
 		}
-	problem(err, errlen, "%s=%s is not valid: %s", s->name, v, c->advice);
+	config_problem(err, errlen, "%s=%s is not valid: %s", s->name, v, c->advice);
 	return -EINVAL;
 }
 
@@ -282,11 +249,11 @@ static int choose(const struct choices *c, const struct setting *s, const char *
 static int check_path(const struct setting *s, const char *v, char *err, size_t errlen)
 {
 	if (*v != '/') {
-		problem(err, errlen, "%s=%s must be an absolute path", s->name, v);
+		config_problem(err, errlen, "%s=%s must be an absolute path", s->name, v);
 		return -EINVAL;
 	}
 	if (strlen(v) > MAX_PATH_SETTING) {
-		problem(err, errlen, "%s is longer than %d characters", s->name, MAX_PATH_SETTING);
+		config_problem(err, errlen, "%s is longer than %d characters", s->name, MAX_PATH_SETTING);
 		return -EINVAL;
 	}
 	return 0;
@@ -300,8 +267,8 @@ static int parse_number(const struct setting *s, const char *v, int *value, char
 	errno = 0;
 	n = strtol(v, &end, 10);
 	if (errno || *end || end == v || n < s->min || n > s->max) {
-		problem(err, errlen, "%s=%s is not valid: give a whole number from %d to %d",
-			s->name, v, s->min, s->max);
+		config_problem(err, errlen, "%s=%s is not valid: give a whole number from %d to %d",
+			       s->name, v, s->min, s->max);
 		return -EINVAL;
 	}
 	*value = (int)n;
@@ -339,138 +306,6 @@ static int set_value(struct config *cfg, const struct setting *s, const char *v,
 	return -EINVAL;
 }
 
-/* Whether setting i (one of the three sources) came from origin. */
-static int from(const struct config *cfg, size_t i, const char *origin)
-{
-	return *(char *const *)((const char *)cfg + settings[i].offset) &&
-	       strcmp(cfg->origin[i], origin) == 0;
-}
-
-/* A source set in the environment wins over one in the file; among those
- * of one origin, Nixery's order: a channel, a repository, a path. */
-static int pick_source(struct config *cfg, char *err, size_t errlen)
-{
-	const char *origin = (from(cfg, CHANNEL, "environment") || from(cfg, REPO, "environment") ||
-			      from(cfg, LOCAL, "environment")) ? "environment" : "file";
-
-	/* Two sources where one is read: which one was meant is a guess. */
-	if (from(cfg, CHANNEL, origin) + from(cfg, REPO, origin) + from(cfg, LOCAL, origin) > 1) {
-		char names[128] = "";
-		size_t i;
-
-		for (i = CHANNEL; i <= LOCAL; i++)
-			if (from(cfg, i, origin))
-				snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
-					 names[0] ? " and " : "", settings[i].name);
-		problem(err, errlen, "%s are both set in the %s: set exactly one package source",
-			names, origin);
-		return -EINVAL;
-	}
-	if (from(cfg, CHANNEL, origin)) {
-		if (!is_safe_word(cfg->channel)) {
-			problem(err, errlen, "NIXERY_CHANNEL=%s is not a channel name or commit", cfg->channel);
-			return -EINVAL;
-		}
-		cfg->source = SOURCE_CHANNEL;
-		cfg->source_arg = cfg->channel;
-	} else if (from(cfg, REPO, origin)) {
-		if (*cfg->pkgs_repo == '-') {
-			problem(err, errlen, "NIXERY_PKGS_REPO must be a repository URL or path");
-			return -EINVAL;
-		}
-		cfg->source = SOURCE_GIT;
-		cfg->source_arg = cfg->pkgs_repo;
-	} else if (from(cfg, LOCAL, origin)) {
-		cfg->source = SOURCE_PATH;
-		cfg->source_arg = cfg->pkgs_path;
-	} else {
-		problem(err, errlen, "no package source: set NIXERY_CHANNEL, NIXERY_PKGS_REPO or NIXERY_PKGS_PATH");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* Bucket names as both stores allow them: they reach host names and
- * paths. */
-static int is_bucket_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 3 || n > 222 || !is_safe_word(s))
-		return 0;
-	for (; *s; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			return 0;
-	return 1;
-}
-
-/* An endpoint: [scheme://]host[:port], with nothing after the host that
- * could change the path a request is signed for. */
-static int is_endpoint(const char *s, int need_scheme)
-{
-	const char *host = strstr(s, "://");
-
-	if (host && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
-		return 0;
-	if (!host && need_scheme)
-		return 0;
-	host = host ? host + 3 : s;
-	if (!*host || strlen(host) > 255)
-		return 0;
-	for (; *host; host++)
-		if (!(*host == '-' || *host == '.' || *host == ':' || *host == '[' || *host == ']' ||
-		      (*host >= '0' && *host <= '9') || (*host >= 'a' && *host <= 'z') ||
-		      (*host >= 'A' && *host <= 'Z')))
-			return 0;
-	return 1;
-}
-
-/* What the backend chosen needs, and the S3 addressing default. */
-static int check_storage(struct config *cfg, char *err, size_t errlen)
-{
-	int rc = 0;
-
-	if (cfg->gcs_bucket && !is_bucket_name(cfg->gcs_bucket)) {
-		problem(err, errlen, "GCS_BUCKET=%s is not a bucket name (lower-case letters, digits, '-', '_', '.')",
-			cfg->gcs_bucket);
-		rc = -EINVAL;
-	}
-	if (cfg->s3_bucket && !is_bucket_name(cfg->s3_bucket)) {
-		problem(err, errlen, "S3_BUCKET=%s is not a bucket name (lower-case letters, digits, '-', '.')",
-			cfg->s3_bucket);
-		rc = -EINVAL;
-	}
-	if (cfg->gcs_endpoint && !is_endpoint(cfg->gcs_endpoint, 0)) {
-		problem(err, errlen, "STORAGE_EMULATOR_HOST=%s is not a host[:port] or http(s)://host[:port]",
-			cfg->gcs_endpoint);
-		rc = -EINVAL;
-	}
-	if (cfg->s3_endpoint && !is_endpoint(cfg->s3_endpoint, 1)) {
-		problem(err, errlen, "AWS_ENDPOINT_URL=%s is not an http(s)://host[:port] URL", cfg->s3_endpoint);
-		rc = -EINVAL;
-	}
-	if (cfg->s3_region && !is_safe_word(cfg->s3_region)) {
-		problem(err, errlen, "AWS_REGION=%s is not a region name", cfg->s3_region);
-		rc = -EINVAL;
-	}
-	if (cfg->s3_path_style < 0)
-		cfg->s3_path_style = cfg->s3_endpoint != NULL;
-	if (cfg->storage == STORAGE_GCS && !cfg->gcs_bucket) {
-		problem(err, errlen, "NIXERY_STORAGE_BACKEND=gcs needs GCS_BUCKET");
-		rc = -EINVAL;
-	}
-	if (cfg->gcs_metadata_host &&
-	    (strstr(cfg->gcs_metadata_host, "://") || !is_endpoint(cfg->gcs_metadata_host, 0))) {
-		problem(err, errlen, "GCE_METADATA_HOST=%s is not a host[:port]", cfg->gcs_metadata_host);
-		rc = -EINVAL;
-	}
-	if (cfg->storage == STORAGE_S3 && (!cfg->s3_bucket || !cfg->s3_access_key || !cfg->s3_secret_key)) {
-		problem(err, errlen, "NIXERY_STORAGE_BACKEND=s3 needs S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
-		rc = -EINVAL;
-	}
-	return rc;
-}
-
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	struct file_values fv = { { 0 } };
@@ -486,7 +321,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	if (read_file(cfg, path ? path : config_default_file, path != NULL, &fv, err, errlen) < 0)
 		rc = -EINVAL;
 	for (i = 0; i < NSETTINGS; i++) {
-		const char *env = getenv(settings[i].name), *v;
+		const char *env = getenv(config_settings[i].name), *v;
 
 		if (env && *env) {
 			v = env;
@@ -495,13 +330,13 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			v = fv.value[i];
 			cfg->origin[i] = "file";
 		} else {
-			v = settings[i].fallback;
+			v = config_settings[i].fallback;
 			cfg->origin[i] = "default";
 		}
-		if (v && set_value(cfg, &settings[i], v, err, errlen) < 0)
+		if (v && set_value(cfg, &config_settings[i], v, err, errlen) < 0)
 			rc = -EINVAL;
 	}
-	if (pick_source(cfg, err, errlen) < 0 || check_storage(cfg, err, errlen) < 0)
+	if (config_pick_source(cfg, err, errlen) < 0 || config_check_storage(cfg, err, errlen) < 0)
 		rc = -EINVAL;
 	if (!cfg->max_builds)
 		cfg->max_builds = cores();
@@ -519,134 +354,10 @@ void config_free(struct config *cfg)
 	size_t i;
 
 	for (i = 0; i < NSETTINGS; i++)
-		if (settings[i].kind == TEXT || settings[i].kind == PATH || settings[i].kind == URLPATH ||
-		    settings[i].kind == SECRET)
-			free(*(char **)((char *)cfg + settings[i].offset));
+		if (config_settings[i].kind == TEXT || config_settings[i].kind == PATH || config_settings[i].kind == URLPATH ||
+		    config_settings[i].kind == SECRET)
+			free(*(char **)((char *)cfg + config_settings[i].offset));
 	free(cfg->file);
 	memset(cfg, 0, sizeof *cfg);
 }
 
-static const char *offload_name(enum offload o)
-{
-	return o == OFFLOAD_AUTO ? "auto" : o == OFFLOAD_SENDFILE ? "x-sendfile" :
-	       o == OFFLOAD_ACCEL ? "x-accel-redirect" : "none";
-}
-
-const char *config_storage_name(enum storage_kind k)
-{
-	return k == STORAGE_GCS ? "gcs" : k == STORAGE_S3 ? "s3" : "filesystem";
-}
-
-enum offload config_offload_for(const char *server_software)
-{
-	if (!server_software)
-		return OFFLOAD_NONE;
-	if (strncasecmp(server_software, "nginx", 5) == 0)
-		return OFFLOAD_ACCEL;
-	if (strncasecmp(server_software, "lighttpd", 8) == 0 || strncasecmp(server_software, "Apache", 6) == 0)
-		return OFFLOAD_SENDFILE;
-	return OFFLOAD_NONE;
-}
-
-/* The path a setting's value names on this host, or NULL: every PATH,
- * and a TEXT that is an absolute path or a file:// URL (a local git
- * repository, popularity data on disk). */
-static const char *host_path(const struct config *cfg, const struct setting *s)
-{
-	const char *v;
-
-	if (s->kind != PATH && s->kind != TEXT)
-		return NULL;
-	v = *(char *const *)((const char *)cfg + s->offset);
-	if (v && s->kind == TEXT && strncmp(v, "file://", 7) == 0)
-		v += 7;
-	return v && (s->kind == PATH || *v == '/') ? v : NULL;
-}
-
-const char *config_host_path(const struct config *cfg, size_t i, const char **name)
-{
-	size_t k;
-
-	for (k = 0; k < NSETTINGS; k++)
-		if (host_path(cfg, &settings[k]) && i-- == 0) {
-			*name = settings[k].name;
-			return host_path(cfg, &settings[k]);
-		}
-	if (cfg->file && i == 0) {
-		*name = "NIXERY_CONFIG";
-		return cfg->file;
-	}
-	return NULL;
-}
-
-void config_print(const struct config *cfg, struct buf *out)
-{
-	size_t i;
-
-	buf_printf(out, "configuration file: %s\n", cfg->file ? cfg->file : "none (defaults and environment)");
-	for (i = 0; i < NSETTINGS; i++) {
-		const struct setting *s = &settings[i];
-		const void *field = (const char *)cfg + s->offset;
-		char number[32];
-		const char *v = NULL;
-
-		if (s->kind == NUMBER) {
-			snprintf(number, sizeof number, "%d", *(const int *)field);
-			v = number;
-		} else if (s->kind == BOOL) {
-			v = *(const int *)field ? "true" : "false";
-		} else if (s->kind == BACKEND) {
-			v = config_storage_name(*(const enum storage_kind *)field);
-		} else if (s->kind == SECRET) {
-			v = *(char *const *)field ? "(set, not shown)" : NULL;
-		} else if (s->kind == OFFLOAD) {
-			v = offload_name(*(const enum offload *)field);
-		} else {
-			v = *(char *const *)field;
-		}
-		buf_printf(out, "  %-22s %-40s (%s)\n", s->name, v ? v : "-", v ? cfg->origin[i] : "unset");
-	}
-}
-
-/* A folder the workers must write: it exists, and this user may write it. */
-static int check_writable(const char *name, const char *dir, struct buf *out)
-{
-	struct stat st;
-
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		buf_printf(out, "%s %s does not exist: create it (mkdir -p %s) and give it to the user the workers run as\n",
-			   name, dir, dir);
-		return 1;
-	}
-	if (access(dir, W_OK | X_OK) < 0) {
-		buf_printf(out, "%s %s is not writable by this user (uid %d): chown it to the user the workers run as\n",
-			   name, dir, (int)geteuid());
-		return 1;
-	}
-	return 0;
-}
-
-int config_check(const struct config *cfg, struct buf *out)
-{
-	char path[4096];
-	int problems = 0;
-
-	problems += check_writable("STORAGE_PATH", cfg->storage_path, out);
-	problems += check_writable("NIXERY_STATE_DIR", cfg->state_dir, out);
-	snprintf(path, sizeof path, "%s/image.nix", cfg->nix_dir);
-	if (access(path, R_OK) < 0) {
-		buf_printf(out, "NIXERY_NIX_DIR %s has no readable image.nix: point it at the installed share/nixery-fcgi/nix folder\n",
-			   cfg->nix_dir);
-		problems++;
-	}
-	if (cfg->source == SOURCE_PATH && access(cfg->pkgs_path, R_OK) < 0) {
-		buf_printf(out, "NIXERY_PKGS_PATH %s cannot be read: %s\n", cfg->pkgs_path, strerror(errno));
-		problems++;
-	}
-	if (cfg->popularity_url && cfg->popularity_url[0] == '/' && access(cfg->popularity_url, R_OK) < 0) {
-		buf_printf(out, "NIX_POPULARITY_URL %s cannot be read (%s): images are layered as if every path had popularity 1\n",
-			   cfg->popularity_url, strerror(errno));
-		problems++;
-	}
-	return problems;
-}
