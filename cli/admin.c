@@ -22,6 +22,7 @@
 #include "core/image.h"
 #include "core/source.h"
 #include "core/strv.h"
+#include "nix/host.h"
 #include "storage/storage.h"
 
 /* MiB a second verify reads by default: a day's run covers a few

@@ -28,7 +28,7 @@
 #include "core/log.h"
 #include "fcgi/registry.h"
 #include "fcgi/router.h"
-#include "nix/nixbuild.h"
+#include "nix/host.h"
 #include "storage/storage.h"
 
 /* Interrupts a thread's accept() at shutdown; its handler has nothing to do. */
