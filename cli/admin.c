@@ -347,16 +347,30 @@ static int cmd_verify(struct admin *a, int argc, char **argv)
 	return r.damaged ? 1 : 0;
 }
 
-static const struct {
+struct command {
 	const char *name;
 	int (*run)(struct admin *a, int argc, char **argv);
-} commands[] = {
+};
+
+static const struct command commands[] = {
 	{ "prebuild", cmd_prebuild },
 	{ "gc", cmd_gc },
 	{ "status", cmd_status },
 	{ "verify", cmd_verify },
 	{ "ls", cmd_status },
 };
+
+/* The command by its name, or NULL (said on standard error). */
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof commands / sizeof *commands; i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	fprintf(stderr, "nixery-admin: no command %s\n", name);
+	return NULL;
+}
 
 int main(int argc, char **argv)
 {
@@ -366,9 +380,9 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL;
+	const struct command *command;
 	struct admin a = { 0 };
 	char err[4096];
-	size_t i;
 	int opt, rc = 1;
 
 	/* Options before the command only: the command parses its own. */
@@ -379,15 +393,8 @@ int main(int argc, char **argv)
 		default: return usage(stderr);
 		}
 	}
-	if (optind >= argc)
+	if (optind >= argc || !(command = find_command(argv[optind])))
 		return usage(stderr);
-	for (i = 0; i < sizeof commands / sizeof *commands; i++)
-		if (strcmp(argv[optind], commands[i].name) == 0)
-			break;
-	if (i == sizeof commands / sizeof *commands) {
-		fprintf(stderr, "nixery-admin: no command %s\n", argv[optind]);
-		return usage(stderr);
-	}
 	/* The workers of another user in the group write what this writes
 	 * (README, "One owner and group"): an operator's umask of 022 would
 	 * leave them a cache, folders and files they cannot write. */
@@ -405,7 +412,7 @@ int main(int argc, char **argv)
 	argv += optind - 1;
 	argc -= optind - 1;
 	optind = 0;   /* glibc: start over */
-	rc = commands[i].run(&a, argc, argv);
+	rc = command->run(&a, argc, argv);
 out:
 	builder_close(&a.builder);
 	storage_close(a.storage);
