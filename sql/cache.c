@@ -1,7 +1,7 @@
 /* The build cache's handle: one per thread, its statements prepared once,
  * opened again when its database was moved aside (by another handle that
- * found it damaged), removed, or could not be written; and the one place
- * an SQLite error becomes the cache's (sql/cache.h). */
+ * found it damaged), removed, or could not be written; a failed call's
+ * error kept for cache_error, and a damaged database replaced. */
 #include "sql/cache_db.h"
 
 #include <errno.h>
@@ -46,22 +46,6 @@ static const char *const sql_text[STMT_COUNT] = {
 const char *cache_error(const struct cache *c)
 {
 	return c->err[0] ? c->err : "no error";
-}
-
-int cache_db_error_code(int sqlite_rc)
-{
-	switch (sqlite_rc & 0xff) {
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-		return -EAGAIN;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	default:
-		return -EIO;
-	}
 }
 
 /* A database removed under a running registry (with its folder, maybe)

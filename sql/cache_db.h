@@ -1,10 +1,11 @@
 /* What the pieces of the build cache share; only sql/ sees this. The
  * public face is sql/cache.h; each file of sql/ owns one concern:
  *   cache.c         the handle: its statements, opened again when the
- *                   database moved, was removed, or could not be written;
- *                   SQLite's errors as the cache's
+ *                   database moved, was removed, or could not be written,
+ *                   or replaced when a call found it damaged
  *   cache_file.c    the database file: set up in WAL mode with the current
- *                   schema, moved aside when damaged, shared with the group
+ *                   schema, moved aside when damaged, shared with the group;
+ *                   SQLite's result codes as the cache's
  *   cache_stmt.c    how a call runs SQL: bindings, rows, transactions, and
  *                   the operators' walks
  *   cache_images.c  the requests and images tables
@@ -50,12 +51,10 @@ struct cache {
  * a handle opened read-only leaves them behind. */
 #define CACHE_DB_OPEN_READ (SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX)
 
-/* SQLite's result code as the cache's (sql/cache.h), and a failed call's:
- * its message kept for cache_error, a damaged database replaced (cache.c). */
+/* The database file (cache_file.c); these return SQLite's codes, which
+ * cache_db_error_code turns into the cache's (sql/cache.h). */
+int cache_db_exec(sqlite3 *db, const char *sql);
 int cache_db_error_code(int sqlite_rc);
-int cache_db_fail(struct cache *c, int sqlite_rc);
-
-/* The database file (cache_file.c); these return SQLite's codes. */
 int cache_db_open(const char *state_dir, int flags, sqlite3 **db);
 int cache_db_setup(const char *state_dir, char *why, size_t len);
 void cache_db_move_aside(const char *state_dir, const char *why);
@@ -63,9 +62,11 @@ int cache_db_lock_recovery(const char *state_dir);
 mode_t cache_db_read_umask(void);
 void cache_db_share_as_umask_allows(const char *state_dir, mode_t mask);
 
-/* Running SQL (cache_stmt.c): the cache's results but for cache_db_exec,
- * which returns SQLite's. */
-int cache_db_exec(sqlite3 *db, const char *sql);
+/* A failed call: its message kept for cache_error, a damaged database
+ * replaced (cache.c); the cache's result. */
+int cache_db_fail(struct cache *c, int sqlite_rc);
+
+/* Running SQL (cache_stmt.c), with the cache's results. */
 sqlite3_stmt *cache_db_bind(struct cache *c, enum cache_db_stmt id, const char *fmt, ...);
 int cache_db_step_row(struct cache *c, sqlite3_stmt *st);
 /* A query of at most one row, which read takes into out before the

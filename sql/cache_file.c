@@ -1,7 +1,8 @@
 /* The build cache's database file, $NIXERY_STATE_DIR/cache.db: set up in
  * WAL mode with the current schema (sql/schema.sql, and the steps from
  * each older version), moved aside when it is damaged, and shared with the
- * workers of the group as the umask allows. */
+ * workers of the group as the umask allows; and what SQLite's result codes
+ * mean to the cache's callers. */
 #include "sql/cache_db.h"
 
 #include <errno.h>
@@ -17,6 +18,27 @@
 
 #define SCHEMA_VERSION 5
 #define BUSY_TIMEOUT_MS 10000
+
+int cache_db_exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+int cache_db_error_code(int sqlite_rc)
+{
+	switch (sqlite_rc & 0xff) {
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -EAGAIN;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	default:
+		return -EIO;
+	}
+}
 
 /* Creates the schema once, under a write lock, so workers starting
  * together do not race; upgrades an older one in the same transaction. */

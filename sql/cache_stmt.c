@@ -10,11 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cache_db_exec(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL);
-}
-
 /* Binds arguments by a small format: 's' text, 'i' int64, 'd' double.
  * NULL without a database (a failed recovery). */
 sqlite3_stmt *cache_db_bind(struct cache *c, enum cache_db_stmt id, const char *fmt, ...)
