@@ -1,7 +1,7 @@
-/* What the files of the settings share (config.c loads them,
- * config_check.c checks them, config_print.c puts them in words): every
- * setting's name, kind, fallback and bounds. Only core/config*.c see
- * this. */
+/* What the files of the settings share (config.c has their table,
+ * config_load.c loads them, config_check.c checks them, config_print.c
+ * puts them in words): every setting's name, kind, fallback and bounds.
+ * Only core/config*.c see this. */
 #ifndef NIXERY_CONFIG_SETTINGS_H
 #define NIXERY_CONFIG_SETTINGS_H
 
@@ -32,6 +32,7 @@ struct setting {
  * settings. */
 enum { CHANNEL, REPO, LOCAL };
 
+/* The table (config.c), config_nsettings long. */
 extern const struct setting config_settings[];
 extern const size_t config_nsettings;
 
