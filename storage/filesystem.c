@@ -177,7 +177,6 @@ static int hash_file(int fd, const char *hex, storage_pace_fn pace, void *ctx)
 			pace(ctx, (uint64_t)n);
 	}
 	digest_final(d, got);
-	d = NULL;
 	rc = strcmp(got, hex) == 0 ? 0 : -EIO;
 out:
 	digest_free(d);
