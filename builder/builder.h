@@ -51,6 +51,19 @@ struct builder_result {
  * left behind; once per process, before any request. */
 int builder_prepare(const struct config *cfg, char *err, size_t errlen);
 
+/* A thread's builder: the process's settings and storage, its parts that
+ * every thread shares (popularity, metrics and admission; each may be
+ * NULL), Nix as it runs, and a cache handle of the thread's own. */
+int builder_open(struct builder *b, const struct config *cfg, const struct storage *storage,
+		 struct popularity_source *popularity, struct metrics *metrics, struct admission *admission,
+		 char *err, size_t errlen);
+/* A builder over the cache as it is, for tools that only look: nothing is
+ * created or upgraded (cache_open_existing), and it builds nothing. */
+int builder_open_existing(struct builder *b, const struct config *cfg, const struct storage *storage,
+			  char *err, size_t errlen);
+/* Closes the cache handle (a builder never opened, zeroed, is fine). */
+void builder_close(struct builder *b);
+
 /* The manifest of image name at tag ref, in format fmt. name and ref must
  * be valid (router_parse). Returns 0, or with the reason in message:
  *   -EINVAL     the name is not a valid image name

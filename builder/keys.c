@@ -1,36 +1,40 @@
 #include "builder/keys.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 /* A key over NUL-separated fields. */
-static void key_of(char key[DIGEST_HEX_LEN + 1], const char *const *fields, size_t n,
-		   char *const *more, size_t nmore)
+static int key_of(char key[DIGEST_HEX_LEN + 1], const char *const *fields, size_t n,
+		  char *const *more, size_t nmore)
 {
 	struct digest_ctx *d = digest_new();
 	size_t i;
 
+	if (!d)
+		return -ENOMEM;
 	for (i = 0; i < n; i++)
 		digest_update(d, fields[i], strlen(fields[i]) + 1);
 	for (i = 0; i < nmore; i++)
 		digest_update(d, more[i], strlen(more[i]) + 1);
 	digest_final(d, key);
 	digest_free(d);
+	return 0;
 }
 
-void keys_request(char key[DIGEST_HEX_LEN + 1], const struct source *src,
-		  const struct image_request *req, int max_layers)
+int keys_request(char key[DIGEST_HEX_LEN + 1], const struct source *src,
+		 const struct image_request *req, int max_layers)
 {
 	char budget[16];
 	const char *fields[] = { KEYS_FORMAT_VERSION, "request", src->type, src->args, req->system,
 				 req->nonroot ? "nonroot" : "root", budget };
 
 	snprintf(budget, sizeof budget, "%d", max_layers);
-	key_of(key, fields, sizeof fields / sizeof *fields, req->packages, req->npackages);
+	return key_of(key, fields, sizeof fields / sizeof *fields, req->packages, req->npackages);
 }
 
-void keys_image(char key[DIGEST_HEX_LEN + 1], const struct image_request *req,
-		char *const *outputs, size_t noutputs, int max_layers)
+int keys_image(char key[DIGEST_HEX_LEN + 1], const struct image_request *req,
+	       char *const *outputs, size_t noutputs, int max_layers)
 {
 	char budget[16];
 	const char *fields[] = { KEYS_FORMAT_VERSION, "image", req->system, req->arch,
@@ -38,12 +42,12 @@ void keys_image(char key[DIGEST_HEX_LEN + 1], const struct image_request *req,
 				 req->nonroot ? "nonroot" : "root", budget };
 
 	snprintf(budget, sizeof budget, "%d", max_layers);
-	key_of(key, fields, sizeof fields / sizeof *fields, outputs, noutputs);
+	return key_of(key, fields, sizeof fields / sizeof *fields, outputs, noutputs);
 }
 
-void keys_layer(char key[DIGEST_HEX_LEN + 1], char *const *paths, size_t n)
+int keys_layer(char key[DIGEST_HEX_LEN + 1], char *const *paths, size_t n)
 {
 	const char *fields[] = { KEYS_FORMAT_VERSION, "layer" };
 
-	key_of(key, fields, sizeof fields / sizeof *fields, paths, n);
+	return key_of(key, fields, sizeof fields / sizeof *fields, paths, n);
 }

@@ -1,5 +1,6 @@
 /* The cache's keys: hashes of everything that determines a result, so
- * that a key names one result for good. */
+ * that a key names one result for good. Each is 0, or -ENOMEM when there
+ * is no memory for the hash. */
 #ifndef NIXERY_KEYS_H
 #define NIXERY_KEYS_H
 
@@ -15,15 +16,15 @@
 
 /* What a request asks for: pinned requests map to their image for good,
  * so everything that shapes the image is part of it, the budget too. */
-void keys_request(char key[DIGEST_HEX_LEN + 1], const struct source *src,
-		  const struct image_request *req, int max_layers);
+int keys_request(char key[DIGEST_HEX_LEN + 1], const struct source *src,
+		 const struct image_request *req, int max_layers);
 
 /* The package-set hash: what the request evaluated to (its sorted output
  * paths), and everything else that shapes the image. */
-void keys_image(char key[DIGEST_HEX_LEN + 1], const struct image_request *req,
-		char *const *outputs, size_t noutputs, int max_layers);
+int keys_image(char key[DIGEST_HEX_LEN + 1], const struct image_request *req,
+	       char *const *outputs, size_t noutputs, int max_layers);
 
 /* A layer by the sorted store paths it holds. */
-void keys_layer(char key[DIGEST_HEX_LEN + 1], char *const *paths, size_t n);
+int keys_layer(char key[DIGEST_HEX_LEN + 1], char *const *paths, size_t n);
 
 #endif

@@ -7,23 +7,15 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/mkdirs.h"
 
 #define MAX_POLL_MS 100
 #define PATH_LEN 4096
 /* A lock's name: <kind>-<key>, or slot-<n>. */
 #define NAME_LEN 128
-
-int64_t lock_now_ms(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 /* 0, or -ENAMETOOLONG. */
 static int lock_path(const char *state_dir, const char *name, char *path, size_t len)
@@ -108,7 +100,7 @@ static int try_all(const char *state_dir, const char *const *names, int *fds, in
 static int wait_any(const char *state_dir, const char *const *names, int *fds, int n, int mode,
 		    const struct deadline *dl, long *waited_ms)
 {
-	int64_t began = lock_now_ms();
+	int64_t began = clock_now_ms();
 	long interval = 2;
 	int got, rc = 0, tries = 0;
 
@@ -120,7 +112,7 @@ static int wait_any(const char *state_dir, const char *const *names, int *fds, i
 		interval = interval * 2 > MAX_POLL_MS ? MAX_POLL_MS : interval * 2;
 	}
 	/* A lock free at once was not waited for, however the clock ticked. */
-	*waited_ms = tries ? (long)(lock_now_ms() - began) : 0;
+	*waited_ms = tries ? (long)(clock_now_ms() - began) : 0;
 	return got >= 0 ? got : got < -1 ? got : rc;
 }
 
@@ -146,7 +138,7 @@ int lock_take(const char *state_dir, const char *kind, const char *key,
 	      const struct deadline *dl, int64_t *waited_from_ms)
 {
 	char name[NAME_LEN];
-	int64_t began = lock_now_ms();
+	int64_t began = clock_now_ms();
 	long waited;
 	int fd;
 

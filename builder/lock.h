@@ -57,7 +57,4 @@ int lock_remove_free(const char *state_dir);
 
 void lock_release(int fd);
 
-/* Milliseconds since the epoch. */
-int64_t lock_now_ms(void);
-
 #endif

@@ -146,12 +146,9 @@ static void header(struct buf *out, const char *name, const char *type, const ch
 	buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-void metrics_render(const struct metrics *m, uint64_t store_blobs, uint64_t store_bytes,
-		    struct buf *out)
+/* Requests by route and status. */
+static void render_requests(const struct shared *s, struct buf *out)
 {
-	static const char *const results[METRICS_BUILD_RESULTS] = { "ok", "failed", "timeout", "cancelled" };
-	const struct shared *s = m->s;
-	uint64_t cumulative = 0;
 	size_t r, i;
 
 	header(out, "nixery_requests_total", "counter",
@@ -170,6 +167,13 @@ void metrics_render(const struct metrics *m, uint64_t store_blobs, uint64_t stor
 				buf_printf(out, "nixery_requests_total{route=\"%s\",status=\"other\"} %llu\n",
 					   routes[r], (unsigned long long)n);
 		}
+}
+
+/* What the cache answered, at each level. */
+static void render_cache(const struct shared *s, struct buf *out)
+{
+	size_t i;
+
 	header(out, "nixery_cache_hits_total", "counter",
 	       "Answers found in the cache: a request evaluated before, an image built before, a layer packed before.");
 	for (i = 0; i < METRICS_LEVELS; i++)
@@ -181,6 +185,15 @@ void metrics_render(const struct metrics *m, uint64_t store_blobs, uint64_t stor
 			   (unsigned long long)read_count(&s->misses[i]));
 	header(out, "nixery_layers_reused_total", "counter", "Layers an image took from the cache instead of packing them.");
 	buf_printf(out, "nixery_layers_reused_total %llu\n", (unsigned long long)read_count(&s->hits[METRICS_LAYER]));
+}
+
+/* The builds: started, ended by result, and how long they took. */
+static void render_builds(const struct shared *s, struct buf *out)
+{
+	static const char *const results[METRICS_BUILD_RESULTS] = { "ok", "failed", "timeout", "cancelled" };
+	uint64_t cumulative = 0;
+	size_t i;
+
 	header(out, "nixery_builds_started_total", "counter",
 	       "Image builds started: those ended (nixery_builds_total) and those running.");
 	buf_printf(out, "nixery_builds_started_total %llu\n", (unsigned long long)read_count(&s->builds_started));
@@ -201,6 +214,16 @@ void metrics_render(const struct metrics *m, uint64_t store_blobs, uint64_t stor
 		   "nixery_build_duration_seconds_count %llu\n",
 		   (unsigned long long)cumulative, (double)read_count(&s->duration_ms) / 1000,
 		   (unsigned long long)cumulative);
+}
+
+void metrics_render(const struct metrics *m, uint64_t store_blobs, uint64_t store_bytes,
+		    struct buf *out)
+{
+	const struct shared *s = m->s;
+
+	render_requests(s, out);
+	render_cache(s, out);
+	render_builds(s, out);
 	header(out, "nixery_packed_bytes_total", "counter", "Compressed bytes of layers packed.");
 	buf_printf(out, "nixery_packed_bytes_total %llu\n", (unsigned long long)read_count(&s->packed_bytes));
 	header(out, "nixery_build_slot_waits_total", "counter", "Nix jobs that waited for a build slot (NIXERY_MAX_BUILDS).");

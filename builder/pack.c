@@ -23,8 +23,8 @@
  * packed side by side on one thread each. */
 #define BIG_LAYER ((uint64_t)GZIP_PIECE)
 
-/* A database error while packing, in words. */
-static int cache_failed(struct packer *p, int rc, const char *what, char *err, size_t errlen)
+/* A database error while packing, in words in err; rc is kept. */
+static int describe_cache_error(struct packer *p, int rc, const char *what, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "cannot record %s: %s", what, cache_error(p->cache));
 	return rc;
@@ -100,7 +100,7 @@ static int cached_layer(struct packer *p, const char *key, struct manifest_layer
 	if (rc == -ENOENT)
 		return rc;
 	if (rc < 0)
-		return cache_failed(p, rc, "a layer", err, errlen);
+		return describe_cache_error(p, rc, "a layer", err, errlen);
 	rc = health_check(p->cache, p->storage, out->digest, out->size);
 	if (rc == 0 || rc == -ENOENT)
 		return rc;
@@ -108,7 +108,7 @@ static int cached_layer(struct packer *p, const char *key, struct manifest_layer
 		snprintf(err, errlen, "layer blob %s cannot be looked for in the bucket (the log says why)", out->digest);
 		return rc;
 	}
-	return cache_failed(p, rc, "a lost layer", err, errlen);
+	return describe_cache_error(p, rc, "a lost layer", err, errlen);
 }
 
 /* Packs one group of closure paths into a layer, unless that group was
@@ -123,13 +123,12 @@ static int pack_store_layer(struct packer *p, const struct closure *c,
 	size_t i;
 	int lock = -1, rc = -ENOMEM;
 
-	if (!sp.paths) {
+	for (i = 0; sp.paths && i < g->npaths; i++)
+		sp.paths[i] = c->paths[g->paths[i]].path;
+	if (!sp.paths || keys_layer(key, sp.paths, sp.n) < 0) {
 		snprintf(err, errlen, "out of memory packing a layer");
 		goto out;
 	}
-	for (i = 0; i < g->npaths; i++)
-		sp.paths[i] = c->paths[g->paths[i]].path;
-	keys_layer(key, sp.paths, sp.n);
 	rc = cached_layer(p, key, out, err, errlen);
 	metrics_cache(p->metrics, METRICS_LAYER, rc == 0);
 	if (rc != -ENOENT)
@@ -144,7 +143,7 @@ static int pack_store_layer(struct packer *p, const struct closure *c,
 	    (rc = pack_layer(p, threads, fill_store_paths, &sp, out, err, errlen)) < 0)
 		goto out;
 	if ((rc = cache_layer_put(p->cache, key, out)) < 0)
-		cache_failed(p, rc, "a layer", err, errlen);
+		describe_cache_error(p, rc, "a layer", err, errlen);
 out:
 	lock_release(lock);
 	free(sp.paths);
@@ -173,7 +172,7 @@ static int pack_symlink_layer(struct packer *p, const struct image_request *req,
 	int rc = pack_layer(p, 1, fill_symlinks, &st, out, err, errlen);
 
 	if (rc == 0 && (rc = cache_blob_put(p->cache, out->digest, out->size, "application/octet-stream")) < 0)
-		cache_failed(p, rc, "a layer", err, errlen);
+		describe_cache_error(p, rc, "a layer", err, errlen);
 	return rc;
 }
 
@@ -190,7 +189,7 @@ static int put_json_blob(struct packer *p, const char *json, const char *media_t
 	if ((rc = storage_put(p->storage, json, strlen(json), hex, err, errlen)) < 0)
 		return rc;
 	if ((rc = cache_blob_put(p->cache, hex, strlen(json), media_type)) < 0)
-		return cache_failed(p, rc, "a blob", err, errlen);
+		return describe_cache_error(p, rc, "a blob", err, errlen);
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "core/image.h"
 #include "core/source.h"
 #include "core/strv.h"
+#include "nix/host.h"
 #include "storage/storage.h"
 
 /* MiB a second verify reads by default: a day's run covers a few
@@ -67,8 +68,7 @@ static int open_writing(struct admin *a)
 
 	nix_environment(a->cfg.state_dir);
 	if (builder_prepare(&a->cfg, err, sizeof err) < 0 ||
-	    storage_open(&a->cfg, &a->storage, err, sizeof err) < 0 ||
-	    cache_open(a->cfg.state_dir, &a->builder.cache, err, sizeof err) < 0) {
+	    storage_open(&a->cfg, &a->storage, err, sizeof err) < 0) {
 		fprintf(stderr, "nixery-admin: %s\n", err);
 		return -1;
 	}
@@ -76,10 +76,10 @@ static int open_writing(struct admin *a)
 		fprintf(stderr, "nixery-admin: out of memory\n");
 		return -1;
 	}
-	a->builder.cfg = &a->cfg;
-	a->builder.storage = a->storage;
-	a->builder.popularity = a->popularity;
-	a->builder.nix = &nix_real;
+	if (builder_open(&a->builder, &a->cfg, a->storage, a->popularity, NULL, NULL, err, sizeof err) < 0) {
+		fprintf(stderr, "nixery-admin: %s\n", err);
+		return -1;
+	}
 	return 0;
 }
 
@@ -105,13 +105,11 @@ static int open_reading(struct admin *a)
 {
 	char err[4096];
 
-	if (cache_open_existing(a->cfg.state_dir, &a->builder.cache, err, sizeof err) < 0 ||
-	    storage_open_existing(&a->cfg, &a->storage, err, sizeof err) < 0) {
+	if (storage_open_existing(&a->cfg, &a->storage, err, sizeof err) < 0 ||
+	    builder_open_existing(&a->builder, &a->cfg, a->storage, err, sizeof err) < 0) {
 		fprintf(stderr, "nixery-admin: %s\n", err);
 		return -1;
 	}
-	a->builder.cfg = &a->cfg;
-	a->builder.storage = a->storage;
 	return 0;
 }
 
@@ -349,16 +347,30 @@ static int cmd_verify(struct admin *a, int argc, char **argv)
 	return r.damaged ? 1 : 0;
 }
 
-static const struct {
+struct command {
 	const char *name;
 	int (*run)(struct admin *a, int argc, char **argv);
-} commands[] = {
+};
+
+static const struct command commands[] = {
 	{ "prebuild", cmd_prebuild },
 	{ "gc", cmd_gc },
 	{ "status", cmd_status },
 	{ "verify", cmd_verify },
 	{ "ls", cmd_status },
 };
+
+/* The command by its name, or NULL (said on standard error). */
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof commands / sizeof *commands; i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	fprintf(stderr, "nixery-admin: no command %s\n", name);
+	return NULL;
+}
 
 int main(int argc, char **argv)
 {
@@ -368,9 +380,9 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL;
+	const struct command *command;
 	struct admin a = { 0 };
 	char err[4096];
-	size_t i;
 	int opt, rc = 1;
 
 	/* Options before the command only: the command parses its own. */
@@ -381,15 +393,8 @@ int main(int argc, char **argv)
 		default: return usage(stderr);
 		}
 	}
-	if (optind >= argc)
+	if (optind >= argc || !(command = find_command(argv[optind])))
 		return usage(stderr);
-	for (i = 0; i < sizeof commands / sizeof *commands; i++)
-		if (strcmp(argv[optind], commands[i].name) == 0)
-			break;
-	if (i == sizeof commands / sizeof *commands) {
-		fprintf(stderr, "nixery-admin: no command %s\n", argv[optind]);
-		return usage(stderr);
-	}
 	/* The workers of another user in the group write what this writes
 	 * (README, "One owner and group"): an operator's umask of 022 would
 	 * leave them a cache, folders and files they cannot write. */
@@ -407,9 +412,9 @@ int main(int argc, char **argv)
 	argv += optind - 1;
 	argc -= optind - 1;
 	optind = 0;   /* glibc: start over */
-	rc = commands[i].run(&a, argc, argv);
+	rc = command->run(&a, argc, argv);
 out:
-	cache_close(a.builder.cache);
+	builder_close(&a.builder);
 	storage_close(a.storage);
 	popularity_source_free(a.popularity);
 	config_free(&a.cfg);

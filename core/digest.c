@@ -60,11 +60,14 @@ void digest_free(struct digest_ctx *d)
 	EVP_MD_CTX_free((EVP_MD_CTX *)d);
 }
 
-void digest_hex(const void *data, size_t len, char hex[DIGEST_HEX_LEN + 1])
+int digest_hex(const void *data, size_t len, char hex[DIGEST_HEX_LEN + 1])
 {
 	struct digest_ctx *d = digest_new();
 
+	if (!d)
+		return -ENOMEM;
 	digest_update(d, data, len);
 	digest_final(d, hex);
 	digest_free(d);
+	return 0;
 }

@@ -14,9 +14,11 @@ struct digest_ctx;
 int digest_parse(const char *s, char hex[DIGEST_HEX_LEN + 1]);
 int digest_is_hex(const char *s);
 
-void digest_hex(const void *data, size_t len, char hex[DIGEST_HEX_LEN + 1]);
+/* 0, or -ENOMEM when there is no memory for the hash's state. */
+int digest_hex(const void *data, size_t len, char hex[DIGEST_HEX_LEN + 1]);
 
-/* Streaming form, for data that never sits in memory whole. */
+/* Streaming form, for data that never sits in memory whole. digest_new
+ * is NULL without memory. */
 struct digest_ctx *digest_new(void);
 void digest_update(struct digest_ctx *d, const void *data, size_t len);
 void digest_final(struct digest_ctx *d, char hex[DIGEST_HEX_LEN + 1]);

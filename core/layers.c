@@ -219,6 +219,82 @@ static int group_append(struct layer_group *into, const struct layer_group *from
 	return 0;
 }
 
+/* Every root child heads a group holding all it dominates: head[i] is
+ * the group of path i. Returns how many groups there are. */
+static size_t assign_groups(const size_t *idom, size_t n, size_t *head)
+{
+	size_t ngroups = 0, i;
+
+	for (i = 0; i < n; i++)
+		head[i] = SIZE_MAX;
+	for (i = 0; i < n; i++)
+		if (idom[i] == n)
+			head[i] = ngroups++;
+	for (i = 0; i < n; i++) {
+		size_t v = i;
+
+		/* Unreachable paths cannot happen in a closure; keep them anyway. */
+		if (idom[v] == SIZE_MAX) {
+			head[i] = ngroups++;
+			continue;
+		}
+		while (idom[v] != n)
+			v = idom[v];
+		head[i] = head[v];
+	}
+	return ngroups;
+}
+
+/* Puts every path in its group, in path order, and rates the groups. */
+static int fill_groups(const struct closure *c, const size_t *idom, const size_t *head, const uint64_t *pop,
+		       struct layer_group *groups)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		struct layer_group *grp = &groups[head[i]];
+		size_t *grown = realloc(grp->paths, (grp->npaths + 1) * sizeof(size_t));
+
+		if (!grown)
+			return -ENOMEM;
+		grp->paths = grown;
+		grp->paths[grp->npaths++] = i;   /* ascending i: already sorted */
+		grp->rating += c->paths[i].closure_size;
+	}
+	/* A group's rating: its head's popularity times the closure sizes. */
+	for (i = 0; i < c->n; i++)
+		if (idom[i] == c->n || idom[i] == SIZE_MAX)
+			groups[head[i]].rating *= pop[i];
+	return 0;
+}
+
+/* Merges the lowest-rated groups into one until the budget fits, and
+ * hands the rest to plan in image order; what plan does not take stays
+ * in groups for the caller to free. */
+static int plan_groups(struct layer_group *groups, size_t ngroups, size_t budget, struct layer_plan *plan)
+{
+	size_t first, i;
+	int rc;
+
+	qsort(groups, ngroups, sizeof *groups, cmp_group);
+	for (first = 0; ngroups - first > (budget ? budget : 1); first++) {
+		if ((rc = group_append(&groups[first + 1], &groups[first])) < 0)
+			return rc;
+		free(groups[first].paths);
+		groups[first].paths = NULL;
+	}
+	plan->n = ngroups - first;
+	plan->groups = calloc(plan->n + 1, sizeof *plan->groups);
+	if (!plan->groups)
+		return -ENOMEM;
+	/* Image order: highest rating first. */
+	for (i = 0; i < plan->n; i++) {
+		plan->groups[i] = groups[ngroups - 1 - i];
+		groups[ngroups - 1 - i].paths = NULL;
+	}
+	return 0;
+}
+
 int layers_group(const struct closure *c, size_t budget,
 		 layers_popularity_fn popularity, void *ctx,
 		 struct layer_plan *plan, char *err, size_t errlen)
@@ -228,7 +304,7 @@ int layers_group(const struct closure *c, size_t budget,
 	size_t *idom = malloc((c->n + 1) * sizeof *idom);
 	size_t *head = malloc((c->n + 1) * sizeof *head);   /* group of each node */
 	struct layer_group *groups = NULL;
-	size_t ngroups = 0, i, first;
+	size_t ngroups = 0, i;
 	int rc = -ENOMEM;
 
 	memset(plan, 0, sizeof *plan);
@@ -239,60 +315,12 @@ int layers_group(const struct closure *c, size_t budget,
 	if ((rc = graph_build(c, pop, &g)) < 0 || (rc = dominators(&g, c->n, idom)) < 0)
 		goto fail;
 	rc = -ENOMEM;
-	/* Every root child heads a group holding all it dominates. */
 	groups = calloc(c->n + 1, sizeof *groups);
 	if (!groups)
 		goto fail;
-	for (i = 0; i < c->n; i++)
-		head[i] = SIZE_MAX;
-	for (i = 0; i < c->n; i++)
-		if (idom[i] == c->n)
-			head[i] = ngroups++;
-	for (i = 0; i < c->n; i++) {
-		size_t v = i;
-
-		/* Unreachable paths cannot happen in a closure; keep them anyway. */
-		if (idom[v] == SIZE_MAX) {
-			head[i] = ngroups++;
-			continue;
-		}
-		while (idom[v] != c->n)
-			v = idom[v];
-		head[i] = head[v];
-	}
-	for (i = 0; i < c->n; i++) {
-		struct layer_group *grp = &groups[head[i]];
-		size_t *grown = realloc(grp->paths, (grp->npaths + 1) * sizeof(size_t));
-
-		if (!grown)
-			goto fail;
-		grp->paths = grown;
-		grp->paths[grp->npaths++] = i;   /* ascending i: already sorted */
-		grp->rating += c->paths[i].closure_size;
-	}
-	/* A group's rating: its head's popularity times the closure sizes. */
-	for (i = 0; i < c->n; i++)
-		if (idom[i] == c->n || idom[i] == SIZE_MAX)
-			groups[head[i]].rating *= pop[i];
-	qsort(groups, ngroups, sizeof *groups, cmp_group);
-	/* Merge the lowest-rated groups into one until the budget fits. */
-	for (first = 0; ngroups - first > (budget ? budget : 1); first++) {
-		if ((rc = group_append(&groups[first + 1], &groups[first])) < 0)
-			goto fail;
-		free(groups[first].paths);
-		groups[first].paths = NULL;
-		rc = -ENOMEM;
-	}
-	plan->n = ngroups - first;
-	plan->groups = calloc(plan->n + 1, sizeof *plan->groups);
-	if (!plan->groups)
-		goto fail;
-	/* Image order: highest rating first. */
-	for (i = 0; i < plan->n; i++) {
-		plan->groups[i] = groups[ngroups - 1 - i];
-		groups[ngroups - 1 - i].paths = NULL;
-	}
-	rc = 0;
+	ngroups = assign_groups(idom, c->n, head);
+	if ((rc = fill_groups(c, idom, head, pop, groups)) == 0)
+		rc = plan_groups(groups, ngroups, budget, plan);
 fail:
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "out of memory grouping layers");

@@ -1,20 +1,12 @@
 /* nixery-fcgi: a Docker/OCI registry that builds images from Nix packages,
- * as a FastCGI program. Threads each accept requests on the listening socket
- * (given by the web server as fd 0, or opened with --listen).
- *
- * SIGTERM, SIGINT or SIGUSR1 (libfcgi's graceful stop) stops the process at
- * once from taking requests, and closes its own descriptor of the listening
- * socket, so the web server turns to the other workers (a socket that
- * processes share, under systemd or spawn-fcgi -F, stays open for them).
- * Requests in progress get NIXERY_STOP_GRACE seconds; then their Nix
- * process groups are stopped and the process exits. */
-#define _GNU_SOURCE   /* pthread_timedjoin_np */
+ * as a FastCGI program. The process loads its settings and opens what its
+ * threads share (the state folders, storage, metrics, popularity data,
+ * libcurl and libfcgi), then serves on the listening socket (given by the
+ * web server as fd 0, or opened with --listen) until it is told to stop
+ * (workers.c). --check-config only looks. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,229 +16,27 @@
 #include <curl/curl.h>
 #include <fcgiapp.h>
 
+#include "builder/builder.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "fcgi/registry.h"
-#include "fcgi/router.h"
-#include "nix/nixbuild.h"
+#include "fcgi/workers.h"
+#include "nix/host.h"
 #include "storage/storage.h"
 
-/* Interrupts a thread's accept() at shutdown; its handler has nothing to do. */
-#define WAKE_SIGNAL SIGUSR2
-#define MAX_BACKOFF_MS 1000
-/* After the grace period, what stopped Nix jobs and packing get to finish. */
-#define CANCEL_WAIT_MS 4000
-
-/* Where a thread is, for the stop: only an accepting thread is woken. */
-enum { SERVING, ACCEPTING, WAKING };
-
-struct worker {
-	pthread_t thread;
-	const struct config *cfg;
-	struct registry reg;
-	int listen_fd;
-	const atomic_int *stopping;
-	atomic_int state;
-	int joined;
+/* What the command line asks for. */
+struct options {
+	const char *config_path, *listen_path;
+	int check;
 };
 
-static void on_wake(int sig)
-{
-	(void)sig;
-}
-
-static const char *reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 303: return "See Other";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 414: return "URI Too Long";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 507: return "Insufficient Storage";
-	default: return status >= 500 ? "Internal Server Error" : "Error";
-	}
-}
-
-static void stream_file(FCGX_Stream *out, int fd)
-{
-	char chunk[65536];
-	ssize_t n;
-
-	while ((n = read(fd, chunk, sizeof chunk)) > 0)
-		if (FCGX_PutStr(chunk, (int)n, out) < 0)
-			break;
-	close(fd);
-}
-
-/* Headers are formatted with the C library: libfcgi's own printf knows
- * neither %zu nor %llu. */
-static void send_reply(FCGX_Request *req, const struct config *cfg, struct reply *rep,
-		       int head)
-{
-	enum offload offload = cfg->offload == OFFLOAD_AUTO ?
-		config_offload_for(FCGX_GetParam("SERVER_SOFTWARE", req->envp)) : cfg->offload;
-	struct buf h = { 0 };
-	int body = 0, fd = -1;
-
-	/* A blob the worker streams is opened before a header promises it. */
-	if (rep->file[0] && offload == OFFLOAD_NONE && !head &&
-	    (fd = open(rep->file, O_RDONLY | O_CLOEXEC)) < 0) {
-		rep->file[0] = '\0';
-		reply_error(rep, 404, "BLOB_UNKNOWN", "blob is missing from storage", NULL);
-	}
-
-	buf_printf(&h, "Status: %d %s\r\n"
-		   "Docker-Distribution-API-Version: registry/2.0\r\n"
-		   "Content-Type: %s\r\n", rep->status, reason(rep->status), rep->content_type);
-	if (rep->digest[0])
-		buf_printf(&h, "Docker-Content-Digest: %s\r\n", rep->digest);
-	if (rep->allow)
-		buf_printf(&h, "Allow: %s\r\n", rep->allow);
-	if (rep->vary_accept)
-		buf_printf(&h, "Vary: Accept\r\n");
-	if (rep->retry_after)
-		buf_printf(&h, "Retry-After: %d\r\n", rep->retry_after);
-	if (rep->link[0])
-		buf_printf(&h, "Link: %s\r\n", rep->link);
-	if (rep->location[0])
-		buf_printf(&h, "Location: %s\r\n", rep->location);
-	if (!rep->file[0]) {
-		buf_printf(&h, "Content-Length: %zu\r\n\r\n", rep->body.len);
-		body = !head;
-	} else if (offload == OFFLOAD_SENDFILE) {
-		/* Blobs: the web server sends the file (ranges, validators,
-		 * sendfile); the worker streams only when nothing offloads. */
-		buf_printf(&h, "X-Sendfile: %s\r\n\r\n", rep->file);
-	} else if (offload == OFFLOAD_ACCEL) {
-		buf_printf(&h, "X-Accel-Redirect: %s/%s\r\n\r\n", cfg->accel_prefix, rep->file_hex);
-	} else {
-		buf_printf(&h, "Content-Length: %llu\r\n\r\n", (unsigned long long)rep->file_size);
-	}
-	if (h.data)
-		FCGX_PutStr(h.data, (int)h.len, req->out);
-	buf_free(&h);
-	if (body && rep->body.len)
-		FCGX_PutStr(rep->body.data, (int)rep->body.len, req->out);
-	else if (fd >= 0)
-		stream_file(req->out, fd);
-}
-
-static void *serve(void *arg)
-{
-	struct worker *w = arg;
-	unsigned backoff_ms = 0;
-	FCGX_Request req;
-	sigset_t wake;
-	int rc;
-
-	sigemptyset(&wake);
-	sigaddset(&wake, WAKE_SIGNAL);
-	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-	FCGX_InitRequest(&req, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
-	for (;;) {
-		/* Said before the stop is checked: main() then knows that a
-		 * thread not accepting will never accept again. */
-		atomic_store(&w->state, ACCEPTING);
-		if (atomic_load(w->stopping))
-			break;
-		rc = FCGX_Accept_r(&req);
-		/* Only waiting for a connection may be interrupted, so request
-		 * I/O never sees EINTR: a stop that chose to wake this thread
-		 * sends its signal once more than needed, kept pending here. */
-		int accepting = ACCEPTING;
-		if (!atomic_compare_exchange_strong(&w->state, &accepting, SERVING))
-			pthread_sigmask(SIG_BLOCK, &wake, NULL);
-		if (rc < 0) {
-			if (atomic_load(w->stopping))
-				break;
-			/* Out of descriptors or memory: wait, then go on, rather
-			 * than lose the thread. */
-			if (rc != -EINTR)
-				log_warn("cannot accept a connection: %s", strerror(-rc));
-			backoff_ms = backoff_ms ? backoff_ms * 2 : 10;
-			if (backoff_ms > MAX_BACKOFF_MS)
-				backoff_ms = MAX_BACKOFF_MS;
-			usleep(backoff_ms * 1000);
-			continue;
-		}
-		backoff_ms = 0;
-		const char *method = FCGX_GetParam("REQUEST_METHOD", req.envp);
-		const char *uri = FCGX_GetParam("REQUEST_URI", req.envp);
-		const char *https = FCGX_GetParam("HTTPS", req.envp);
-		struct request_params params = {
-			.method = method ? method : "",
-			.uri = uri ? uri : "",
-			.accept = FCGX_GetParam("HTTP_ACCEPT", req.envp),
-			.host = FCGX_GetParam("HTTP_HOST", req.envp),
-			.port = FCGX_GetParam("SERVER_PORT", req.envp),
-			.https = https && (strcmp(https, "on") == 0 || strcmp(https, "1") == 0),
-		};
-		struct reply rep = { 0 };
-		const char *route = router_handle(&w->reg, &params, &rep);
-
-		metrics_request(w->reg.builder.metrics, route, rep.status);
-		send_reply(&req, w->cfg, &rep, strcmp(params.method, "HEAD") == 0);
-		reply_free(&rep);
-		FCGX_Finish_r(&req);
-	}
-	FCGX_Free(&req, 1);
-	atomic_store(&w->state, SERVING);
-	return NULL;
-}
-
-/* Waits for the threads to end until ms have passed; 1 when all did. */
-static int join_within(struct worker *workers, int n, long ms)
-{
-	struct timespec until;
-	int i, all = 1;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	until.tv_sec += until.tv_nsec / 1000000000L;
-	until.tv_nsec %= 1000000000L;
-	for (i = 0; i < n; i++) {
-		if (!workers[i].joined && pthread_timedjoin_np(workers[i].thread, NULL, &until) == 0)
-			workers[i].joined = 1;
-		all &= workers[i].joined;
-	}
-	return all;
-}
-
-/* The stop: no thread accepts again, the socket is given up, requests in
- * progress get their grace, then are cancelled. 0 when every thread
- * ended. */
-static int stop(struct worker *workers, int n, int listen_fd, int grace, atomic_int *cancel)
-{
-	int i, null;
-
-	/* A thread may take the wake signal just before it blocks in
-	 * accept(): send it again until the thread is out. */
-	for (i = 0; i < n; i++) {
-		int accepting = ACCEPTING;
-
-		if (!atomic_compare_exchange_strong(&workers[i].state, &accepting, WAKING))
-			continue;
-		while (atomic_load(&workers[i].state) == WAKING) {
-			pthread_kill(workers[i].thread, WAKE_SIGNAL);
-			usleep(10000);
-		}
-	}
-	/* Our share of the socket, and only ours: descriptor 0 stays taken. */
-	if ((null = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
-		dup2(null, listen_fd);
-		close(null);
-	}
-	if (join_within(workers, n, grace * 1000L))
-		return 0;
-	log_warn("stopping: requests still in progress after %d s (NIXERY_STOP_GRACE): cancelling them", grace);
-	atomic_store(cancel, 1);
-	return join_within(workers, n, CANCEL_WAIT_MS) ? 0 : -1;
-}
+/* What the process opens once, for all its threads. */
+struct process {
+	struct config cfg;
+	struct storage *storage;
+	struct metrics *metrics;
+	struct popularity_source *popularity;
+	int listen_fd;
+};
 
 static void usage(FILE *f)
 {
@@ -312,7 +102,8 @@ static int check_config(const char *config_path)
 	return n ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+/* -1 to go on, else the status to exit with. */
+static int parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -322,131 +113,111 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *listen_path = NULL, *config_path = NULL, *changed;
-	struct worker *workers = NULL;
-	struct popularity_source *popularity = NULL;
-	struct storage *storage = NULL;
-	struct metrics *metrics = NULL;
-	struct admission admission;
-	struct config cfg;
-	struct stat st;
-	struct sigaction wake_action = { .sa_handler = on_wake };   /* no SA_RESTART */
-	atomic_int stopping = 0, cancel = 0;
-	sigset_t stops, blocked;
-	char err[4096];
-	int opt, listen_fd = 0, i, sig, started = 0, opened = 0, check = 0, rc = 1;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "c:l:hV", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': config_path = optarg; break;
-		case 'C': check = 1; break;
-		case 'l': listen_path = optarg; break;
+		case 'c': o->config_path = optarg; break;
+		case 'C': o->check = 1; break;
+		case 'l': o->listen_path = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("nixery-fcgi %s\n", NIXERY_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (check)
-		return check_config(config_path);
-	if (config_load(&cfg, config_path, err, sizeof err) < 0) {
-		log_error("%s", err);
-		return 1;
-	}
-	if (cfg.log_file) {
-		int fd = open(cfg.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	return -1;
+}
 
-		if (fd < 0 || dup2(fd, 2) < 0) {
-			log_error("cannot log to NIXERY_LOG_FILE %s: %s", cfg.log_file, strerror(errno));
-			config_free(&cfg);
-			return 1;
-		}
-		close(fd);
+/* Standard error goes to NIXERY_LOG_FILE, when it is set. */
+static int open_log(const struct config *cfg)
+{
+	int fd;
+
+	if (!cfg->log_file)
+		return 0;
+	fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0 || dup2(fd, 2) < 0) {
+		log_error("cannot log to NIXERY_LOG_FILE %s: %s", cfg->log_file, strerror(errno));
+		return -1;
 	}
-	if (registry_prepare(&cfg, err, sizeof err) < 0 ||
-	    storage_open(&cfg, &storage, err, sizeof err) < 0 ||
-	    metrics_open(cfg.state_dir, &metrics, err, sizeof err) < 0) {
+	close(fd);
+	return 0;
+}
+
+/* What the threads share: 0, or -1 once the reason is logged. */
+static int process_open(struct process *p)
+{
+	const char *changed;
+	char err[4096];
+
+	if (builder_prepare(&p->cfg, err, sizeof err) < 0 ||
+	    storage_open(&p->cfg, &p->storage, err, sizeof err) < 0 ||
+	    metrics_open(p->cfg.state_dir, &p->metrics, err, sizeof err) < 0) {
 		log_error("%s", err);
-		goto out;
+		return -1;
 	}
-	if ((changed = nix_environment(cfg.state_dir)))
+	if ((changed = nix_environment(p->cfg.state_dir)))
 		log_info("%s", changed);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    popularity_source_new(cfg.popularity_url, cfg.popularity_ttl, &popularity) < 0) {
+	    popularity_source_new(p->cfg.popularity_url, p->cfg.popularity_ttl, &p->popularity) < 0) {
 		log_error("cannot initialise libcurl");
-		goto out;
+		return -1;
 	}
 	if (FCGX_Init() != 0) {
 		log_error("cannot initialise libfcgi");
-		goto out;
+		return -1;
 	}
+	return 0;
+}
+
+/* The socket to accept on: --listen's, or the one the web server gives
+ * as standard input. */
+static int open_socket(const char *listen_path, int *listen_fd)
+{
+	struct stat st;
+
+	*listen_fd = 0;
 	if (listen_path) {
-		listen_fd = FCGX_OpenSocket(listen_path, 128);
-		if (listen_fd < 0) {
+		if ((*listen_fd = FCGX_OpenSocket(listen_path, 128)) < 0) {
 			log_error("cannot listen on %s", listen_path);
-			goto out;
+			return -1;
 		}
 	} else if (fstat(0, &st) < 0 || !S_ISSOCK(st.st_mode)) {
 		log_error("standard input is not a socket: run nixery-fcgi from a web server's FastCGI spawner, or give --listen");
-		goto out;
+		return -1;
 	}
-	/* Stop signals are taken by this thread alone, with sigwait; the
-	 * workers never see them. Writes to a client that went away must not
-	 * kill us. */
-	signal(SIGPIPE, SIG_IGN);
-	sigaction(WAKE_SIGNAL, &wake_action, NULL);
-	sigemptyset(&stops);
-	sigaddset(&stops, SIGTERM);
-	sigaddset(&stops, SIGINT);
-	sigaddset(&stops, SIGUSR1);
-	blocked = stops;
-	sigaddset(&blocked, WAKE_SIGNAL);
-	pthread_sigmask(SIG_BLOCK, &blocked, NULL);
-	admission_init(&admission, &cfg);
-	workers = calloc((size_t)cfg.threads, sizeof *workers);
-	if (!workers)
-		goto out;
-	/* Every thread's cache handle opens before any thread serves: a
-	 * process that cannot serve exits (and is restarted) rather than hold
-	 * the socket. */
-	for (i = 0; i < cfg.threads; i++) {
-		workers[i].cfg = &cfg;
-		workers[i].listen_fd = listen_fd;
-		workers[i].stopping = &stopping;
-		if (registry_open(&workers[i].reg, &cfg, storage, popularity, metrics, &admission, &cancel,
-				  err, sizeof err) < 0) {
-			log_error("%s", err);
-			goto out;
-		}
-		opened++;
+	return 0;
+}
+
+static void process_close(struct process *p)
+{
+	popularity_source_free(p->popularity);
+	metrics_close(p->metrics);
+	storage_close(p->storage);
+	config_free(&p->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct process p = { 0 };
+	char err[4096];
+	int rc;
+
+	if ((rc = parse_options(argc, argv, &o)) >= 0)
+		return rc;
+	if (o.check)
+		return check_config(o.config_path);
+	if (config_load(&p.cfg, o.config_path, err, sizeof err) < 0) {
+		log_error("%s", err);
+		return 1;
 	}
-	for (i = 0; i < cfg.threads; i++) {
-		if (pthread_create(&workers[i].thread, NULL, serve, &workers[i]) != 0)
-			break;
-		started++;
+	if (open_log(&p.cfg) < 0) {
+		config_free(&p.cfg);
+		return 1;
 	}
-	if (started == 0) {
-		log_error("cannot start any thread");
-		goto out;
-	}
-	log_info("serving with %d threads", started);
-	sigwait(&stops, &sig);
-	log_info("stopping on signal %d: taking no more requests, finishing those in progress", sig);
-	atomic_store(&stopping, 1);
-	FCGX_ShutdownPending();
-	if (stop(workers, started, listen_fd, cfg.stop_grace, &cancel) < 0) {
-		/* Threads still inside a request own their cache handles: leave
-		 * now; their Nix processes die with them (PR_SET_PDEATHSIG). */
-		log_error("stopping: requests did not end once cancelled; exiting anyway");
-		_exit(1);
-	}
-	rc = 0;
-out:
-	for (i = 0; i < opened; i++)
-		registry_close(&workers[i].reg);
-	free(workers);
-	popularity_source_free(popularity);
-	metrics_close(metrics);
-	storage_close(storage);
-	config_free(&cfg);
+	rc = process_open(&p) == 0 && open_socket(o.listen_path, &p.listen_fd) == 0 &&
+	     workers_run(&p.cfg, p.listen_fd, p.storage, p.popularity, p.metrics) == 0 ? 0 : 1;
+	process_close(&p);
 	return rc;
 }

@@ -87,7 +87,7 @@ static const char style[] =
 	".muted{color:#777}dt{font-weight:bold}";
 
 /* The pull commands for an image, with this registry's address. */
-static void commands(struct buf *out, const char *host, int https, const char *image)
+static void pull_commands(struct buf *out, const char *host, int https, const char *image)
 {
 	const char *last = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
 
@@ -153,7 +153,7 @@ static void composer(struct buf *out, struct registry *reg, const char *host, in
 			   "separated by <code>/</code>.</p>\n");
 	if (valid)
 		flag_unknown(out, reg, image);
-	commands(out, host, https, valid ? image : "shell/hello");
+	pull_commands(out, host, https, valid ? image : "shell/hello");
 	if (!https)
 		buf_printf(out, "<p class=\"muted\">This page came over plain HTTP: Docker pulls from such a "
 			   "registry only on localhost, or when it is listed in insecure-registries.</p>\n");

@@ -20,26 +20,18 @@
 /* Seconds a client is asked to wait when the registry is busy. */
 #define RETRY_AFTER 10
 
-int registry_prepare(const struct config *cfg, char *err, size_t errlen)
-{
-	return builder_prepare(cfg, err, errlen);
-}
-
 int registry_open(struct registry *reg, const struct config *cfg, const struct storage *storage,
 		  struct popularity_source *popularity, struct metrics *metrics, struct admission *admission,
 		  const atomic_int *cancel, char *err, size_t errlen)
 {
 	memset(reg, 0, sizeof *reg);
-	reg->builder = (struct builder){ .cfg = cfg, .storage = storage, .popularity = popularity,
-					 .nix = &nix_real, .metrics = metrics, .admission = admission };
 	reg->cancel = cancel;
-	return cache_open(cfg->state_dir, &reg->builder.cache, err, errlen);
+	return builder_open(&reg->builder, cfg, storage, popularity, metrics, admission, err, errlen);
 }
 
 void registry_close(struct registry *reg)
 {
-	cache_close(reg->builder.cache);
-	reg->builder.cache = NULL;
+	builder_close(&reg->builder);
 }
 
 /* The answer to a failure the registry or its machine is not to blame

@@ -14,9 +14,6 @@ struct registry {
 	const atomic_int *cancel;    /* set when the worker's grace is over */
 };
 
-/* The state folders and the cache; once per process. */
-int registry_prepare(const struct config *cfg, char *err, size_t errlen);
-
 int registry_open(struct registry *reg, const struct config *cfg, const struct storage *storage,
 		  struct popularity_source *popularity, struct metrics *metrics, struct admission *admission,
 		  const atomic_int *cancel, char *err, size_t errlen);

@@ -1,6 +1,6 @@
 /* An HTTP reply as the registry builds it, before anything is written:
  * status, headers, and a body held in memory or a blob file to send. Only
- * main.c turns it into FastCGI output. */
+ * send.c turns it into FastCGI output. */
 #ifndef NIXERY_REPLY_H
 #define NIXERY_REPLY_H
 

@@ -130,55 +130,63 @@ static int parse_value(const char *query, const char *key, struct route *rt, str
 	return 0;
 }
 
-int router_parse(const char *method, const char *uri, struct route *rt, struct reply *rep)
+/* The landing page's query: its composer's image=. */
+static int parse_page(const char *query, struct route *rt, struct reply *rep)
 {
-	size_t path_len = strcspn(uri, "?"), name_len = 0;
-	const char *query = uri[path_len] ? uri + path_len + 1 : "";
-	char path[1024], hex[DIGEST_HEX_LEN + 1];
+	return parse_value(query, "image", rt, rep);
+}
+
+/* The search's query: q=, a package name. */
+static int parse_search(const char *query, struct route *rt, struct reply *rep)
+{
+	if (parse_value(query, "q", rt, rep) < 0)
+		return -EINVAL;
+	if (!rt->has_value || !search_query_valid(rt->value))
+		return invalid(rep, "NAME_INVALID", "q must be a package name: letters, digits and . _ - +");
+	return 0;
+}
+
+/* The paths that name no image, and what reads their query. */
+static const struct {
+	const char *path;
+	enum route_kind kind;
+	int (*parse)(const char *query, struct route *rt, struct reply *rep);
+} fixed_routes[] = {
+	{ "/v2/", ROUTE_BASE, NULL },
+	{ "/v2", ROUTE_BASE, NULL },
+	{ "/v2/_catalog", ROUTE_CATALOG, parse_listing },
+	{ "/metrics", ROUTE_METRICS, NULL },
+	{ "/", ROUTE_PAGE, parse_page },
+	{ "/search", ROUTE_SEARCH, parse_search },
+};
+
+/* A reference that can be neither a tag nor a digest names no manifest:
+ * unknown, as the distribution spec has it. A blob's or a referrers'
+ * reference is a digest. */
+static int parse_reference(const char *ref, struct route *rt, struct reply *rep)
+{
+	char hex[DIGEST_HEX_LEN + 1];
+
+	if (rt->kind == ROUTE_MANIFEST && !source_tag_valid(ref) && digest_parse(ref, hex) < 0) {
+		reply_error(rep, 404, "MANIFEST_UNKNOWN",
+			    "manifest unknown: the reference is neither a tag (up to 128 letters, digits, '_', '.' and '-') nor a sha256 digest", NULL);
+		return -ENOENT;
+	}
+	if (strlen(ref) >= sizeof rt->ref)
+		return invalid(rep, "DIGEST_INVALID", "reference too long");
+	strcpy(rt->ref, ref);
+	if (rt->kind != ROUTE_MANIFEST && digest_parse(ref, hex) < 0)
+		return invalid(rep, "DIGEST_INVALID", "invalid digest: expected sha256: and 64 lowercase hex digits");
+	return 0;
+}
+
+/* /v2/<name>/manifests/<reference>, /v2/<name>/blobs/<digest>,
+ * /v2/<name>/referrers/<digest> and /v2/<name>/tags/list. */
+static int parse_image_path(const char *path, const char *query, struct route *rt, struct reply *rep)
+{
+	size_t name_len = 0;
 	const char *ref;
 
-	memset(rt, 0, sizeof *rt);
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		/* A reference no manifest can have is unknown whatever the
-		 * method (the conformance suite PUTs one, and takes 400 or 404);
-		 * anything else is a push, which this registry does not take. */
-		if (router_parse("GET", uri, rt, rep) == -ENOENT && rt->kind == ROUTE_MANIFEST &&
-		    rep->status == 404)
-			return -ENOENT;
-		rep->allow = "GET, HEAD";
-		reply_error(rep, 405, "UNSUPPORTED", "this registry serves GET and HEAD only: images are built, not pushed", NULL);
-		return -EINVAL;
-	}
-	if (path_len >= sizeof path) {
-		reply_error(rep, 414, "NAME_INVALID", "request path too long", NULL);
-		return -EINVAL;
-	}
-	memcpy(path, uri, path_len);
-	path[path_len] = '\0';
-	if (strcmp(path, "/v2/") == 0 || strcmp(path, "/v2") == 0) {
-		rt->kind = ROUTE_BASE;
-		return 0;
-	}
-	if (strcmp(path, "/v2/_catalog") == 0) {
-		rt->kind = ROUTE_CATALOG;
-		return parse_listing(query, rt, rep);
-	}
-	if (strcmp(path, "/metrics") == 0) {
-		rt->kind = ROUTE_METRICS;
-		return 0;
-	}
-	if (strcmp(path, "/") == 0) {
-		rt->kind = ROUTE_PAGE;
-		return parse_value(query, "image", rt, rep);
-	}
-	if (strcmp(path, "/search") == 0) {
-		rt->kind = ROUTE_SEARCH;
-		if (parse_value(query, "q", rt, rep) < 0)
-			return -EINVAL;
-		if (!rt->has_value || !search_query_valid(rt->value))
-			return invalid(rep, "NAME_INVALID", "q must be a package name: letters, digits and . _ - +");
-		return 0;
-	}
 	/* Names, tags and digests have no use for escapes: refuse them rather
 	 * than decode them into something that was never checked. */
 	if (strchr(path, '%'))
@@ -198,19 +206,39 @@ int router_parse(const char *method, const char *uri, struct route *rt, struct r
 		return invalid(rep, "NAME_INVALID", "invalid image name: use lowercase package names separated by '/'");
 	if (rt->kind == ROUTE_TAGS)
 		return parse_listing(query, rt, rep);
-	/* A reference that can be neither a tag nor a digest names no
-	 * manifest: unknown, as the distribution spec has it. */
-	if (rt->kind == ROUTE_MANIFEST && !source_tag_valid(ref) && digest_parse(ref, hex) < 0) {
-		reply_error(rep, 404, "MANIFEST_UNKNOWN",
-			    "manifest unknown: the reference is neither a tag (up to 128 letters, digits, '_', '.' and '-') nor a sha256 digest", NULL);
-		return -ENOENT;
+	return parse_reference(ref, rt, rep);
+}
+
+int router_parse(const char *method, const char *uri, struct route *rt, struct reply *rep)
+{
+	size_t path_len = strcspn(uri, "?"), i;
+	const char *query = uri[path_len] ? uri + path_len + 1 : "";
+	char path[1024];
+
+	memset(rt, 0, sizeof *rt);
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		/* A reference no manifest can have is unknown whatever the
+		 * method (the conformance suite PUTs one, and takes 400 or 404);
+		 * anything else is a push, which this registry does not take. */
+		if (router_parse("GET", uri, rt, rep) == -ENOENT && rt->kind == ROUTE_MANIFEST &&
+		    rep->status == 404)
+			return -ENOENT;
+		rep->allow = "GET, HEAD";
+		reply_error(rep, 405, "UNSUPPORTED", "this registry serves GET and HEAD only: images are built, not pushed", NULL);
+		return -EINVAL;
 	}
-	if (strlen(ref) >= sizeof rt->ref)
-		return invalid(rep, "DIGEST_INVALID", "reference too long");
-	strcpy(rt->ref, ref);
-	if (rt->kind != ROUTE_MANIFEST && digest_parse(ref, hex) < 0)
-		return invalid(rep, "DIGEST_INVALID", "invalid digest: expected sha256: and 64 lowercase hex digits");
-	return 0;
+	if (path_len >= sizeof path) {
+		reply_error(rep, 414, "NAME_INVALID", "request path too long", NULL);
+		return -EINVAL;
+	}
+	memcpy(path, uri, path_len);
+	path[path_len] = '\0';
+	for (i = 0; i < sizeof fixed_routes / sizeof *fixed_routes; i++)
+		if (strcmp(path, fixed_routes[i].path) == 0) {
+			rt->kind = fixed_routes[i].kind;
+			return fixed_routes[i].parse ? fixed_routes[i].parse(query, rt, rep) : 0;
+		}
+	return parse_image_path(path, query, rt, rep);
 }
 
 static const char *const labels[] = {

@@ -61,18 +61,8 @@ extern const struct nix_runner nix_real;
 
 void nix_eval_free(struct nix_eval *ev);
 
-/* Nix needs a home it can write (caches, ~/.nix-defexpr): a worker that a
- * spawner started as another user may have inherited root's. When HOME, or
- * XDG_CACHE_HOME, cannot be written, points it at a folder under
- * state_dir. Once, before any thread starts; returns what it changed, in
- * words, or NULL. */
-const char *nix_environment(const char *state_dir);
+/* Releases the GC roots realise made in the folder gcroots, and the
+ * folder. */
 void nix_release(const char *gcroots);
-
-/* Whether Nix can build here: its tools on PATH; for a user that needs it,
- * a daemon that answers; without one, a store this user may write and the
- * build users Nix is set to use. Appends one line of advice per problem
- * and returns their number. */
-int nix_check(struct buf *out);
 
 #endif

@@ -178,6 +178,50 @@ static void tell_progress(const struct spawn_progress *p, const char *tail, char
 	p->fn(p->ctx, line);
 }
 
+/* Reads what the ready pipes hold: standard output into res->out (at most
+ * max_out bytes: -E2BIG), the tail of standard error; a pipe that is done
+ * is closed. Returns rc, or the error that reading met. */
+static int drain(struct pollfd fds[2], int *open_fds, size_t max_out, struct spawn_result *res, int rc)
+{
+	char chunk[65536];
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		ssize_t got;
+
+		if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		got = read(fds[i].fd, chunk, sizeof chunk);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			close(fds[i].fd);
+			fds[i].fd = -1;
+			(*open_fds)--;
+		} else if (i == 1) {
+			keep_tail(res->err_tail, chunk, (size_t)got);
+		} else if (res->out.len + (size_t)got > max_out) {
+			rc = -E2BIG;
+		} else if (buf_append(&res->out, chunk, (size_t)got) < 0) {
+			rc = -ENOMEM;
+		}
+	}
+	return rc;
+}
+
+/* Why a command did not run to its end, in words. */
+static void say_why(const char *program, int rc, size_t max_out, char *err, size_t errlen)
+{
+	if (rc == -E2BIG)
+		snprintf(err, errlen, "%s printed more than %zu bytes", program, max_out);
+	else if (rc == -ETIMEDOUT)
+		snprintf(err, errlen, "%s did not finish before the deadline", program);
+	else if (rc == -ECANCELED)
+		snprintf(err, errlen, "%s was stopped: the worker is shutting down", program);
+	else if (rc < 0)
+		snprintf(err, errlen, "running %s: %s", program, strerror(-rc));
+}
+
 int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 	      const struct spawn_progress *progress, struct spawn_result *res,
 	      char *err, size_t errlen)
@@ -185,7 +229,6 @@ int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 	int out[2], errp[2], status = 0, rc = 0, open_fds = 2, stopping = 0;
 	struct deadline grace = { 0 }, next_progress = deadline_in(0, NULL);
 	char told[400] = "";
-	char chunk[65536];
 	pid_t pid = -1;
 
 	memset(res, 0, sizeof *res);
@@ -199,7 +242,7 @@ int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 	 * stop (Nix then stops its builders), and give it a grace period. */
 	while (open_fds > 0 && (rc == 0 || stopping)) {
 		long wait_ms = deadline_left_ms(stopping ? &grace : dl);
-		int i, n;
+		int n;
 
 		if (wait_ms <= 0) {
 			if (stopping)
@@ -217,26 +260,8 @@ int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 			rc = -errno;
 			break;
 		}
-		for (i = 0; i < 2 && n > 0; i++) {
-			ssize_t got;
-
-			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			got = read(fds[i].fd, chunk, sizeof chunk);
-			if (got < 0 && errno == EINTR)
-				continue;
-			if (got <= 0) {
-				close(fds[i].fd);
-				fds[i].fd = -1;
-				open_fds--;
-			} else if (i == 1) {
-				keep_tail(res->err_tail, chunk, (size_t)got);
-			} else if (res->out.len + (size_t)got > max_out) {
-				rc = -E2BIG;
-			} else if (buf_append(&res->out, chunk, (size_t)got) < 0) {
-				rc = -ENOMEM;
-			}
-		}
+		if (n > 0)
+			rc = drain(fds, &open_fds, max_out, res, rc);
 	}
 	for (int i = 0; i < 2; i++)
 		if (fds[i].fd >= 0)
@@ -248,14 +273,7 @@ int spawn_run(char *const argv[], const struct deadline *dl, size_t max_out,
 	/* A command that closed its pipes is still bound by the deadline. */
 	rc = reap(pid, dl, rc, &status);
 	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	if (rc == -E2BIG)
-		snprintf(err, errlen, "%s printed more than %zu bytes", argv[0], max_out);
-	else if (rc == -ETIMEDOUT)
-		snprintf(err, errlen, "%s did not finish before the deadline", argv[0]);
-	else if (rc == -ECANCELED)
-		snprintf(err, errlen, "%s was stopped: the worker is shutting down", argv[0]);
-	else if (rc < 0)
-		snprintf(err, errlen, "running %s: %s", argv[0], strerror(-rc));
+	say_why(argv[0], rc, max_out, err, errlen);
 	return rc;
 }
 

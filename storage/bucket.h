@@ -1,6 +1,6 @@
 /* A bucket as a storage backend: what S3 and Google Cloud Storage share
- * (bucket.c) and what each does its own way (s3.c, gcs.c). Only storage/
- * sees this. */
+ * (bucket.c, and bucket_call.c, bucket_writer.c, bucket_records.c) and
+ * what each does its own way (s3.c, gcs.c). Only storage/ sees this. */
 #ifndef NIXERY_BUCKET_H
 #define NIXERY_BUCKET_H
 
@@ -86,6 +86,9 @@ struct bucket_provider {
 
 extern const struct bucket_provider bucket_s3, bucket_gcs;
 
+/* The object that holds blob hex: layers/<hex>. */
+void bucket_blob_key(const char *hex, char key[DIGEST_HEX_LEN + 8]);
+
 /* What rq is signed for, now, valid ttl seconds: the same for both
  * stores but for their signers. */
 struct sign_request bucket_sign_request(const struct bucket *b, const struct bucket_request *rq, long ttl);
@@ -100,5 +103,23 @@ int bucket_call(const struct bucket *b, const struct bucket_request *rq, struct 
 /* The same for a URL that needs no signature (a GCS upload session). */
 int bucket_send(const struct bucket *b, const char *url, const char *what, struct http_exchange *x,
 		char *err, size_t errlen);
+/* An object small enough to hold in memory (max bytes, else -EFBIG), into
+ * out, and its version (unless version is NULL). */
+int bucket_fetch(const struct bucket *b, const char *key, size_t max, struct buf *out, char *version,
+		 char *err, size_t errlen);
+/* Copies the object's version an answer names, where the caller wants it. */
+void bucket_keep_version(const struct bucket *b, const struct http_exchange *x, char *version);
+
+/* Blobs written (bucket_writer.c: a writer has its own operations) and
+ * records (bucket_records.c), as struct storage_ops has them. */
+int bucket_begin(const struct storage *s, struct storage_writer **w, char *err, size_t errlen);
+int bucket_put(const struct storage *s, const void *data, size_t len, const char *hex,
+	       char *err, size_t errlen);
+int bucket_record_get(const struct storage *s, const char *key, size_t max, struct buf *out,
+		      char *version, char *err, size_t errlen);
+int bucket_record_put(const struct storage *s, const char *key, const char *text, int create_only,
+		      char *version, char *err, size_t errlen);
+int bucket_record_remove(const struct storage *s, const char *key, const char *version,
+			 char *err, size_t errlen);
 
 #endif

@@ -1,5 +1,9 @@
-#define _GNU_SOURCE   /* O_TMPFILE, mkostemp */
-#include "storage/backend.h"
+/* The filesystem backend: STORAGE_PATH/blobs/sha256/<hex>, which the web
+ * server sends. Every blob carries its commit's time (BLOB_MTIME): one
+ * whose time changed is hashed again before it is trusted. How a blob is
+ * written: filesystem_writer.c. */
+#define _GNU_SOURCE   /* O_TMPFILE */
+#include "storage/filesystem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,7 +18,6 @@
 #include "core/log.h"
 #include "core/mkdirs.h"
 
-#define PATH_LEN 4096
 /* Every blob's modification time, set as it is committed. A write to the
  * file afterwards (a disk's repair, a hand, a restore that does not keep
  * times) makes it the time of that write, which says that the bytes must
@@ -24,37 +27,13 @@
 /* What a blob is read by when it is hashed. */
 #define HASH_CHUNK (256 * 1024)
 
-struct filesystem {
-	struct storage base;
-	char root[PATH_LEN - 256];   /* room for what is appended */
-	int named_temps;        /* the file system has no O_TMPFILE */
-	mode_t blob_mode;       /* as the umask allows, and readable by all */
-};
-
-struct fs_writer {
-	struct storage_writer base;
-	const struct filesystem *s;
-	int fd;
-	int anonymous;          /* O_TMPFILE: no name until committed */
-	char path[PATH_LEN];    /* the named temporary file, if any */
-};
-
-/* The error a user can act on, for a failed write. */
-static int write_error(int rc, const char *what, const char *root, char *err, size_t errlen)
-{
-	if (rc == -ENOSPC || rc == -EDQUOT)
-		snprintf(err, errlen, "storage is full: cannot write %s under STORAGE_PATH %s (%s): free space there",
-			 what, root, strerror(-rc));
-	else
-		snprintf(err, errlen, "cannot write %s under STORAGE_PATH %s: %s", what, root, strerror(-rc));
-	return rc == -EDQUOT ? -ENOSPC : rc;
-}
+static const struct storage_ops filesystem_ops;
 
 /* Named temporary files are locked by their writers: one that can be
  * locked was left by a writer that died. */
 static void remove_abandoned(const struct filesystem *s)
 {
-	char tmp[PATH_LEN], path[PATH_LEN + 256];
+	char tmp[FILESYSTEM_PATH_LEN], path[FILESYSTEM_PATH_LEN + 256];
 	struct dirent *e;
 	DIR *d;
 
@@ -82,10 +61,10 @@ static void remove_abandoned(const struct filesystem *s)
  * configurations give the web server, so that it serves nothing but
  * blobs. Made at the start, and again whenever one has gone: a folder
  * removed under a running registry comes back with the next write. */
-static int make_folders(const char *root, char *err, size_t errlen)
+int filesystem_make_folders(const char *root, char *err, size_t errlen)
 {
 	const char *subdirs[] = { "/blobs/sha256", "/empty", "/tmp" };
-	char path[PATH_LEN];
+	char path[FILESYSTEM_PATH_LEN];
 	size_t i;
 	int rc;
 
@@ -97,13 +76,11 @@ static int make_folders(const char *root, char *err, size_t errlen)
 	return 0;
 }
 
-static const struct storage_ops filesystem_ops;
-
 /* The backend on root, as it is. */
 static int fs_new(const char *root, struct storage **out, char *err, size_t errlen)
 {
 	struct filesystem *s = calloc(1, sizeof *s);
-	char path[PATH_LEN];
+	char path[FILESYSTEM_PATH_LEN];
 	mode_t mask;
 	int fd;
 
@@ -139,7 +116,7 @@ int filesystem_open(const char *root, struct storage **out, char *err, size_t er
 	int rc;
 
 	*out = NULL;
-	if ((rc = make_folders(root, err, errlen)) < 0)
+	if ((rc = filesystem_make_folders(root, err, errlen)) < 0)
 		return rc;
 	if ((rc = fs_new(root, out, err, errlen)) == 0)
 		remove_abandoned((const struct filesystem *)*out);
@@ -156,7 +133,7 @@ static void fs_close(struct storage *s)
 	free(s);
 }
 
-static int fs_path(const struct filesystem *s, const char *hex, char *out, size_t len)
+int filesystem_path(const struct filesystem *s, const char *hex, char *out, size_t len)
 {
 	if ((size_t)snprintf(out, len, "%s/blobs/sha256/%s", s->root, hex) >= len)
 		return -ENAMETOOLONG;
@@ -168,7 +145,7 @@ static int stamped(const struct stat *st)
 	return st->st_mtim.tv_sec == BLOB_MTIME && st->st_mtim.tv_nsec == 0;
 }
 
-static int stamp(int fd)
+int filesystem_stamp(int fd)
 {
 	const struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = BLOB_MTIME } };
 
@@ -217,18 +194,18 @@ static int rehash(const char *path, const char *hex)
 	if (fd < 0)
 		return errno == ENOENT ? -ENOENT : -EIO;
 	rc = hash_file(fd, hex, NULL, NULL);
-	if (rc == 0 && stamp(fd) < 0)
+	if (rc == 0 && filesystem_stamp(fd) < 0)
 		rc = -EIO;
 	close(fd);
 	return rc == -ENOMEM ? rc : rc < 0 ? -EIO : 0;
 }
 
-static int check(const struct filesystem *s, const char *hex, uint64_t size)
+int filesystem_check(const struct filesystem *s, const char *hex, uint64_t size)
 {
-	char path[PATH_LEN];
+	char path[FILESYSTEM_PATH_LEN];
 	struct stat st;
 
-	fs_path(s, hex, path, sizeof path);
+	filesystem_path(s, hex, path, sizeof path);
 	if (stat(path, &st) < 0)
 		return -ENOENT;
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
@@ -238,10 +215,10 @@ static int check(const struct filesystem *s, const char *hex, uint64_t size)
 
 static int verify(const struct filesystem *s, const char *hex, storage_pace_fn pace, void *ctx)
 {
-	char path[PATH_LEN];
+	char path[FILESYSTEM_PATH_LEN];
 	int fd, rc;
 
-	fs_path(s, hex, path, sizeof path);
+	filesystem_path(s, hex, path, sizeof path);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? -ENOENT : -EIO;
 	rc = hash_file(fd, hex, pace, ctx);
@@ -249,14 +226,14 @@ static int verify(const struct filesystem *s, const char *hex, storage_pace_fn p
 	return rc;
 }
 
-static int read_blob(const struct filesystem *s, const char *hex, size_t max, struct buf *out)
+int filesystem_read_blob(const struct filesystem *s, const char *hex, size_t max, struct buf *out)
 {
-	char path[PATH_LEN], chunk[8192], got[DIGEST_HEX_LEN + 1];
+	char path[FILESYSTEM_PATH_LEN], chunk[8192], got[DIGEST_HEX_LEN + 1];
 	struct stat st;
 	ssize_t n = 0;
 	int fd, rc = 0;
 
-	fs_path(s, hex, path, sizeof path);
+	filesystem_path(s, hex, path, sizeof path);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -ENOENT;
 	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > max) {
@@ -277,213 +254,19 @@ static int read_blob(const struct filesystem *s, const char *hex, size_t max, st
 	/* An empty file still reads as text. */
 	if (rc == 0 && !out->data && buf_append(out, "", 0) < 0)
 		rc = -ENOMEM;
-	if (rc == 0) {
-		digest_hex(out->data, out->len, got);
+	if (rc == 0 && (rc = digest_hex(out->data, out->len, got)) == 0)
 		rc = strcmp(got, hex) == 0 ? 0 : -EIO;
-	}
 	/* Checked whole: the web server may trust its time again. */
 	if (rc == 0 && !stamped(&st))
-		stamp(fd);
+		filesystem_stamp(fd);
 out:
 	close(fd);
 	return rc;
-}
-
-/* A named temporary file, locked for as long as its writer lives. */
-static int open_named(struct fs_writer *w)
-{
-	struct stat st;
-
-	for (;;) {
-		snprintf(w->path, sizeof w->path, "%s/tmp/blob-XXXXXX", w->s->root);
-		if ((w->fd = mkostemp(w->path, O_CLOEXEC)) < 0)
-			return -errno;
-		if (flock(w->fd, LOCK_EX) < 0) {
-			close(w->fd);
-			return -errno;
-		}
-		/* A sweep may have taken it between creation and lock. */
-		if (fstat(w->fd, &st) == 0 && st.st_nlink > 0)
-			return 0;
-		close(w->fd);
-	}
-}
-
-static int begin(const struct filesystem *s, struct fs_writer **out, char *err, size_t errlen)
-{
-	struct fs_writer *w = calloc(1, sizeof *w);
-	char tmp[PATH_LEN];
-	int rc = 0, attempt;
-
-	*out = NULL;
-	if (!w) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	w->s = s;
-	snprintf(tmp, sizeof tmp, "%s/tmp", s->root);
-	for (attempt = 0; attempt < 2; attempt++) {
-		/* Locked as named ones are: between its link and its rename,
-		 * an O_TMPFILE file has a name too. */
-		if (!s->named_temps && (w->fd = open(tmp, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666)) >= 0) {
-			w->anonymous = 1;
-			flock(w->fd, LOCK_EX);
-			rc = 0;
-		} else {
-			rc = open_named(w);
-		}
-		if (rc != -ENOENT || attempt > 0 || make_folders(s->root, err, errlen) < 0)
-			break;
-	}
-	if (rc < 0) {
-		free(w);
-		return write_error(rc, "a blob", s->root, err, errlen);
-	}
-	fchmod(w->fd, s->blob_mode);
-	w->base.ops = &filesystem_ops;
-	*out = w;
-	return 0;
-}
-
-static int write_blob(struct fs_writer *w, const void *data, size_t len, char *err, size_t errlen)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(w->fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return write_error(-errno, "a blob", w->s->root, err, errlen);
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static void discard(struct fs_writer *w)
-{
-	if (!w)
-		return;
-	if (!w->anonymous && w->path[0])
-		unlink(w->path);
-	close(w->fd);
-	free(w);
-}
-
-static int sync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -errno;
-	rc = fsync(fd) < 0 ? -errno : 0;
-	close(fd);
-	return rc;
-}
-
-/* Gives an O_TMPFILE file a temporary name, to be renamed into place. */
-static int name_anonymous(struct fs_writer *w)
-{
-	char proc[64];
-	int attempt;
-
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", w->fd);
-	for (attempt = 0; attempt < 100; attempt++) {
-		snprintf(w->path, sizeof w->path, "%s/tmp/commit-%ld-%d", w->s->root,
-			 (long)getpid(), rand());
-		if (linkat(AT_FDCWD, proc, AT_FDCWD, w->path, AT_SYMLINK_FOLLOW) == 0) {
-			w->anonymous = 0;
-			return 0;
-		}
-		if (errno != EEXIST)
-			return -errno;
-	}
-	return -EEXIST;
-}
-
-/* Names the written file final: an O_TMPFILE file is linked under tmp/
- * first. A folder removed meanwhile is made again, once: blobs/, or
- * tmp/ before an O_TMPFILE file was linked into it (a named file went
- * with its folder: that write fails, the next one succeeds). */
-static int place(struct fs_writer *w, const char *final, char *err, size_t errlen)
-{
-	int attempt, named = 0, rc = 0;
-
-	for (attempt = 0; attempt < 2; attempt++) {
-		rc = w->anonymous ? name_anonymous(w) : 0;
-		named = rc == 0;
-		if (named && rename(w->path, final) < 0)
-			rc = -errno;
-		if (rc != -ENOENT || attempt > 0 || make_folders(w->s->root, err, errlen) < 0)
-			break;
-	}
-	if (rc < 0 && named)
-		snprintf(err, errlen, "cannot store a blob as %s: %s", final, strerror(-rc));
-	else if (rc < 0)
-		write_error(rc, "a blob", w->s->root, err, errlen);
-	return rc;
-}
-
-/* keep: a copy already there whole stays as it is; one that is not is
- * replaced. */
-static int commit(struct fs_writer *w, const char *hex, int keep, char *err, size_t errlen)
-{
-	char final[PATH_LEN], dir[PATH_LEN];
-	struct stat st;
-	int rc = 0;
-
-	if ((rc = stamp(w->fd)) < 0 || fsync(w->fd) < 0 || fstat(w->fd, &st) < 0) {
-		rc = write_error(rc < 0 ? rc : -errno, "a blob", w->s->root, err, errlen);
-		goto out;
-	}
-	if (keep && check(w->s, hex, (uint64_t)st.st_size) == 0)
-		goto out;
-	fs_path(w->s, hex, final, sizeof final);
-	if ((rc = place(w, final, err, errlen)) < 0)
-		goto out;
-	w->path[0] = '\0';
-	snprintf(dir, sizeof dir, "%s/blobs/sha256", w->s->root);
-	if ((rc = sync_dir(dir)) < 0)
-		snprintf(err, errlen, "cannot sync %s: %s", dir, strerror(-rc));
-out:
-	discard(w);
-	return rc;
-}
-
-
-/* Whether blob hex is there whole: a small blob is checked against its
- * digest, so that a damaged copy of the same size is replaced too. */
-static int holds(const struct filesystem *s, const char *hex, size_t len)
-{
-	struct buf have = { 0 };
-	int whole = read_blob(s, hex, len, &have) == 0;
-
-	buf_free(&have);
-	return whole;
-}
-
-static int put(const struct filesystem *s, const void *data, size_t len, const char *hex,
-	       char *err, size_t errlen)
-{
-	struct fs_writer *w;
-	int rc;
-
-	if (holds(s, hex, len))
-		return 0;
-	if ((rc = begin(s, &w, err, errlen)) < 0)
-		return rc;
-	if ((rc = write_blob(w, data, len, err, errlen)) < 0) {
-		discard(w);
-		return rc;
-	}
-	return commit(w, hex, 0, err, errlen);
 }
 
 static int each(const struct filesystem *s, storage_blob_fn fn, void *ctx)
 {
-	char dir[PATH_LEN], path[PATH_LEN + 256];
+	char dir[FILESYSTEM_PATH_LEN], path[FILESYSTEM_PATH_LEN + 256];
 	struct dirent *e;
 	struct stat st;
 	DIR *d;
@@ -504,21 +287,20 @@ static int each(const struct filesystem *s, storage_blob_fn fn, void *ctx)
 
 static int remove_blob(const struct filesystem *s, const char *hex)
 {
-	char path[PATH_LEN];
+	char path[FILESYSTEM_PATH_LEN];
 
-	fs_path(s, hex, path, sizeof path);
+	filesystem_path(s, hex, path, sizeof path);
 	return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
 }
 
 /* The operations, on the generic types. */
 #define FS(s) ((const struct filesystem *)(s))
-#define WRITER(w) ((struct fs_writer *)(w))
 
 static int op_locate(const struct storage *s, const char *hex, struct storage_location *loc,
 		     char *err, size_t errlen)
 {
 	loc->redirect = 0;
-	if (fs_path(FS(s), hex, loc->target, sizeof loc->target) < 0) {
+	if (filesystem_path(FS(s), hex, loc->target, sizeof loc->target) < 0) {
 		snprintf(err, errlen, "STORAGE_PATH is too long");
 		return -ENAMETOOLONG;
 	}
@@ -527,7 +309,7 @@ static int op_locate(const struct storage *s, const char *hex, struct storage_lo
 
 static int op_check(const struct storage *s, const char *hex, uint64_t size)
 {
-	return check(FS(s), hex, size);
+	return filesystem_check(FS(s), hex, size);
 }
 
 static int op_verify(const struct storage *s, const char *hex, storage_pace_fn pace, void *ctx)
@@ -537,37 +319,7 @@ static int op_verify(const struct storage *s, const char *hex, storage_pace_fn p
 
 static int op_read(const struct storage *s, const char *hex, size_t max, struct buf *out)
 {
-	return read_blob(FS(s), hex, max, out);
-}
-
-static int op_begin(const struct storage *s, struct storage_writer **out, char *err, size_t errlen)
-{
-	struct fs_writer *w;
-	int rc = begin(FS(s), &w, err, errlen);
-
-	*out = rc == 0 ? &w->base : NULL;
-	return rc;
-}
-
-static int op_write(struct storage_writer *w, const void *data, size_t len, char *err, size_t errlen)
-{
-	return write_blob(WRITER(w), data, len, err, errlen);
-}
-
-static int op_commit(struct storage_writer *w, const char *hex, char *err, size_t errlen)
-{
-	return commit(WRITER(w), hex, 1, err, errlen);
-}
-
-static void op_discard(struct storage_writer *w)
-{
-	discard(WRITER(w));
-}
-
-static int op_put(const struct storage *s, const void *data, size_t len, const char *hex,
-		  char *err, size_t errlen)
-{
-	return put(FS(s), data, len, hex, err, errlen);
+	return filesystem_read_blob(FS(s), hex, max, out);
 }
 
 static int op_each(const struct storage *s, storage_blob_fn fn, void *ctx)
@@ -591,11 +343,8 @@ static const struct storage_ops filesystem_ops = {
 	.check = op_check,
 	.verify = op_verify,
 	.read = op_read,
-	.begin = op_begin,
-	.write = op_write,
-	.commit = op_commit,
-	.discard = op_discard,
-	.put = op_put,
+	.begin = filesystem_begin,
+	.put = filesystem_put,
 	.each = op_each,
 	.remove = op_remove,
 	.local_root = op_local_root,

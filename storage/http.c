@@ -152,18 +152,10 @@ static void give_back(struct http_pool *pool, CURL *curl)
 	curl_easy_cleanup(curl);
 }
 
-int http_perform(struct http_pool *pool, struct http_exchange *x, char *err, size_t errlen)
+/* What an answer fills in, cleared: a handle taken again must not show
+ * the last exchange's. */
+static void clear_answer(struct http_exchange *x)
 {
-	struct file_body file = { x->body_file, 0, x->body_len };
-	CURL *curl = take(pool);
-	/* curl's own defaults for a body: a form's type, and a wait for
-	 * "100 Continue" that stores answer slowly or not at all. */
-	struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
-	curl_off_t length = -1;
-	CURLcode cc;
-	size_t i;
-	int rc = 0;
-
 	x->status = 0;
 	x->length = 0;
 	x->location[0] = x->etag[0] = x->generation[0] = '\0';
@@ -171,15 +163,25 @@ int http_perform(struct http_pool *pool, struct http_exchange *x, char *err, siz
 	x->response.len = 0;
 	if (x->response.data)
 		x->response.data[0] = '\0';
+}
+
+/* The request's headers, and none of curl's own defaults for a body: a
+ * form's type, and a wait for "100 Continue" that stores answer slowly or
+ * not at all. NULL without memory. */
+static struct curl_slist *request_headers(const struct http_exchange *x)
+{
+	struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
+	size_t i;
+
 	if (headers && (x->body || x->body_file > 0))
 		headers = curl_slist_append(headers, "Content-Type:");
 	for (i = 0; headers && i < x->nheaders; i++)
 		headers = curl_slist_append(headers, x->headers[i]);
-	if (!curl || !headers) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto out;
-	}
+	return headers;
+}
+
+static void set_options(CURL *curl, struct http_exchange *x, struct curl_slist *headers, struct file_body *file)
+{
 	curl_easy_setopt(curl, CURLOPT_URL, x->url);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -197,14 +199,32 @@ int http_perform(struct http_pool *pool, struct http_exchange *x, char *err, siz
 	if (x->body_file > 0) {
 		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_body);
-		curl_easy_setopt(curl, CURLOPT_READDATA, &file);
+		curl_easy_setopt(curl, CURLOPT_READDATA, file);
 		curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, rewind_body);
-		curl_easy_setopt(curl, CURLOPT_SEEKDATA, &file);
+		curl_easy_setopt(curl, CURLOPT_SEEKDATA, file);
 		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->body_len);
 	} else if (x->body) {
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, x->body);
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
 	}
+}
+
+int http_perform(struct http_pool *pool, struct http_exchange *x, char *err, size_t errlen)
+{
+	struct file_body file = { x->body_file, 0, x->body_len };
+	CURL *curl = take(pool);
+	struct curl_slist *headers = request_headers(x);
+	curl_off_t length = -1;
+	CURLcode cc;
+	int rc = 0;
+
+	clear_answer(x);
+	if (!curl || !headers) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	set_options(curl, x, headers, &file);
 	cc = curl_easy_perform(curl);
 	/* keep_body is the only writer that stops short. */
 	if (cc == CURLE_WRITE_ERROR) {

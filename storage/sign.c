@@ -131,14 +131,80 @@ static int add_query(struct sign_canon *c, const struct sign_request *rq)
 	return 0;
 }
 
+/* The headers as signed, sorted, in headers (*nh of them): Host and the
+ * request's own. The payload's hash is the <prefix>-Content-SHA256
+ * header's value, where the request has one. */
+static int sign_headers(const struct sign_request *rq, const char *prefix, struct sign_pair *headers, size_t *nh,
+			const char **payload)
+{
+	char payload_header[64];
+	size_t i;
+
+	snprintf(payload_header, sizeof payload_header, "%s-content-sha256", prefix);
+	for (i = 0; payload_header[i]; i++)
+		payload_header[i] = (char)tolower((unsigned char)payload_header[i]);
+	if (add_header(&headers[(*nh)++], "host", rq->host) < 0)
+		return -ENOMEM;
+	for (i = 0; i < rq->nheaders; i++) {
+		if (add_header(&headers[(*nh)++], rq->headers[2 * i], rq->headers[2 * i + 1]) < 0)
+			return -ENOMEM;
+		if (strcmp(headers[*nh - 1].name, payload_header) == 0)
+			*payload = headers[*nh - 1].value;
+	}
+	qsort(headers, *nh, sizeof *headers, by_name);
+	return 0;
+}
+
+/* The authentication parameters both schemes share, and the extra ones. */
+static int add_auth_params(struct sign_canon *c, const char *prefix, const char *algorithm, const char *credential,
+			   const char *expires, const char *signed_names, const char *const *extra, size_t nextra)
+{
+	const char *auth[] = {
+		"Algorithm", algorithm, "Credential", credential, "Date", c->date,
+		"Expires", expires, "SignedHeaders", signed_names,
+	};
+	char name[64];
+	size_t i;
+
+	for (i = 0; i < sizeof auth / sizeof *auth; i += 2) {
+		snprintf(name, sizeof name, "%s-%s", prefix, auth[i]);
+		if (add_param(&c->params[c->nparams++], name, auth[i + 1]) < 0)
+			return -ENOMEM;
+	}
+	for (i = 0; i < nextra; i++)
+		if (add_param(&c->params[c->nparams++], extra[2 * i], extra[2 * i + 1]) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+/* The canonical request, and the string to sign: its hash with the
+ * algorithm, the date and the scope. */
+static int canonical_request(struct sign_canon *c, const struct sign_request *rq, const char *algorithm,
+			     const struct sign_pair *headers, size_t nh, const char *signed_names, const char *payload)
+{
+	char hash[DIGEST_HEX_LEN + 1];
+	size_t i;
+
+	if (add_query(c, rq) < 0 || join_params(c) < 0 || canonical_path(&c->path, rq) < 0 ||
+	    buf_printf(&c->request, "%s\n%s\n%s\n", rq->method, c->path.data, c->query.data) < 0)
+		return -ENOMEM;
+	for (i = 0; i < nh; i++)
+		if (buf_printf(&c->request, "%s:%s\n", headers[i].name, headers[i].value) < 0)
+			return -ENOMEM;
+	if (buf_printf(&c->request, "\n%s\n%s", signed_names, payload) < 0 ||
+	    digest_hex(c->request.data, c->request.len, hash) < 0)
+		return -ENOMEM;
+	return buf_printf(&c->to_sign, "%s\n%s\n%s\n%s", algorithm, c->date, c->scope, hash);
+}
+
 int sign_canon_make(struct sign_canon *c, const struct sign_request *rq, const char *prefix,
 		    const char *algorithm, const char *key_id, const char *scope_tail,
 		    const char *const *extra, size_t nextra, char *err, size_t errlen)
 {
 	struct sign_pair headers[SIGN_MAX_PAIRS] = { 0 };
 	struct buf signed_names = { 0 }, credential = { 0 };
-	char name[64], payload_header[64], expires[24], hash[DIGEST_HEX_LEN + 1];
 	const char *payload = "UNSIGNED-PAYLOAD";
+	char expires[24];
 	struct tm tm;
 	size_t nh = 0, i;
 	int rc = -ENOMEM;
@@ -153,47 +219,15 @@ int sign_canon_make(struct sign_canon *c, const struct sign_request *rq, const c
 	strftime(c->day, sizeof c->day, "%Y%m%d", &tm);
 	snprintf(c->scope, sizeof c->scope, "%s/%s", c->day, scope_tail);
 	snprintf(expires, sizeof expires, "%ld", rq->expires);
-	snprintf(payload_header, sizeof payload_header, "%s-content-sha256", prefix);
-	for (i = 0; payload_header[i]; i++)
-		payload_header[i] = (char)tolower((unsigned char)payload_header[i]);
-
-	if (add_header(&headers[nh++], "host", rq->host) < 0)
+	if (sign_headers(rq, prefix, headers, &nh, &payload) < 0)
 		goto out;
-	for (i = 0; i < rq->nheaders; i++) {
-		if (add_header(&headers[nh++], rq->headers[2 * i], rq->headers[2 * i + 1]) < 0)
-			goto out;
-		if (strcmp(headers[nh - 1].name, payload_header) == 0)
-			payload = headers[nh - 1].value;
-	}
-	qsort(headers, nh, sizeof *headers, by_name);
 	for (i = 0; i < nh; i++)
 		if (buf_printf(&signed_names, "%s%s", i ? ";" : "", headers[i].name) < 0)
 			goto out;
-	if (buf_printf(&credential, "%s/%s", key_id, c->scope) < 0)
+	if (buf_printf(&credential, "%s/%s", key_id, c->scope) < 0 ||
+	    add_auth_params(c, prefix, algorithm, credential.data, expires, signed_names.data, extra, nextra) < 0)
 		goto out;
-
-	const char *auth[] = {
-		"Algorithm", algorithm, "Credential", credential.data, "Date", c->date,
-		"Expires", expires, "SignedHeaders", signed_names.data,
-	};
-	for (i = 0; i < sizeof auth / sizeof *auth; i += 2) {
-		snprintf(name, sizeof name, "%s-%s", prefix, auth[i]);
-		if (add_param(&c->params[c->nparams++], name, auth[i + 1]) < 0)
-			goto out;
-	}
-	for (i = 0; i < nextra; i++)
-		if (add_param(&c->params[c->nparams++], extra[2 * i], extra[2 * i + 1]) < 0)
-			goto out;
-	if (add_query(c, rq) < 0 || join_params(c) < 0 || canonical_path(&c->path, rq) < 0 ||
-	    buf_printf(&c->request, "%s\n%s\n%s\n", rq->method, c->path.data, c->query.data) < 0)
-		goto out;
-	for (i = 0; i < nh; i++)
-		if (buf_printf(&c->request, "%s:%s\n", headers[i].name, headers[i].value) < 0)
-			goto out;
-	if (buf_printf(&c->request, "\n%s\n%s", signed_names.data, payload) < 0)
-		goto out;
-	digest_hex(c->request.data, c->request.len, hash);
-	rc = buf_printf(&c->to_sign, "%s\n%s\n%s\n%s", algorithm, c->date, c->scope, hash);
+	rc = canonical_request(c, rq, algorithm, headers, nh, signed_names.data, payload);
 out:
 	if (rc < 0)
 		snprintf(err, errlen, "out of memory");

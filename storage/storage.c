@@ -76,7 +76,10 @@ void storage_discard(struct storage_writer *w)
 int storage_put(const struct storage *s, const void *data, size_t len,
 		char hex[DIGEST_HEX_LEN + 1], char *err, size_t errlen)
 {
-	digest_hex(data, len, hex);
+	if (digest_hex(data, len, hex) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	return s->ops->put(s, data, len, hex, err, errlen);
 }
 
@@ -85,7 +88,10 @@ int storage_keep(const struct storage *s, const void *data, size_t len, const ch
 {
 	char got[DIGEST_HEX_LEN + 1];
 
-	digest_hex(data, len, got);
+	if (digest_hex(data, len, got) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	if (strcmp(got, hex) != 0) {
 		snprintf(err, errlen, "the bytes given for blob %s are another blob's", hex);
 		return -EINVAL;

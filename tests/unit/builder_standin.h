@@ -203,14 +203,14 @@ static void setup(struct setup *s, int ttl)
 		printf("FAIL: %s: setting up the test (%s)\n", check_binary(), err);
 		exit(1);
 	}
-	s->b = (struct builder){ .cfg = &s->cfg, .storage = s->storage, .nix = &fake_nix };
-	if (cache_open(state, &s->b.cache, err, sizeof err) < 0)
+	if (builder_open(&s->b, &s->cfg, s->storage, NULL, NULL, NULL, err, sizeof err) < 0)
 		die(err);
+	s->b.nix = &fake_nix;
 }
 
 static void teardown(struct setup *s)
 {
-	cache_close(s->b.cache);
+	builder_close(&s->b);
 	storage_close(s->storage);
 	free(s->cfg.state_dir);
 	free(s->cfg.storage_path);

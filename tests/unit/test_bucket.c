@@ -1,11 +1,13 @@
-/* The bucket backends without a bucket (storage/bucket.c, storage/http.c):
- * endpoints as the settings give them become the scheme, host and URL
- * authority that requests are signed for and sent to; redirects are signed
- * URLs to layers/<hex>, given again while most of their life is left, or
- * public URLs; the store's XML answers are read without trusting them.
+/* The bucket backends without a bucket (storage/bucket.c and
+ * bucket_call.c, storage/http.c): endpoints as the settings give them
+ * become the scheme, host and URL authority that requests are signed for
+ * and sent to; redirects are signed URLs to layers/<hex>, given again
+ * while most of their life is left, or public URLs; the store's XML
+ * answers are read without trusting them.
  * The requests themselves are tested against real servers in
  * tests/e2e/buckets.sh. */
 #include "storage/bucket.c"
+#include "storage/bucket_call.c"
 
 #include <curl/curl.h>
 

@@ -1,7 +1,9 @@
-/* What a client is told of Nix's errors (nix/nixbuild.c): the last error's
+/* What a client is told of Nix's errors (nix/nixerror.c): the last error's
  * text, or its first line as a one-line reason, folded, without terminal
  * colour codes, and for a failed builder the last line of its log. */
-#include "nix/nixbuild.c"
+#include "nix/nixerror.h"
+
+#include <stdio.h>
 
 #include "tests/unit/check.h"
 
