@@ -283,10 +283,11 @@ static int plan_groups(struct layer_group *groups, size_t ngroups, size_t budget
 		free(groups[first].paths);
 		groups[first].paths = NULL;
 	}
-	plan->n = ngroups - first;
-	plan->groups = calloc(plan->n + 1, sizeof *plan->groups);
+	/* n only once there are groups to free. */
+	plan->groups = calloc(ngroups - first + 1, sizeof *plan->groups);
 	if (!plan->groups)
 		return -ENOMEM;
+	plan->n = ngroups - first;
 	/* Image order: highest rating first. */
 	for (i = 0; i < plan->n; i++) {
 		plan->groups[i] = groups[ngroups - 1 - i];
