@@ -185,7 +185,7 @@ static void publish(struct request *r)
 	publish_tag(r->b->storage, r->name, r->ref, &r->img, r->out->manifest.data, now, until);
 }
 
-int builder_image(struct builder *b, const char *name, const char *ref, enum manifest_format fmt,
+int builder_image(struct builder *b, const char *name, const char *ref, enum manifest_format fmt, int tag_file,
 		  const struct deadline *dl, struct builder_result *out)
 {
 	int attempt, rc = 0;
@@ -199,7 +199,7 @@ int builder_image(struct builder *b, const char *name, const char *ref, enum man
 
 		out->message[0] = '\0';
 		out->manifest.len = 0;
-		if ((rc = cache_refresh(b->cache)) == 0 && (rc = resolve(&r, name, ref)) == 0)
+		if ((rc = cache_refresh(b->cache)) == 0 && (rc = resolve(&r, name, ref)) == 0 && tag_file)
 			publish(&r);
 		if (r.admitted)
 			admission_leave(b->admission, r.ticket);

@@ -65,7 +65,9 @@ int builder_open_existing(struct builder *b, const struct config *cfg, const str
 void builder_close(struct builder *b);
 
 /* The manifest of image name at tag ref, in format fmt. name and ref must
- * be valid (router_parse). Returns 0, or with the reason in message:
+ * be valid (router_parse). tag_file: keep the answer in a tag file for
+ * the web server (publish.h), which reads them. Returns 0, or with the
+ * reason in message:
  *   -EINVAL     the name is not a valid image name
  *   -ENOENT     unknown tag, or packages unknown or refused by Nix (listed)
  *   -ETIMEDOUT  the deadline passed
@@ -75,7 +77,7 @@ void builder_close(struct builder *b);
  *   -ECANCELED  the worker is stopping
  *   -ENOSPC     storage is full
  *   -EIO        anything else: Nix or the machine failed */
-int builder_image(struct builder *b, const char *name, const char *ref, enum manifest_format fmt,
+int builder_image(struct builder *b, const char *name, const char *ref, enum manifest_format fmt, int tag_file,
 		  const struct deadline *dl, struct builder_result *out);
 void builder_result_free(struct builder_result *r);
 

@@ -132,7 +132,8 @@ static int prebuild_one(struct admin *a, const char *ref, const char *default_ta
 		return 1;
 	}
 	started = clock_start();
-	rc = builder_image(&a->builder, name, tag, MANIFEST_DOCKER, &dl, &res);
+	/* No tag file: the first answer through lighttpd writes it. */
+	rc = builder_image(&a->builder, name, tag, MANIFEST_DOCKER, 0, &dl, &res);
 	if (rc < 0)
 		printf("failed: %s\n", res.message);
 	else if (res.built)

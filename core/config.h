@@ -24,6 +24,12 @@ enum offload {
  * Apache, streaming for anything else. */
 enum offload config_offload_for(const char *server_software);
 
+/* Whether that web server sends cached tags itself, from the tag files
+ * the workers keep for it (storage_tag_write): lighttpd, with
+ * etc/lighttpd-files.lua. Nothing else reads them, so nothing else has
+ * them written. */
+int config_tag_files_for(const char *server_software);
+
 enum source_kind {
 	SOURCE_CHANNEL,      /* NIXERY_CHANNEL: a nixpkgs branch or commit */
 	SOURCE_GIT,          /* NIXERY_PKGS_REPO: a git repository, tag = ref */

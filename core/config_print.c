@@ -29,6 +29,11 @@ enum offload config_offload_for(const char *server_software)
 	return OFFLOAD_NONE;
 }
 
+int config_tag_files_for(const char *server_software)
+{
+	return server_software && strncasecmp(server_software, "lighttpd", 8) == 0;
+}
+
 /* The path a setting's value names on this host, or NULL: every PATH,
  * and a TEXT that is an absolute path or a file:// URL (a local git
  * repository, popularity data on disk). */

@@ -132,7 +132,7 @@ static void manifest_by_digest(struct registry *reg, const char *hex, struct rep
 }
 
 void registry_manifest(struct registry *reg, const char *name, const char *ref,
-		       const char *accept, struct reply *rep)
+		       const char *accept, int tag_file, struct reply *rep)
 {
 	struct deadline dl = deadline_in(reg->builder.cfg->nix_timeout * 1000L, reg->cancel);
 	struct builder_result res;
@@ -143,7 +143,7 @@ void registry_manifest(struct registry *reg, const char *name, const char *ref,
 		manifest_by_digest(reg, ref + strlen(DIGEST_PREFIX), rep);
 		return;
 	}
-	rc = builder_image(&reg->builder, name, ref, manifest_negotiate(accept), &dl, &res);
+	rc = builder_image(&reg->builder, name, ref, manifest_negotiate(accept), tag_file, &dl, &res);
 	if (rc < 0) {
 		if (res.npackages && (detail = cJSON_CreateObject()))
 			cJSON_AddItemToObject(detail, "packages",

@@ -19,9 +19,10 @@ int registry_open(struct registry *reg, const struct config *cfg, const struct s
 		  const atomic_int *cancel, char *err, size_t errlen);
 void registry_close(struct registry *reg);
 
-/* name and ref must already be validated (router_parse). */
+/* name and ref must already be validated (router_parse). tag_file: the
+ * web server reads the tag's answer from its tag file next time. */
 void registry_manifest(struct registry *reg, const char *name, const char *ref,
-		       const char *accept, struct reply *rep);
+		       const char *accept, int tag_file, struct reply *rep);
 void registry_blob(struct registry *reg, const char *hex, struct reply *rep);
 
 /* Listings, n entries at most (-1: no n asked) after `last`: the tags of

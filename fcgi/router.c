@@ -259,7 +259,7 @@ const char *router_handle(struct registry *reg, const struct request_params *req
 		reply_json(rep, 200, "{}");
 		break;
 	case ROUTE_MANIFEST:
-		registry_manifest(reg, rt.name, rt.ref, req->accept, rep);
+		registry_manifest(reg, rt.name, rt.ref, req->accept, req->tag_files, rep);
 		break;
 	case ROUTE_BLOB:
 		registry_blob(reg, rt.ref + strlen(DIGEST_PREFIX), rep);

@@ -33,6 +33,7 @@ struct request_params {
 	const char *host;                /* the Host header, for the landing page */
 	const char *port;                /* SERVER_PORT: where the Host lost its port */
 	int https;
+	int tag_files;                   /* the web server reads tag files */
 };
 
 /* 0 with the route, or a negative code with the error reply set. */

@@ -75,6 +75,7 @@ static struct request_params params_of(FCGX_Request *req)
 		.host = FCGX_GetParam("HTTP_HOST", req->envp),
 		.port = FCGX_GetParam("SERVER_PORT", req->envp),
 		.https = https && (strcmp(https, "on") == 0 || strcmp(https, "1") == 0),
+		.tag_files = config_tag_files_for(FCGX_GetParam("SERVER_SOFTWARE", req->envp)),
 	};
 }
 

@@ -351,6 +351,18 @@ server_requests() {
 	curl -s "$URL/server-status?auto" | awk '/^Total Accesses:/ { print $3; exit } NR == 3 && /^ *[0-9]+ [0-9]+ [0-9]+/ { print $3; exit }'
 }
 
+# tag_files_check LABEL WANTED: tag files are written where the web server
+# reads them (lighttpd: WANTED yes), and nowhere else (no).
+tag_files_check() {
+	local n
+	n=$(find "$SERVER_DIR/storage/tags" -type f -name '@*' 2>/dev/null | wc -l)
+	if [ "$2" = yes ]; then
+		check "$1: the workers keep tag files for it to send cached tags ($n)" [ "$n" -gt 0 ]
+	else
+		check "$1: the workers write no tag file, which it would not read ($n)" [ "$n" = 0 ]
+	fi
+}
+
 # status_check LABEL WORKER_MANIFESTS: the two places an operator reads
 # numbers agree with what a client did. Five GETs of a built image's
 # manifest and five of its config raise the web server's /server-status

@@ -81,6 +81,7 @@ if server_start "$work/lighttpd" NIXERY_STOP_GRACE=2; then
 	worker_checks lighttpd root
 	page_metrics_check lighttpd
 	status_check lighttpd 0
+	tag_files_check lighttpd yes
 	heal_check lighttpd
 	midbuild_stop_check lighttpd 2
 else
@@ -118,6 +119,7 @@ if apache_start "$work/apache" APACHE_RUN_USER=nixery APACHE_RUN_GROUP=nixery NI
 	worker_checks apache nixery
 	page_metrics_check apache
 	status_check apache 5
+	tag_files_check apache no
 	heal_check apache
 	wait $slow
 	read -r code took <"$work/slow.status"
@@ -140,6 +142,7 @@ if nginx_start "$work/nginx" NIXERY_STOP_GRACE=2; then
 	check "nginx: the X-Accel-Redirect location is internal (a client gets 404: got $code)" [ "$code" = 404 ]
 	page_metrics_check nginx
 	status_check nginx 5
+	tag_files_check nginx no
 	heal_check nginx
 	midbuild_stop_check nginx 2
 else

@@ -220,7 +220,7 @@ static int ask(struct builder *b, const char *name, int timeout_ms, struct build
 {
 	struct deadline dl = deadline_in(timeout_ms, NULL);
 
-	return builder_image(b, name, "latest", MANIFEST_DOCKER, &dl, res);
+	return builder_image(b, name, "latest", MANIFEST_DOCKER, 1, &dl, res);
 }
 
 static void reset_counts(void)
