@@ -47,6 +47,12 @@ struct storage_writer {
 	const struct storage_ops *ops;
 };
 
+/* Whether a blob file is as it was committed, by its modification time
+ * (filesystem.c stamps every blob with it): what tells the worker to hash
+ * a file again, and the web server not to send it (tags.c). */
+struct stat;
+int filesystem_stamped(const struct stat *st);
+
 /* The backends. existing: as storage_open_existing. */
 int filesystem_open(const char *root, struct storage **s, char *err, size_t errlen);
 int filesystem_open_existing(const char *root, struct storage **s, char *err, size_t errlen);

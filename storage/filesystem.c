@@ -163,7 +163,7 @@ static int fs_path(const struct filesystem *s, const char *hex, char *out, size_
 	return 0;
 }
 
-static int stamped(const struct stat *st)
+int filesystem_stamped(const struct stat *st)
 {
 	return st->st_mtim.tv_sec == BLOB_MTIME && st->st_mtim.tv_nsec == 0;
 }
@@ -234,7 +234,7 @@ static int check(const struct filesystem *s, const char *hex, uint64_t size)
 		return -ENOENT;
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
 		return -EIO;
-	return stamped(&st) ? 0 : rehash(path, hex);
+	return filesystem_stamped(&st) ? 0 : rehash(path, hex);
 }
 
 static int verify(const struct filesystem *s, const char *hex, storage_pace_fn pace, void *ctx)
@@ -283,7 +283,7 @@ static int read_blob(const struct filesystem *s, const char *hex, size_t max, st
 		rc = strcmp(got, hex) == 0 ? 0 : -EIO;
 	}
 	/* Checked whole: the web server may trust its time again. */
-	if (rc == 0 && !stamped(&st))
+	if (rc == 0 && !filesystem_stamped(&st))
 		stamp(fd);
 out:
 	close(fd);
