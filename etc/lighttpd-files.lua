@@ -53,7 +53,14 @@ end
 
 local path = r.req_attr["uri.path"]
 local method = r.req_attr["request.method"]
-if method ~= "GET" and method ~= "HEAD" then
+-- Only lighttpd.conf's rewrite leads here, which admits only the names
+-- and tags the workers take: from a path as the client sent it, since
+-- one that lighttpd made plain first (escapes, dot segments, doubled
+-- slashes: no name of the workers has them) would be refused by them.
+-- That, and a client asking for /_nixery/ itself, is theirs to answer.
+local sent = r.req_attr["request.orig-uri"]
+if (method ~= "GET" and method ~= "HEAD") or sent:sub(1, 4) ~= "/v2/" or sent:find("%", 1, true)
+	or sent:find("/.", 1, true) or sent:find("//", 1, true) then
 	return to_worker()
 end
 -- A blob, the most frequent request, is answered first: the script runs
@@ -148,12 +155,6 @@ local function tag_manifest(file, root)
 	return media == OCI and tag[2] or tag[1], media
 end
 
--- The rewrite admitted only plain names and tags; checked again here, as
--- a client may ask for /_nixery/ itself.
-if not path:match("^/_nixery/tags/[a-z0-9][a-z0-9._/-]*/@[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-	or path:find("/.", 1, true) or path:find("//", 1, true) then
-	return to_worker()
-end
 local file = r.req_attr["physical.path"]
 -- STORAGE_PATH/ is the file's path less the URL's part after /_nixery/.
 local root = file:sub(1, #file - (#path - #"/_nixery/"))
