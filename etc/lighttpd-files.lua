@@ -41,14 +41,18 @@ local function whole(st, size)
 end
 
 -- Sends the file at physical.path, hex its digest, with the registry's
--- headers; a file that is not there, or not as written, is the workers'.
-local function send(hex, media)
+-- headers (and more, in headers); a file that is not there, or not as
+-- committed, is the workers'.
+local function send(hex, media, headers)
 	if not whole(lighty.c.stat(r.req_attr["physical.path"])) then
 		return to_worker()
 	end
 	r.resp_header["Content-Type"] = media
 	r.resp_header["Docker-Content-Digest"] = "sha256:" .. hex
 	r.resp_header["Docker-Distribution-API-Version"] = "registry/2.0"
+	for name, value in pairs(headers) do
+		r.resp_header[name] = value
+	end
 end
 
 local path = r.req_attr["uri.path"]
@@ -68,7 +72,8 @@ end
 -- a blob a tenth of its time.
 local blob = path:match("^/_nixery/blobs/sha256/([0-9a-f]+)$")
 if blob and #blob == 64 then
-	return send(blob, "application/octet-stream")
+	-- fcgi/reply.h's REPLY_BLOB_TYPE and REPLY_BLOB_CACHE.
+	return send(blob, "application/octet-stream", { ["Cache-Control"] = "max-age=31536000" })
 end
 
 local DOCKER = "application/vnd.docker.distribution.manifest.v2+json"
@@ -164,5 +169,4 @@ if not hex then
 end
 r.req_attr["physical.path"] = root .. "blobs/sha256/" .. hex
 -- A cache in front must not give one client's format to another.
-r.resp_header["Vary"] = "Accept"
-return send(hex, media)
+return send(hex, media, { Vary = "Accept" })

@@ -146,8 +146,10 @@ static void send_reply(FCGX_Request *req, const struct config *cfg, struct reply
 		body = !head;
 	} else if (offload == OFFLOAD_SENDFILE) {
 		/* Blobs: the web server sends the file (ranges, validators,
-		 * sendfile); the worker streams only when nothing offloads. */
-		buf_printf(&h, "X-Sendfile: %s\r\n\r\n", rep->file);
+		 * sendfile); the worker streams only when nothing offloads.
+		 * Apache's mod_xsendfile honours ranges without saying so:
+		 * said here, as every route says it (reply.h). */
+		buf_printf(&h, "Accept-Ranges: bytes\r\nX-Sendfile: %s\r\n\r\n", rep->file);
 	} else if (offload == OFFLOAD_ACCEL) {
 		buf_printf(&h, "X-Accel-Redirect: %s/%s\r\n\r\n", cfg->accel_prefix, rep->file_hex);
 	} else {
