@@ -3,14 +3,19 @@
 -- alias.url maps to STORAGE_PATH:
 --   /_nixery/blobs/sha256/<hex>   a blob, by digest
 --   /_nixery/tags/<name>/@<tag>   a tag's file, which the workers write
---                                 (storage/tags.c): "<expires> <docker
---                                 manifest> <oci manifest> <blob>:<size>
---                                 ...", digests; its manifest is sent
+--                                 (storage/tags.c); its manifest is sent
 --                                 once the image's blobs are found whole
 -- A GET or HEAD whose file is there is sent by lighttpd itself (ranges,
 -- ETag, 304s) with the registry's headers; any other request goes on to
 -- the workers, which answer by the URI the client sent: a missing blob's
 -- JSON 404, a tag not yet built or past its time, a method not allowed.
+--
+-- Each rule here is another's, repeated, and held to it by a test: the
+-- headers a blob is sent with (fcgi/reply.h; tests/e2e/blobheaders.sh),
+-- when a file is there as committed and what a tag's file says
+-- (storage/tags.c, storage_tag_answer; tests/e2e/tagformat.sh), and the
+-- manifest format an Accept header asks for (core/manifest.c,
+-- manifest_negotiate; tests/e2e/accept.sh).
 local r = lighty.r
 
 local function to_worker()
@@ -20,29 +25,46 @@ local function to_worker()
 	return lighty.RESTART_REQUEST
 end
 
--- Whether a blob file is as it was written: the workers set every blob's
--- modification time to one second past the epoch as they commit it
--- (storage/filesystem.c, BLOB_MTIME), so that a file written since (a
--- disk, a hand) is told by its time. A worker hashes such a file again
--- before it is sent: it packs it again if its bytes changed.
+-- Whether a blob file is as it was committed (storage/tags.c,
+-- committed()): a regular file, of its size when that is known, whose
+-- modification time is one second past the epoch, to the nanosecond. The
+-- workers stamp every blob so as they commit it (storage/filesystem.c),
+-- so that a file written since (a disk, a hand) is told by its time. A
+-- worker hashes such a file again before it is sent: it packs it again if
+-- its bytes changed.
 local function whole(st, size)
-	return st and st.st_mtime == 1 and (not size or st.st_size == size)
+	if not st or not st.is_file or (size and st.st_size ~= size) then
+		return false
+	end
+	local sec, nsec = st.st_mtim()
+	return sec == 1 and nsec == 0
 end
 
 -- Sends the file at physical.path, hex its digest, with the registry's
--- headers; a file that is not there, or not as written, is the workers'.
-local function send(hex, media)
+-- headers (and more, in headers); a file that is not there, or not as
+-- committed, is the workers'.
+local function send(hex, media, headers)
 	if not whole(lighty.c.stat(r.req_attr["physical.path"])) then
 		return to_worker()
 	end
 	r.resp_header["Content-Type"] = media
 	r.resp_header["Docker-Content-Digest"] = "sha256:" .. hex
 	r.resp_header["Docker-Distribution-API-Version"] = "registry/2.0"
+	for name, value in pairs(headers) do
+		r.resp_header[name] = value
+	end
 end
 
 local path = r.req_attr["uri.path"]
 local method = r.req_attr["request.method"]
-if method ~= "GET" and method ~= "HEAD" then
+-- Only lighttpd.conf's rewrite leads here, which admits only the names
+-- and tags the workers take: from a path as the client sent it, since
+-- one that lighttpd made plain first (escapes, dot segments, doubled
+-- slashes: no name of the workers has them) would be refused by them.
+-- That, and a client asking for /_nixery/ itself, is theirs to answer.
+local sent = r.req_attr["request.orig-uri"]
+if (method ~= "GET" and method ~= "HEAD") or sent:sub(1, 4) ~= "/v2/" or sent:find("%", 1, true)
+	or sent:find("/.", 1, true) or sent:find("//", 1, true) then
 	return to_worker()
 end
 -- A blob, the most frequent request, is answered first: the script runs
@@ -50,7 +72,8 @@ end
 -- a blob a tenth of its time.
 local blob = path:match("^/_nixery/blobs/sha256/([0-9a-f]+)$")
 if blob and #blob == 64 then
-	return send(blob, "application/octet-stream")
+	-- fcgi/reply.h's REPLY_BLOB_TYPE and REPLY_BLOB_CACHE.
+	return send(blob, "application/octet-stream", { ["Cache-Control"] = "max-age=31536000" })
 end
 
 local DOCKER = "application/vnd.docker.distribution.manifest.v2+json"
@@ -81,23 +104,34 @@ end
 
 -- The tag file's two manifests, { docker, oci }, while it is current and
 -- every blob it names is there whole; nil otherwise. root is STORAGE_PATH/.
+-- The format is storage/tags.c's (one line, "<expires> <docker> <oci>"
+-- and " <blob>:<size>" for each blob; numbers of at most 18 digits,
+-- digests of 64), read as storage_tag_answer reads it: the line, then its
+-- time, then its blobs. Anything else is the workers'.
+local TAG_FILE_MAX = 1048576
+local HEX = ("[0-9a-f]"):rep(64)
 local function read_tag(file, root)
-	local HEX = ("[0-9a-f]"):rep(64)
-	local f = io.open(file, "r")
-	local line = f and f:read("l")
+	local f = io.open(file, "rb")
+	local text = f and f:read(TAG_FILE_MAX + 1)
 	if f then
 		f:close()
 	end
-	local expires, docker, oci, blobs = (line or ""):match("^(%d+) (" .. HEX .. ") (" .. HEX .. ")(.*)$")
-	if not expires or tonumber(expires) <= os.time() then
+	if not text or #text > TAG_FILE_MAX then
+		return nil
+	end
+	local expires, docker, oci, blobs = text:match("^(%d+) (" .. HEX .. ") (" .. HEX .. ")([^\n]*)\n$")
+	if not expires or #expires > 18 or tonumber(expires) <= os.time() then
 		return nil
 	end
 	-- A blob lost, cut short or changed: the workers check it, and build
 	-- the image again if it is damaged.
-	for hex, size in blobs:gmatch(" (" .. HEX .. "):(%d+)") do
-		if not whole(lighty.c.stat(root .. "blobs/sha256/" .. hex), tonumber(size)) then
+	local at = 1
+	while at <= #blobs do
+		local hex, size, after = blobs:match("^ (" .. HEX .. "):(%d+)()", at)
+		if not hex or #size > 18 or not whole(lighty.c.stat(root .. "blobs/sha256/" .. hex), tonumber(size)) then
 			return nil
 		end
+		at = after
 	end
 	return { docker, oci }
 end
@@ -126,12 +160,6 @@ local function tag_manifest(file, root)
 	return media == OCI and tag[2] or tag[1], media
 end
 
--- The rewrite admitted only plain names and tags; checked again here, as
--- a client may ask for /_nixery/ itself.
-if not path:match("^/_nixery/tags/[a-z0-9][a-z0-9._/-]*/@[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-	or path:find("/.", 1, true) or path:find("//", 1, true) then
-	return to_worker()
-end
 local file = r.req_attr["physical.path"]
 -- STORAGE_PATH/ is the file's path less the URL's part after /_nixery/.
 local root = file:sub(1, #file - (#path - #"/_nixery/"))
@@ -141,5 +169,4 @@ if not hex then
 end
 r.req_attr["physical.path"] = root .. "blobs/sha256/" .. hex
 -- A cache in front must not give one client's format to another.
-r.resp_header["Vary"] = "Accept"
-return send(hex, media)
+return send(hex, media, { Vary = "Accept" })

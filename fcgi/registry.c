@@ -194,16 +194,17 @@ void registry_blob(struct registry *reg, const char *hex, struct reply *rep)
 		return;
 	}
 	snprintf(rep->digest, sizeof rep->digest, DIGEST_PREFIX "%s", hex);
-	snprintf(rep->content_type, sizeof rep->content_type, "%s", blob.media_type);
+	snprintf(rep->content_type, sizeof rep->content_type, "%s", REPLY_BLOB_TYPE);
 	if (loc.redirect) {
-		/* As Nixery does: the client fetches the object itself. */
+		/* As Nixery does: the client fetches the object itself. Not
+		 * to be kept: the signed URL runs out. */
 		rep->status = 303;
 		snprintf(rep->location, sizeof rep->location, "%s", loc.target);
 		return;
 	}
 	snprintf(rep->file, sizeof rep->file, "%s", loc.target);
 	rep->status = 200;
-	rep->file_size = blob.size;
+	rep->cache_control = REPLY_BLOB_CACHE;
 	snprintf(rep->file_hex, sizeof rep->file_hex, "%s", hex);
 }
 

@@ -140,7 +140,7 @@ int filesystem_path(const struct filesystem *s, const char *hex, char *out, size
 	return 0;
 }
 
-static int stamped(const struct stat *st)
+int filesystem_stamped(const struct stat *st)
 {
 	return st->st_mtim.tv_sec == BLOB_MTIME && st->st_mtim.tv_nsec == 0;
 }
@@ -210,7 +210,7 @@ int filesystem_check(const struct filesystem *s, const char *hex, uint64_t size)
 		return -ENOENT;
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
 		return -EIO;
-	return stamped(&st) ? 0 : rehash(path, hex);
+	return filesystem_stamped(&st) ? 0 : rehash(path, hex);
 }
 
 static int verify(const struct filesystem *s, const char *hex, storage_pace_fn pace, void *ctx)
@@ -257,7 +257,7 @@ int filesystem_read_blob(const struct filesystem *s, const char *hex, size_t max
 	if (rc == 0 && (rc = digest_hex(out->data, out->len, got)) == 0)
 		rc = strcmp(got, hex) == 0 ? 0 : -EIO;
 	/* Checked whole: the web server may trust its time again. */
-	if (rc == 0 && !stamped(&st))
+	if (rc == 0 && !filesystem_stamped(&st))
 		filesystem_stamp(fd);
 out:
 	close(fd);

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "storage/backend.h"
@@ -24,6 +25,10 @@ int filesystem_path(const struct filesystem *s, const char *hex, char *out, size
 int filesystem_make_folders(const char *root, char *err, size_t errlen);
 /* Gives a blob's file its commit's time. */
 int filesystem_stamp(int fd);
+/* Whether a blob file is as it was committed, by that time: what tells
+ * the worker to hash a file again, and the web server not to send it
+ * (tags.c). */
+int filesystem_stamped(const struct stat *st);
 /* As storage_check and storage_read. */
 int filesystem_check(const struct filesystem *s, const char *hex, uint64_t size);
 int filesystem_read_blob(const struct filesystem *s, const char *hex, size_t max, struct buf *out);

@@ -121,9 +121,9 @@ int storage_record_remove(const struct storage *s, enum storage_record kind, con
  * itself until `expires` (unix time) instead of asking a worker: the
  * image's two manifests by digest, and its other blobs (" <hex>:<size>"
  * each, in `blobs`), which the web server finds whole first. Kept under
- * STORAGE_PATH with every backend (the manifests are there too). Only
- * names and tags of the plain grammar the web server's route admits have
- * one: -EINVAL for others. A missing one reads -ENOENT, a damaged one
+ * STORAGE_PATH with every backend (the manifests are there too). The
+ * format is tags.c's; every name and tag the registry takes has a file,
+ * others get -EINVAL. A missing one reads -ENOENT, one not in the format
  * -EINVAL. */
 struct storage_tag {
 	int64_t expires;
@@ -133,6 +133,20 @@ struct storage_tag {
 int storage_tag_read(const struct storage *s, const char *name, const char *tag, struct storage_tag *t);
 int storage_tag_write(const struct storage *s, const char *name, const char *tag, const struct storage_tag *t,
 		      const char *blobs);
+/* The file of a tag's answer, relative to STORAGE_PATH
+ * ("tags/<name>/@<tag>"): what the web server's route maps
+ * /v2/<name>/manifests/<tag> to. -EINVAL for a name or tag the registry
+ * does not take, -ENAMETOOLONG when path is too small. */
+int storage_tag_file(const char *name, const char *tag, char *path, size_t len);
+/* What the web server sends for the tag, by the file alone, at time now:
+ * 0 and the digest of the manifest (Docker's, or OCI's when oci) in hex
+ * while the file is current and that manifest and every blob it names are
+ * there as committed (by their stat alone); -ENOENT without a file,
+ * -EINVAL for one not in the format, -ESTALE past its time, -EIO when a
+ * blob is not there as committed. etc/lighttpd-files.lua follows this
+ * rule; tests/e2e/tagformat.sh holds it to the same answers. */
+int storage_tag_answer(const struct storage *s, const char *name, const char *tag, int oci, int64_t now,
+		       char hex[DIGEST_HEX_LEN + 1]);
 /* Removes every tag's answer (the garbage collector, once it has removed
  * blobs they may name). */
 int storage_tags_clear(const struct storage *s);

@@ -85,6 +85,24 @@ server_stop() {
 	rm -f "$SERVER_DIR/run/lighttpd.pid"
 }
 
+# readme_section START: the README's block of indented lines after the
+# paragraph starting with START, unindented (tests/e2e/readme.sh runs
+# them, names.sh compares them with etc/).
+readme_section() {
+	python3 - "$TOP/README" "$1" <<'PY'
+import sys
+lines, start, out, seen = open(sys.argv[1]).read().split("\n"), sys.argv[2], [], False
+for i, line in enumerate(lines):
+    if not seen and line.startswith(start):
+        seen = True
+    elif seen and (line.startswith("    ") or (not line and out)):
+        out.append(line[4:])
+    elif seen and out:
+        break
+print("\n".join(out).strip("\n"))
+PY
+}
+
 # tags_forget: removes the tag files lighttpd answers from, so that the
 # workers answer every tag again. lighttpd's script keeps what it read of a
 # tag for the rest of the second, as its stat cache does for any file.

@@ -28,24 +28,13 @@ unprivileged_setup "$work"
 # The README's block of indented lines after the paragraph starting with
 # $1, its absolute paths moved into $R and its ports into ours.
 readme_block() {
-	python3 - "$TOP/README" "$1" <<'PY' | sed -e "s|/run/nixery-fcgi|$R/run/nixery-fcgi|g" \
+	readme_section "$1" | sed -e "s|/run/nixery-fcgi|$R/run/nixery-fcgi|g" \
 		-e "s|/var/lib/nixery|$R/var/lib/nixery|g" -e "s|/var/log/|$R/var/log/|g" \
 		-e "s|/usr/sbin/nixery-fcgi|$R/usr/sbin/nixery-fcgi|g" -e "s|/etc/nixery-fcgi.conf|$R/etc/nixery-fcgi.conf|g" \
 		-e "s|/usr/share/doc/nixery-fcgi/|$R/usr/share/doc/nixery-fcgi/|g" \
 		-e "s|/etc/letsencrypt/live/registry.example.org/|$R/tls/|g" \
 		-e "s|listen 443 ssl http2;|listen 127.0.0.1:$PORT ssl http2;|" -e "s|listen 80;|listen 127.0.0.1:$PORT2;|" \
-		-e "s|<VirtualHost \*:443>|<VirtualHost 127.0.0.1:$PORT>|"
-import sys
-lines, start, out, seen = open(sys.argv[1]).read().split("\n"), sys.argv[2], [], False
-for i, line in enumerate(lines):
-    if not seen and line.startswith(start):
-        seen = True
-    elif seen and (line.startswith("    ") or (not line and out)):
-        out.append(line[4:])
-    elif seen and out:
-        break
-print("\n".join(out).strip("\n"))
-PY
+		-e "s|<VirtualHost \\*:443>|<VirtualHost 127.0.0.1:$PORT>|"
 }
 
 # Installing, as the README's section says (into $R instead of /).

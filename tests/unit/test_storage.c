@@ -2,7 +2,8 @@
  * write in progress has no name (or, where O_TMPFILE is missing, a locked
  * one that the next start removes once its writer is gone), damaged blobs
  * are replaced and whole ones kept. Tag files (storage/tags.c) hold what
- * the web server reads, only under tags/, only for plain names. The test reaches the backend's own
+ * the web server reads, only under tags/, in one format, only for names
+ * and tags the registry takes. The test reaches the backend's own
  * struct to try the named-file path on a file system that has O_TMPFILE. */
 #include "storage/filesystem.c"
 
@@ -117,17 +118,67 @@ static void test_named(void)
 	storage_close(s);
 }
 
+#define A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define B64 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define C64 "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+
+/* Writes text as the tag file of shell:t. */
+static void plant_tag(const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/tags/shell/@t", root);
+	if ((f = fopen(path, "w"))) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
 static void test_tags(void)
 {
 	static const char *const hostile_names[] = {
 		"../x", "a/../b", "a/./b", ".", "..", "Shell", "a//b", "/a", "a/", "a..b", "-a", "a-", "a b",
-		"a\nb", "",
+		"a\nb", "", "a___b", "a_", "a.-b",
 	};
 	static const char *const hostile_tags[] = { "../x", "a/b", ".x", "-x", "x y", "", "x\n",
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
+	/* Lines the reader takes, and lines it does not: anything but one
+	 * line as storage_tag_write writes it. */
+	static const struct {
+		const char *text;
+		int ok;
+		const char *what;
+	} lines[] = {
+		{ "2000000000 " A64 " " B64 "\n", 1, "a line without blobs" },
+		{ "2000000000 " A64 " " B64 " " C64 ":12 " C64 ":0\n", 1, "a line with blobs" },
+		{ "000000000000000001 " A64 " " B64 "\n", 1, "a time of 18 digits" },
+		{ "1000000000000000000 " A64 " " B64 "\n", 0, "a time of 19 digits" },
+		{ "2000000000 " A64 " " B64 " " C64 ":1000000000000000000\n", 0, "a size of 19 digits" },
+		{ "2000000000 " A64 " " B64, 0, "a line without its end" },
+		{ "2000000000 " A64 " " B64 "\n\n", 0, "a line and an empty one" },
+		{ "2000000000 " A64 " " B64 "\nx\n", 0, "two lines" },
+		{ "2000000000  " A64 " " B64 "\n", 0, "two spaces" },
+		{ "2000000000\t" A64 " " B64 "\n", 0, "a tab" },
+		{ " 2000000000 " A64 " " B64 "\n", 0, "a space first" },
+		{ "2000000000 " A64 " " B64 " \n", 0, "a space last" },
+		{ "-2000000000 " A64 " " B64 "\n", 0, "a negative time" },
+		{ "+2000000000 " A64 " " B64 "\n", 0, "a signed time" },
+		{ "2000000000 " A64 "a " B64 "\n", 0, "a digest of 65 digits" },
+		{ "2000000000 " A64 " " B64 " " C64 "\n", 0, "a blob without its size" },
+		{ "2000000000 " A64 " " B64 " " C64 ":\n", 0, "a blob with an empty size" },
+		{ "2000000000 " A64 " " B64 " " C64 ":-1\n", 0, "a blob with a negative size" },
+		{ "2000000000 " A64 " " B64 " " C64 ":12x\n", 0, "a size with a letter after it" },
+		{ "2000000000 " A64 " " B64 " cc:12\n", 0, "a blob's digest too short" },
+		{ "2000000000 " A64 " " B64 " " C64 ":12 junk\n", 0, "junk after the blobs" },
+		{ "2000000000 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA " B64 "\n", 0,
+		  "a digest in capitals" },
+		{ "", 0, "an empty file" },
+		{ "not a tag file\n", 0, "something else" },
+	};
 	struct storage_tag t = { .expires = 2000000000 }, got = { 0 };
 	struct storage *s;
-	char err[512] = "", path[256], line[1024] = "", tmp[128];
+	char err[512] = "", path[256], line[1024] = "", tmp[128], rel[64];
 	size_t i;
 	FILE *f;
 
@@ -135,7 +186,7 @@ static void test_tags(void)
 	memset(t.docker, 'a', DIGEST_HEX_LEN);
 	memset(t.oci, 'b', DIGEST_HEX_LEN);
 	CHECK_INT_EQ(storage_tag_read(s, "shell/hello", "latest", &got), -ENOENT, "a tag never written reads -ENOENT");
-	CHECK_INT_EQ(storage_tag_write(s, "shell/hello", "latest", &t, " cc:12"), 0, "a tag is written");
+	CHECK_INT_EQ(storage_tag_write(s, "shell/hello", "latest", &t, " " C64 ":12"), 0, "a tag is written");
 	CHECK(storage_tag_read(s, "shell/hello", "latest", &got) == 0 && got.expires == t.expires &&
 	      strcmp(got.docker, t.docker) == 0 && strcmp(got.oci, t.oci) == 0, "and reads back");
 	snprintf(path, sizeof path, "%s/tags/shell/hello/@latest", root);
@@ -144,9 +195,10 @@ static void test_tags(void)
 			line[0] = '\0';
 		fclose(f);
 	}
-	CHECK_STR_EQ(line, "2000000000 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
-		     "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb cc:12\n",
+	CHECK_STR_EQ(line, "2000000000 " A64 " " B64 " " C64 ":12\n",
 		     "its file is the line the web server reads, under tags/<name>/@<tag>");
+	CHECK(storage_tag_file("shell/hello", "latest", rel, sizeof rel) == 0 &&
+	      strcmp(rel, "tags/shell/hello/@latest") == 0, "storage_tag_file names that file (%s)", rel);
 	snprintf(tmp, sizeof tmp, "%s/tmp", root);
 	CHECK_INT_EQ(entries(tmp), 0, "writing leaves nothing in tmp/");
 	t.expires = 2000000001;
@@ -157,17 +209,28 @@ static void test_tags(void)
 		     "a shorter name beside a longer one has a file of its own");
 	CHECK_INT_EQ(storage_tag_write(s, "shell/latest", "v1", &t, ""), 0,
 		     "and a name ending like another's tag a folder of its own");
+	CHECK_INT_EQ(storage_tag_write(s, "a__b/c--d/e.f_g", "V1.0-rc_1", &t, ""), 0,
+		     "every name and tag the registry takes has a file (a__b/c--d/e.f_g:V1.0-rc_1)");
 
 	for (i = 0; i < sizeof hostile_names / sizeof *hostile_names; i++)
 		CHECK(storage_tag_write(s, hostile_names[i], "latest", &t, "") == -EINVAL &&
-		      storage_tag_read(s, hostile_names[i], "latest", &got) == -EINVAL,
-		      "a name outside the plain grammar has no tag file");
+		      storage_tag_read(s, hostile_names[i], "latest", &got) == -EINVAL &&
+		      storage_tag_file(hostile_names[i], "latest", rel, sizeof rel) == -EINVAL,
+		      "a name the registry does not take has no tag file");
 	for (i = 0; i < sizeof hostile_tags / sizeof *hostile_tags; i++)
 		CHECK_INT_EQ(storage_tag_write(s, "shell", hostile_tags[i], &t, ""), -EINVAL,
-			     "a tag outside the plain grammar has no file");
+			     "a tag the registry does not take has no file");
 	t.docker[3] = 'X';
 	CHECK_INT_EQ(storage_tag_write(s, "shell", "latest", &t, ""), -EINVAL, "nor a digest that is not hex");
+	t.docker[3] = 'a';
+	CHECK_INT_EQ(storage_tag_write(s, "shell", "latest", &t, " cc:12"), -EINVAL,
+		     "nor a blob that is not one");
 
+	for (i = 0; i < sizeof lines / sizeof *lines; i++) {
+		plant_tag(lines[i].text);
+		CHECK_INT_EQ(storage_tag_read(s, "shell", "t", &got), lines[i].ok ? 0 : -EINVAL, "%s %s",
+			     lines[i].what, lines[i].ok ? "reads" : "is no tag file");
+	}
 	if ((f = fopen(path, "w"))) {
 		fputs("not a tag file\n", f);
 		fclose(f);
@@ -177,6 +240,53 @@ static void test_tags(void)
 	CHECK_INT_EQ(storage_tags_clear(s), 0, "the tag files are cleared");
 	snprintf(path, sizeof path, "%s/tags", root);
 	CHECK_INT_EQ(entries(path), 0, "and none is left");
+	storage_close(s);
+}
+
+/* What the web server may send for a tag by its file alone: a current
+ * file whose manifest and blobs are there as committed. */
+static void test_tag_answer(void)
+{
+	struct storage_tag t = { .expires = 2000000000 };
+	struct storage *s;
+	char err[512] = "", docker[DIGEST_HEX_LEN + 1], oci[DIGEST_HEX_LEN + 1], layer[DIGEST_HEX_LEN + 1];
+	char hex[DIGEST_HEX_LEN + 1], blobs[128], path[256];
+	const struct timespec later[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = 1, .tv_nsec = 5 } };
+
+	if (storage_open(&fs_config, &s, err, sizeof err) < 0) {
+		CHECK_WHY(0, err, "a storage opens");
+		return;
+	}
+	CHECK(storage_put(s, "docker manifest", 15, docker, err, sizeof err) == 0 &&
+	      storage_put(s, "oci manifest", 12, oci, err, sizeof err) == 0 &&
+	      storage_put(s, "a layer", 7, layer, err, sizeof err) == 0, "two manifests and a layer are stored");
+	memcpy(t.docker, docker, sizeof docker);
+	memcpy(t.oci, oci, sizeof oci);
+	snprintf(blobs, sizeof blobs, " %s:7", layer);
+	storage_tag_write(s, "shell", "t", &t, blobs);
+	CHECK(storage_tag_answer(s, "shell", "t", 0, 1999999999, hex) == 0 && strcmp(hex, docker) == 0,
+	      "a current tag answers its Docker manifest");
+	CHECK(storage_tag_answer(s, "shell", "t", 1, 1999999999, hex) == 0 && strcmp(hex, oci) == 0,
+	      "and its OCI manifest");
+	CHECK_INT_EQ(storage_tag_answer(s, "shell", "t", 0, 2000000000, hex), -ESTALE, "not at its time");
+	CHECK_INT_EQ(storage_tag_answer(s, "shell", "u", 0, 0, hex), -ENOENT, "a tag without a file answers nothing");
+	snprintf(blobs, sizeof blobs, " %s:8", layer);
+	storage_tag_write(s, "shell", "t", &t, blobs);
+	CHECK_INT_EQ(storage_tag_answer(s, "shell", "t", 0, 0, hex), -EIO, "a blob of another size: nothing");
+	snprintf(blobs, sizeof blobs, " %s:7", layer);
+	storage_tag_write(s, "shell", "t", &t, blobs);
+	snprintf(path, sizeof path, "%s/blobs/sha256/%s", root, layer);
+	utimensat(AT_FDCWD, path, later, 0);
+	CHECK_INT_EQ(storage_tag_answer(s, "shell", "t", 0, 0, hex), -EIO,
+		     "a blob whose time changed, by a nanosecond: nothing");
+	unlink(path);
+	CHECK_INT_EQ(storage_tag_answer(s, "shell", "t", 0, 0, hex), -EIO, "a blob missing: nothing");
+	storage_tag_write(s, "shell", "t", &t, "");
+	snprintf(path, sizeof path, "%s/blobs/sha256/%s", root, oci);
+	unlink(path);
+	CHECK(storage_tag_answer(s, "shell", "t", 0, 0, hex) == 0 && storage_tag_answer(s, "shell", "t", 1, 0, hex) == -EIO,
+	      "a manifest missing: nothing in its format, the other's still");
+	storage_tags_clear(s);
 	storage_close(s);
 }
 
@@ -290,6 +400,7 @@ int main(void)
 	test_blobs();
 	test_named();
 	test_tags();
+	test_tag_answer();
 	test_changed();
 	test_folders_return();
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
