@@ -45,6 +45,24 @@ _server_env() {
 		NIXERY_CONFIG=/dev/null
 }
 
+# servers_work NAME: $work, a scratch folder for a test that runs servers
+# (the web servers' users, www-data and nixery, search their way into
+# it), removed on exit once every server started under it, the
+# shared-hosting site's workers and a nix-daemon the test started are
+# stopped.
+servers_work() {
+	work=$(mktemp -d "/tmp/nixery-e2e-$1.XXXXXX")
+	chmod 0755 "$work"
+	trap _servers_work_done EXIT
+}
+_servers_work_done() {
+	local d
+	for d in "$work"/*/; do servers_stop_dir "${d%/}"; done
+	pkill -KILL -f "$work/hosting/site" 2>/dev/null
+	stop_daemon
+	rm -rf "$work"
+}
+
 # _server_dirs DIR USER: the folders of a server; the workers' user owns
 # what they write, everyone may search and read (the web server sends the
 # blobs).

@@ -21,16 +21,7 @@ set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib.sh"
 . "$TOP/tests/servers.sh"
-work=$(mktemp -d /tmp/nixery-e2e-blobheaders.XXXXXX)
-chmod 0755 "$work"
-cleanup() {
-	local d
-	for d in "$work"/*/; do servers_stop_dir "${d%/}"; done
-	pkill -KILL -f "$work/hosting/site" 2>/dev/null
-	stop_daemon
-	rm -rf "$work"
-}
-trap cleanup EXIT
+servers_work blobheaders
 docker=application/vnd.docker.distribution.manifest.v2+json
 # What a server adds to any answer, whatever it sends: not the blob's.
 ignored='^(date|server|connection|keep-alive):'

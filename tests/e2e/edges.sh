@@ -10,16 +10,7 @@ set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib.sh"
 . "$TOP/tests/servers.sh"
-work=$(mktemp -d /tmp/nixery-e2e-edges.XXXXXX)
-# The web servers' users (www-data, nixery) search their way to the state.
-chmod 0755 "$work"
-cleanup() {
-	local d
-	for d in "$work"/*/; do servers_stop_dir "${d%/}"; done
-	stop_daemon
-	rm -rf "$work"
-}
-trap cleanup EXIT
+servers_work edges
 # Apache's workers run as nixery, who reaches Nix through nix-daemon.
 unprivileged_setup "$work"
 

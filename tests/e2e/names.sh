@@ -19,16 +19,7 @@ set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib.sh"
 . "$TOP/tests/servers.sh"
-work=$(mktemp -d /tmp/nixery-e2e-names.XXXXXX)
-chmod 0755 "$work"
-cleanup() {
-	local d
-	for d in "$work"/*/; do servers_stop_dir "${d%/}"; done
-	pkill -KILL -f "$work/hosting/site" 2>/dev/null
-	stop_daemon
-	rm -rf "$work"
-}
-trap cleanup EXIT
+servers_work names
 RULES=$BUILD/tests/unit/rules
 if [ ! -x "$RULES" ]; then
 	fail "names: $RULES is built (make unit)"
