@@ -300,6 +300,62 @@ static void test_limits(void)
 	teardown(&s);
 }
 
+/* Cold work beyond what the host admits is refused at once, and never
+ * queued; warm work is answered whatever is admitted. */
+static void test_admission(void)
+{
+	struct admission adm;
+	struct builder_result res;
+	struct setup s;
+	int ticket, held[6], i, admitted = 0, rc;
+
+	setup(&s, 3600);
+	s.cfg.threads = 8;
+	s.cfg.max_cold = 1;
+	admission_init(&adm, &s.cfg);
+	s.b.admission = &adm;
+	reset_counts();
+	rc = ask(&s.b, "hello", 10000, &res);
+	CHECK_WHY(rc == 0, res.message, "a cold request the host admits is built");
+	builder_result_free(&res);
+	CHECK(admission_enter(&adm, &ticket, res.message, sizeof res.message) == 0,
+	      "its ticket was handed back: another can take it");
+	rc = ask(&s.b, "figlet", 10000, &res);
+	CHECK_INT_EQ(rc, -EBUSY, "with the host's only ticket taken, a cold request is refused");
+	CHECK_WHY(strstr(res.message, "NIXERY_MAX_COLD"), res.message, "saying why");
+	CHECK_INT_EQ(nix.evaluations, 1, "and starts no Nix job");
+	builder_result_free(&res);
+	rc = ask(&s.b, "hello", 10000, &res);
+	CHECK_WHY(rc == 0, res.message, "a built image is answered all the same");
+	builder_result_free(&res);
+	admission_leave(&adm, ticket);
+
+	/* Past the TTL, an image refused its evaluation is answered as built. */
+	s.cfg.eval_ttl = 0;
+	CHECK(admission_enter(&adm, &ticket, res.message, sizeof res.message) == 0, "the ticket is taken again");
+	rc = ask(&s.b, "hello", 10000, &res);
+	CHECK(rc == 0 && nix.evaluations == 1,
+	      "past the TTL with no ticket, the image built before is the answer, not evaluated (%d, %d)", rc,
+	      nix.evaluations);
+	builder_result_free(&res);
+	admission_leave(&adm, ticket);
+	rc = ask(&s.b, "hello", 10000, &res);
+	CHECK(rc == 0 && nix.evaluations == 2, "with a ticket free, it is evaluated again (%d)", nix.evaluations);
+	builder_result_free(&res);
+
+	/* A process keeps a quarter of its threads (two of eight) for warm
+	 * work: six cold requests at once, not a seventh. */
+	s.cfg.max_cold = 16;
+	admission_init(&adm, &s.cfg);
+	for (i = 0; i < 6; i++)
+		admitted += admission_enter(&adm, &held[i], res.message, sizeof res.message) == 0;
+	CHECK_INT_EQ(admitted, 6, "six of a process's eight threads may wait for Nix");
+	CHECK_INT_EQ(admission_enter(&adm, &ticket, res.message, sizeof res.message), -EBUSY, "a seventh may not");
+	for (i = 0; i < 6; i++)
+		admission_leave(&adm, held[i]);
+	teardown(&s);
+}
+
 int main(void)
 {
 	standin_start();
@@ -310,6 +366,7 @@ int main(void)
 	test_pack_threads();
 	test_database_errors();
 	test_limits();
+	test_admission();
 	standin_end();
 	return check_exit();
 }
