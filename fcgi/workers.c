@@ -127,8 +127,9 @@ static void *serve(void *arg)
 		struct reply rep = { 0 };
 		const char *route = router_handle(&w->reg, &params, &rep);
 
-		metrics_request(w->reg.builder.metrics, route, rep.status);
+		/* Counted as sent: a blob streamed may turn into a 206 or 304. */
 		send_reply(&req, w->crew->cfg, &rep, strcmp(params.method, "HEAD") == 0);
+		metrics_request(w->reg.builder.metrics, route, rep.status);
 		reply_free(&rep);
 		FCGX_Finish_r(&req);
 	}

@@ -118,6 +118,9 @@ servers_stop
 if server_start "$work/stream" NIXERY_BLOB_OFFLOAD=none STORAGE_PATH="$work/lighttpd/storage" \
 	NIXERY_STATE_DIR="$work/lighttpd/state"; then
 	fetch worker-stream "?via=worker" 1 stream
+	check "blobheaders: worker-stream: the workers' metrics count the 206 and the two 304 as sent" \
+		eval 'curl -s "$URL/metrics" | grep -q "^nixery_requests_total{route=\"blob\",status=\"206\"} 1$" &&
+			curl -s "$URL/metrics" | grep -q "^nixery_requests_total{route=\"blob\",status=\"304\"} 2$"'
 else
 	fail "blobheaders: lighttpd with NIXERY_BLOB_OFFLOAD=none starts"
 fi
