@@ -24,12 +24,31 @@
 
 /* A command on image.nix: argv = head, the expression, -A attr, the
  * request as --argstr data (packages: a JSON list, or NULL for the
- * request's), tail. */
+ * request's; systems: a JSON list, or NULL), tail. */
 struct image_command {
 	char expr[4096];
 	char *packages;
+	char *systems;
 	char *argv[32];
 };
+
+static void image_command_free(struct image_command *ic)
+{
+	free(ic->packages);
+	cJSON_free(ic->systems);
+}
+
+/* The job's systems as image.nix takes them: a JSON list. */
+static char *systems_json(const struct nix_job *job)
+{
+	const char *own[] = { job->req->system };
+	cJSON *arr = job->nsystems ? cJSON_CreateStringArray(job->systems, (int)job->nsystems) :
+		cJSON_CreateStringArray(own, 1);
+	char *s = arr ? cJSON_PrintUnformatted(arr) : NULL;
+
+	cJSON_Delete(arr);
+	return s;
+}
 
 static int image_command(const struct nix_job *job, struct image_command *ic,
 			 const char *const *head, const char *attr, const char *packages,
@@ -39,8 +58,11 @@ static int image_command(const struct nix_job *job, struct image_command *ic,
 
 	snprintf(ic->expr, sizeof ic->expr, "%s/image.nix", job->cfg->nix_dir);
 	ic->packages = packages ? strdup(packages) : image_packages_json(job->req);
-	if (!ic->packages)
+	ic->systems = strcmp(attr, "resolve") == 0 ? systems_json(job) : NULL;
+	if (!ic->packages || (strcmp(attr, "resolve") == 0 && !ic->systems)) {
+		image_command_free(ic);
 		return -ENOMEM;
+	}
 	for (; *head; head++)
 		ic->argv[n++] = (char *)*head;
 	ic->argv[n++] = ic->expr;
@@ -58,6 +80,11 @@ static int image_command(const struct nix_job *job, struct image_command *ic,
 	ic->argv[n++] = "--argstr";
 	ic->argv[n++] = "system";
 	ic->argv[n++] = (char *)job->req->system;
+	if (ic->systems) {
+		ic->argv[n++] = "--argstr";
+		ic->argv[n++] = "systems";
+		ic->argv[n++] = ic->systems;
+	}
 	for (; *tail; tail++)
 		ic->argv[n++] = (char *)*tail;
 	ic->argv[n] = NULL;
@@ -85,19 +112,22 @@ static int run_nix(const struct nix_job *job, char *const argv[], size_t max_out
 			snprintf(err, errlen, "the package repository has no branch or commit by that name");
 			return -ENOENT;
 		}
-		if (strstr(res->err_tail, "is required to build") && strstr(res->err_tail, "but I am a"))
-			snprintf(err, errlen, "this host cannot build for %s: configure a remote builder or emulation for %s in nix.conf (%s)",
-				 job->req->system, job->req->system, line);
-		else
-			snprintf(err, errlen, "%s failed: %s", argv[0], line);
+		/* The host's configuration, not a fault of the registry's. */
+		if (strstr(res->err_tail, "is required to build") && strstr(res->err_tail, "but I am a")) {
+			snprintf(err, errlen, "this host cannot build for %s: give Nix a remote builder for %s, "
+				 "or emulation (binfmt, qemu-user-static) with extra-platforms = %s, in nix.conf (%s)",
+				 job->req->system, job->req->system, job->req->system, line);
+			return -ENOEXEC;
+		}
+		snprintf(err, errlen, "%s failed: %s", argv[0], line);
 		return -EIO;
 	}
 	return 0;
 }
 
-static int string_array(cJSON *arr, char ***out, size_t *n)
+static int string_array(const cJSON *arr, char ***out, size_t *n)
 {
-	cJSON *item;
+	const cJSON *item;
 	size_t i = 0;
 
 	*n = 0;
@@ -115,49 +145,60 @@ static int string_array(cJSON *arr, char ***out, size_t *n)
 static const char *const eval_head[] = { "nix-instantiate", "--eval", "--strict", "--json", NULL };
 static const char *const no_tail[] = { NULL };
 
+/* One system's answer: its outputs, or the names at fault there. */
+static int read_answer(const cJSON *answer, struct nix_eval *ev)
+{
+	const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(answer, "outputs");
+	const cJSON *unknown = cJSON_GetObjectItemCaseSensitive(answer, "unknown");
+	const cJSON *refused = cJSON_GetObjectItemCaseSensitive(answer, "refused");
+	const cJSON *unsupported = cJSON_GetObjectItemCaseSensitive(answer, "unsupported");
+
+	if (cJSON_IsArray(unknown) && cJSON_IsArray(refused) && cJSON_IsArray(unsupported))
+		return string_array(unknown, &ev->unknown, &ev->nunknown) < 0 ||
+		       string_array(refused, &ev->refused, &ev->nrefused) < 0 ||
+		       string_array(unsupported, &ev->unsupported, &ev->nunsupported) < 0 ? -EINVAL : 0;
+	if (!cJSON_IsArray(outputs) || string_array(outputs, &ev->outputs, &ev->noutputs) < 0)
+		return -EINVAL;
+	/* Different names can land on one package (shell and bashinteractive). */
+	strv_sort_unique(ev->outputs, &ev->noutputs);
+	return 0;
+}
+
 static int evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen)
 {
+	const char *own[] = { job->req->system };
+	const char *const *systems = job->nsystems ? job->systems : own;
+	size_t i, n = job->nsystems ? job->nsystems : 1;
 	struct spawn_result res = { 0 };
 	struct image_command ic;
-	cJSON *root = NULL, *outputs, *unknown, *refused;
+	cJSON *root = NULL;
 	int rc;
 
-	memset(ev, 0, sizeof *ev);
+	memset(ev, 0, n * sizeof *ev);
 	/* Nix takes as long to start as to evaluate a small request: started
 	 * now, the session is ready when realise needs it. If it cannot
 	 * start, realise tries again and says why. */
-	if (job->build_likely && nix_store_open(&ev->store, err, errlen) < 0)
-		ev->store = NULL;
+	if (job->build_likely && nix_store_open(&ev[0].store, err, errlen) < 0)
+		ev[0].store = NULL;
 	if ((rc = image_command(job, &ic, eval_head, "resolve", NULL, no_tail)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
 	rc = run_nix(job, ic.argv, MAX_EVAL_OUTPUT, &res, err, errlen);
-	free(ic.packages);
+	image_command_free(&ic);
 	if (rc < 0)
 		goto out;
-	rc = -EIO;
 	root = cJSON_Parse(res.out.data ? res.out.data : "");
-	outputs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
-	unknown = cJSON_GetObjectItemCaseSensitive(root, "unknown");
-	refused = cJSON_GetObjectItemCaseSensitive(root, "refused");
-	if (cJSON_IsArray(unknown) && cJSON_IsArray(refused)) {
-		if (string_array(unknown, &ev->unknown, &ev->nunknown) < 0 ||
-		    string_array(refused, &ev->refused, &ev->nrefused) < 0)
-			goto bad;
-	} else if (cJSON_IsArray(outputs)) {
-		if (string_array(outputs, &ev->outputs, &ev->noutputs) < 0)
-			goto bad;
-		/* Different names can land on one package (shell and bashinteractive). */
-		strv_sort_unique(ev->outputs, &ev->noutputs);
-	} else {
-		goto bad;
-	}
-	rc = 0;
-	goto out;
-bad:
-	snprintf(err, errlen, "unexpected answer from %s: %.200s", ic.expr, res.out.data ? res.out.data : "");
-	nix_eval_free(ev);
+	for (i = 0; i < n; i++)
+		if (read_answer(cJSON_GetObjectItemCaseSensitive(root, systems[i]), &ev[i]) < 0) {
+			snprintf(err, errlen, "unexpected answer from %s: %.200s", ic.expr,
+				 res.out.data ? res.out.data : "");
+			rc = -EIO;
+			break;
+		}
+	if (rc < 0)
+		for (i = 0; i < n; i++)
+			nix_eval_free(&ev[i]);
 out:
 	cJSON_Delete(root);
 	spawn_result_free(&res);
@@ -169,6 +210,7 @@ void nix_eval_free(struct nix_eval *ev)
 	strv_free(ev->outputs, ev->noutputs);
 	strv_free(ev->unknown, ev->nunknown);
 	strv_free(ev->refused, ev->nrefused);
+	strv_free(ev->unsupported, ev->nunsupported);
 	nix_store_close(ev->store);
 	memset(ev, 0, sizeof *ev);
 }
@@ -187,7 +229,7 @@ static int explain(const struct nix_job *job, const char *name, char *reason, si
 	    (rc = image_command(job, &ic, eval_head, "explain", packages, no_tail)) < 0)
 		goto out;
 	rc = spawn_run(ic.argv, job->deadline, MAX_EVAL_OUTPUT, NULL, &res, reason, len);
-	free(ic.packages);
+	image_command_free(&ic);
 	if (rc == 0 && res.status != 0)
 		nix_error_reason(res.err_tail, reason, len);
 out:
@@ -213,7 +255,7 @@ static int names(const struct nix_job *job, const char *prefix, char **json, cha
 		goto out;
 	}
 	rc = run_nix(job, ic.argv, MAX_EVAL_OUTPUT, &res, err, errlen);
-	free(ic.packages);
+	image_command_free(&ic);
 	if (rc < 0)
 		goto out;
 	parsed = cJSON_Parse(res.out.data ? res.out.data : "");
@@ -270,7 +312,7 @@ static int build(const struct nix_job *job, const char *gcroots, char *err, size
 		return -ENOMEM;
 	}
 	rc = run_nix(job, ic.argv, MAX_EVAL_OUTPUT, &res, err, errlen);
-	free(ic.packages);
+	image_command_free(&ic);
 	spawn_result_free(&res);
 	return rc;
 }
