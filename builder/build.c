@@ -220,7 +220,7 @@ static int answer_built(struct request *r, const struct cache_image *img, uint64
 int build_locked(struct request *r)
 {
 	char *packages = image_packages_json(&r->req);
-	struct cache_image img;
+	struct cache_image img = { 0 };
 	int64_t waited_from;
 	uint64_t packed = 0;
 	int lock, slot = -1, pack = -1, rc;

@@ -352,6 +352,7 @@ int pack_image(struct packer *p, const struct closure *c, const struct layer_pla
 	size_t i;
 	int rc;
 
+	memset(img, 0, sizeof *img);
 	if (!jobs.layers) {
 		snprintf(err, errlen, "out of memory packing an image");
 		return -ENOMEM;
