@@ -40,6 +40,12 @@ let
     else if system == "aarch64-linux" && builtins.pathExists (aarch64Dir + "/busybox") then staticFrom aarch64Dir
     else throw "the demo package set has no busybox for ${system}: ./run unpacks Debian's busybox-static:arm64 into var/busybox-arm64 (or set NIXERY_DEMO_BUSYBOX_AARCH64 to the folder of an aarch64 busybox)";
 
+  # NIXERY_DEMO_NONCE, when set, goes into every derivation (busybox
+  # too), so that a benchmark builds a package set anew, nothing from the
+  # store; unset, the derivations are as they always were.
+  nonce = builtins.getEnv "NIXERY_DEMO_NONCE";
+  withNonce = attrs: if nonce == "" then attrs else attrs // { NIXERY_DEMO_NONCE = nonce; };
+
   # Shell snippet prepended to every mkDemo build script.
   prelude = ''
     set -e
@@ -57,7 +63,7 @@ let
   # build runs here), and the package's own paths (#!, links) the
   # system's; on the host's own system they are one package.
   mkDemo = { name, script, deps ? [ ], env ? { } }:
-    derivation ({
+    derivation (withNonce {
       inherit name system deps;
       builder = "${hostBusybox}/bin/sh";
       args = [ "-c" (prelude + script) ];
@@ -163,7 +169,7 @@ let
   # busybox itself: the binary plus a symlink per applet.  Built directly
   # with the imported binary since nothing else exists yet; the applets are
   # the host's busybox's, which is the same Debian version.
-  mkBusybox = sys: static: derivation {
+  mkBusybox = sys: static: derivation (withNonce {
     name = "busybox";
     system = sys;
     builder = "${busyboxStatic}/busybox";
@@ -178,7 +184,7 @@ let
     '' ];
     preferLocalBuild = true;
     allowSubstitutes = false;
-  };
+  });
   hostBusybox = mkBusybox hostSystem busyboxStatic;
   busybox = if system == hostSystem then hostBusybox else mkBusybox system targetStatic;
 
