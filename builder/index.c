@@ -96,15 +96,22 @@ out:
 	return NULL;
 }
 
-/* Stores one of the index's two forms and records it. */
+/* Stores one of the index's two forms and records it. Another host of
+ * the bucket that made the same index stored the same bytes: a copy is
+ * kept here, and nothing uploaded again. */
 static int put_index(struct request *r, const char *json, const char *media_type, char hex[DIGEST_HEX_LEN + 1])
 {
+	const struct storage *s = r->b->storage;
 	char err[512];
 	int rc;
 
-	if (!json)
+	if (!json || digest_hex(json, strlen(json), hex) < 0)
 		return request_say(r, -EIO, "out of memory writing an image index");
-	if ((rc = storage_put(r->b->storage, json, strlen(json), hex, err, sizeof err)) < 0)
+	if (storage_remote(s) && storage_check(s, hex, strlen(json)) == 0)
+		rc = storage_keep(s, json, strlen(json), hex, err, sizeof err);
+	else
+		rc = storage_put(s, json, strlen(json), hex, err, sizeof err);
+	if (rc < 0)
 		return request_say(r, rc == -ENOSPC || rc == -EHOSTUNREACH ? rc : -EIO, "%s", err);
 	if ((rc = cache_blob_put(r->b->cache, hex, strlen(json), media_type)) < 0)
 		return request_answer_cache_error(r, rc);
