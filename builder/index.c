@@ -13,6 +13,7 @@
 #include "builder/lock.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "nix/batch.h"
 
 /* One platform's image of an index request, found or built on a thread
  * of its own, with a cache handle of its own. */
@@ -54,7 +55,7 @@ static void why_left_out(struct buf *b, const struct platform *p, const struct n
 /* A part's request: the index request's, for platform i alone, whose
  * evaluation it takes over. Its tag is the index's: it records only what
  * its request (that platform alone) evaluated to. */
-static int part_init(struct part *p, struct request *r, size_t i, const char *key)
+static int part_init(struct part *p, struct request *r, size_t i, const char *key, struct nix_batch *batch)
 {
 	static const struct manifest_accept docker = { MANIFEST_DOCKER, 0, MANIFEST_DOCKER };
 
@@ -68,7 +69,7 @@ static int part_init(struct part *p, struct request *r, size_t i, const char *ke
 	p->r.plat[0] = r->plat[i];
 	p->r.nplat = 1;
 	p->r.job = (struct nix_job){ .cfg = r->b->cfg, .src = &p->r.src, .req = &p->r.req, .deadline = r->dl,
-				     .build_likely = 1 };
+				     .build_likely = 1, .batch = batch };
 	memcpy(p->r.key, key, sizeof p->r.key);
 	return keys_request(p->r.req_key, &r->src, &p->r.req, &r->plat[i], 1, r->b->cfg->max_layers);
 }
@@ -190,17 +191,26 @@ static void record_left_out(struct request *r, const char *const *keys)
 	cJSON_free(packages);
 }
 
-/* Every platform's image, side by side; the first failure, in platform
- * order, is the request's. */
+/* Every platform's image, side by side, those to build by one nix-build
+ * (nix/batch.h) but with a bucket, where another host may have built
+ * some; the first failure, in platform order, is the request's. */
 static int run_parts(struct request *r, struct part *parts, const char *const *keys)
 {
+	struct nix_batch batch;
+	char gcroots[4096];
+	int batched = !storage_remote(r->b->storage);
 	size_t i;
 	int rc = 0;
 
+	snprintf(gcroots, sizeof gcroots, "%s/gcroots/%s", r->b->cfg->state_dir, r->key);
+	nix_batch_begin(&batch, gcroots);
+	for (i = 0; i < r->nplat && batched && rc == 0; i++)
+		if (keys[i] && nix_batch_add(&batch, r->plat[i]->system, r->evs[i].outputs, r->evs[i].noutputs) < 0)
+			rc = request_say(r, -EIO, "out of memory");
 	for (i = 0; i < r->nplat && rc == 0; i++) {
 		if (!keys[i])
 			continue;
-		if (part_init(&parts[i], r, i, keys[i]) < 0) {
+		if (part_init(&parts[i], r, i, keys[i], batched ? &batch : NULL) < 0) {
 			rc = request_say(r, -EIO, "out of memory");
 			break;
 		}
@@ -216,6 +226,7 @@ static int run_parts(struct request *r, struct part *parts, const char *const *k
 		r->out->built |= parts[i].out.built;
 		r->out->packed += parts[i].out.packed;
 	}
+	nix_batch_end(&batch);
 	return rc;
 }
 

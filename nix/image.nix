@@ -16,6 +16,9 @@
 #   explain  -> evaluates the packages without catching anything, so that
 #               Nix prints why a refused name fails
 #   contents -> the list of derivations for `system`, for nix-build
+#   contentsAll -> those of every system of `systems`, for one nix-build of
+#               several platforms (the names at fault on a system are left
+#               out: they are not built)
 #   names    -> the attribute names of the package set, or of the set the
 #               one name in `packages` leads to (for the search of the
 #               landing page); nothing is forced but that set
@@ -115,6 +118,8 @@ let
 in
 {
   contents = map (r: r.value) (resolveFor system).found;
+
+  contentsAll = builtins.concatMap (sys: map (r: r.value) (resolveFor sys).found) wantedSystems;
 
   resolve = listToAttrs (map (sys: { name = sys; value = (resolveFor sys).answer; }) wantedSystems);
 

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/mkdirs.h"
 #include "core/strv.h"
+#include "nix/batch.h"
 #include "nix/nixerror.h"
 #include "nix/spawn.h"
 
@@ -58,8 +59,8 @@ static int image_command(const struct nix_job *job, struct image_command *ic,
 
 	snprintf(ic->expr, sizeof ic->expr, "%s/image.nix", job->cfg->nix_dir);
 	ic->packages = packages ? strdup(packages) : image_packages_json(job->req);
-	ic->systems = strcmp(attr, "resolve") == 0 ? systems_json(job) : NULL;
-	if (!ic->packages || (strcmp(attr, "resolve") == 0 && !ic->systems)) {
+	ic->systems = job->nsystems || strcmp(attr, "resolve") == 0 ? systems_json(job) : NULL;
+	if (!ic->packages || ((job->nsystems || strcmp(attr, "resolve") == 0) && !ic->systems)) {
 		image_command_free(ic);
 		return -ENOMEM;
 	}
@@ -280,23 +281,26 @@ out:
 
 /* Whether every output is in the store already: then realising them is
  * only holding them, no evaluation or build. */
-static int outputs_present(const struct nix_eval *ev)
+int nix_outputs_present(char *const *outputs, size_t n)
 {
 	struct stat st;
 	size_t i;
 
-	for (i = 0; i < ev->noutputs; i++)
-		if (lstat(ev->outputs[i], &st) < 0)
+	for (i = 0; i < n; i++)
+		if (lstat(outputs[i], &st) < 0)
 			return 0;
 	return 1;
 }
 
-/* Builds the outputs with nix-build, under GC roots in gcroots. */
-static int build(const struct nix_job *job, const char *gcroots, char *err, size_t errlen)
+/* Builds the outputs with nix-build, under GC roots in gcroots: the
+ * request's system's, or with job->nsystems each of those systems' in one
+ * nix-build, max_jobs at once, as far as they go (--keep-going). */
+static int build_in(const struct nix_job *job, const char *gcroots, int max_jobs, char *err, size_t errlen)
 {
 	static const char *const head[] = { "nix-build", NULL };
-	char link[4096];
+	char link[4096], jobs[16];
 	const char *const out_link[] = { "--out-link", link, NULL };
+	const char *const several[] = { "--out-link", link, "--max-jobs", jobs, "--keep-going", NULL };
 	struct spawn_result res = { 0 };
 	struct image_command ic;
 	int rc;
@@ -307,7 +311,9 @@ static int build(const struct nix_job *job, const char *gcroots, char *err, size
 	if ((rc = mkdirs(gcroots, 0777, err, errlen)) < 0)
 		return rc;
 	snprintf(link, sizeof link, "%s/result", gcroots);
-	if (image_command(job, &ic, head, "contents", NULL, out_link) < 0) {
+	snprintf(jobs, sizeof jobs, "%d", max_jobs > 0 ? max_jobs : 1);
+	if (image_command(job, &ic, head, job->nsystems ? "contentsAll" : "contents", NULL,
+			  job->nsystems ? several : out_link) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -315,6 +321,16 @@ static int build(const struct nix_job *job, const char *gcroots, char *err, size
 	image_command_free(&ic);
 	spawn_result_free(&res);
 	return rc;
+}
+
+int nix_build_systems(const struct nix_job *job, const char *const *systems, size_t n, const char *gcroots,
+		      int max_jobs, char *err, size_t errlen)
+{
+	struct nix_job several = *job;
+
+	several.systems = systems;
+	several.nsystems = n;
+	return build_in(&several, gcroots, max_jobs, err, errlen);
 }
 
 static int realise(const struct nix_job *job, struct nix_eval *ev, const char *gcroots,
@@ -327,12 +343,18 @@ static int realise(const struct nix_job *job, struct nix_eval *ev, const char *g
 	/* A path that is there but not valid (a build in progress, a
 	 * collection under way) is not held: nix-build then makes it. */
 	rc = 0;
-	if (outputs_present(ev) &&
+	if (nix_outputs_present(ev->outputs, ev->noutputs) &&
 	    (rc = nix_store_hold(ev->store, ev->outputs, ev->noutputs, job->deadline, err, errlen)) == 0)
 		log_warn("outputs in the store are not all valid: building them");
+	/* The platforms of an index are built by one nix-build: then these
+	 * outputs are there, and held here. Where it failed, this platform's
+	 * own build says why. */
+	if (rc == 0 && job->batch && nix_batch_build(job->batch, job, err, errlen) == 0 &&
+	    nix_outputs_present(ev->outputs, ev->noutputs))
+		rc = nix_store_hold(ev->store, ev->outputs, ev->noutputs, job->deadline, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (rc == 0 && (rc = build(job, gcroots, err, errlen)) < 0)
+	if (rc == 0 && (rc = build_in(job, gcroots, 1, err, errlen)) < 0)
 		return rc;
 	return nix_store_closure(ev->store, ev->outputs, ev->noutputs, job->deadline, c, err, errlen);
 }

@@ -16,6 +16,8 @@
 #include "nix/spawn.h"
 #include "nix/store.h"
 
+struct nix_batch;
+
 struct nix_job {
 	const struct config *cfg;
 	const struct source *src;
@@ -28,6 +30,8 @@ struct nix_job {
 	const struct spawn_progress *progress;   /* what a build prints; may be NULL */
 	int build_likely;    /* a build is likely to follow: the store session
 			      * realise uses starts beside the evaluation */
+	struct nix_batch *batch;   /* realise builds with the other platforms of
+				    * its index (nix/batch.h); may be NULL */
 };
 
 struct nix_eval {
@@ -73,5 +77,13 @@ void nix_eval_free(struct nix_eval *ev);
 /* Releases the GC roots realise made in the folder gcroots, and the
  * folder. */
 void nix_release(const char *gcroots);
+
+/* Whether every output is in the store already (valid or not). */
+int nix_outputs_present(char *const *outputs, size_t n);
+/* One nix-build of the request's packages for each of the n systems, up
+ * to max_jobs derivations at once, as far as they go, under GC roots in
+ * the folder gcroots (nix/batch.c). */
+int nix_build_systems(const struct nix_job *job, const char *const *systems, size_t n, const char *gcroots,
+		      int max_jobs, char *err, size_t errlen);
 
 #endif

@@ -166,9 +166,28 @@ let
   # Packages
   # ------------------------------------------------------------------
 
-  # busybox itself: the binary plus a symlink per applet.  Built directly
-  # with the imported binary since nothing else exists yet; the applets are
-  # the host's busybox's, which is the same Debian version.
+  # busybox's applet links (bin/ls -> busybox, ...), made once by the
+  # host's busybox, for every system's busybox to copy: a few hundred
+  # processes, which the packages of each platform need not start again.
+  busyboxLinks = derivation (withNonce {
+    name = "busybox-links";
+    system = hostSystem;
+    builder = "${busyboxStatic}/busybox";
+    args = [ "sh" "-c" ''
+      set -e
+      bb=${busyboxStatic}/busybox
+      $bb mkdir -p $out/bin
+      for a in $($bb --list); do
+        [ "$a" = busybox ] || $bb ln -s busybox "$out/bin/$a"
+      done
+    '' ];
+    preferLocalBuild = true;
+    allowSubstitutes = false;
+  });
+
+  # busybox itself: the binary (the host's, or the system's from Debian)
+  # and the links, copied; built with the imported binary since nothing
+  # else exists yet.
   mkBusybox = sys: static: derivation (withNonce {
     name = "busybox";
     system = sys;
@@ -177,16 +196,16 @@ let
       set -e
       bb=${busyboxStatic}/busybox
       $bb mkdir -p $out/bin
-      $bb cp ${if static == busyboxStatic then "$bb" else "${static}/busybox"} $out/bin/busybox
-      for a in $($bb --list); do
-        [ "$a" = busybox ] || $bb ln -s busybox "$out/bin/$a"
-      done
+      $bb cp -RP ${busyboxLinks}/bin/. $out/bin/
+      $bb cp ${static}/busybox $out/bin/busybox
     '' ];
     preferLocalBuild = true;
     allowSubstitutes = false;
   });
-  hostBusybox = mkBusybox hostSystem busyboxStatic;
-  busybox = if system == hostSystem then hostBusybox else mkBusybox system targetStatic;
+  busybox = mkBusybox system targetStatic;
+  # What runs the builders: the host's own busybox package, for every
+  # system; only at build time, never in an output.
+  hostBusybox = if system == hostSystem then busybox else mkBusybox hostSystem busyboxStatic;
 
   # GNU hello stand-in.  Runtime scripts use absolute busybox paths (or
   # ash builtins) so they work in images without a PATH set up.
@@ -229,6 +248,7 @@ let
     name = "coreutils";
     script = ''
       mkdir -p $out/bin
+      applets=" $(busybox --list | tr '\n' ' ') "
       for a in basename cat chgrp chmod chown cp cut date dd df dirname du \
                echo env expand expr false fold head id ln ls md5sum mkdir \
                mkfifo mknod mktemp mv nl nproc od paste printf pwd readlink \
@@ -236,7 +256,7 @@ let
                sort stat sync tac tail tee test timeout touch tr true truncate \
                tty uname uniq unlink wc whoami yes; do
         # Fail loudly rather than ship a dangling applet link.
-        busybox --list | grep -qx "$a" || { echo "no busybox applet: $a" >&2; exit 1; }
+        case "$applets" in *" $a "*) ;; *) echo "no busybox applet: $a" >&2; exit 1 ;; esac
         ln -s ${busybox}/bin/busybox $out/bin/$a
       done
       ln -s ${busybox}/bin/busybox "$out/bin/["
