@@ -68,9 +68,10 @@ static int build(struct request *r, struct cache_image *img, uint64_t *packed, u
 			     img, err, errlen)) < 0)
 		goto out;
 	ms[2] = clock_lap_ms(&lap);
-	log_info("built image %s: %zu store paths in %zu layers, %llu bytes newly packed "
+	snprintf(img->platforms, sizeof img->platforms, "%s", r->req.platform->name);
+	log_info("built image %s for %s: %zu store paths in %zu layers, %llu bytes newly packed "
 		 "(build and closure %ld ms, layout %ld ms, packing %ld ms)",
-		 r->key, c.n, plan.n + 1, (unsigned long long)p.packed, ms[0], ms[1], ms[2]);
+		 r->key, r->req.platform->name, c.n, plan.n + 1, (unsigned long long)p.packed, ms[0], ms[1], ms[2]);
 out:
 	*packed = p.packed;
 	*size = p.size;
@@ -81,11 +82,17 @@ out:
 	return rc;
 }
 
-/* How a failed build's error reaches the client. */
-static int build_failed(struct request *r, int rc, const char *err)
+/* How a failed build's error reaches the client. A platform Nix here
+ * cannot build for is the host's configuration, not the registry's
+ * fault: not found here, as the platforms not served. */
+int build_failed(struct request *r, int rc, const char *err)
 {
 	if (rc == -ETIMEDOUT || rc == -ECANCELED)
 		return request_stopped(r, rc, err);
+	if (rc == -ENOEXEC) {
+		log_warn("image %s: %s", r->key, err);
+		return request_say(r, -ENOENT, "%s", err);
+	}
 	if (rc == -EAGAIN || rc == -ENOSPC || rc == -EBUSY || rc == -EHOSTUNREACH)
 		return request_say(r, rc, "%s", err);
 	log_error("image %s: %s", r->key, err);
@@ -144,10 +151,11 @@ static int build_recorded(struct request *r, const char *packages, struct cache_
 
 	started = clock_start();
 	snprintf(name, sizeof name, "%s:%s", r->name, r->ref);
-	if ((rc = cache_build_begin(cache, r->key, packages, name, clock_now_ms(), &r->build_id)) < 0)
+	if ((rc = cache_build_begin(cache, r->key, packages, name, r->req.platform->name, clock_now_ms(),
+				    &r->build_id)) < 0)
 		return request_answer_cache_error(r, rc);
-	log_info("building image %s: %s", r->key, packages);
-	metrics_build_started(r->b->metrics);
+	log_info("building image %s for %s: %s", r->key, r->req.platform->name, packages);
+	metrics_build_started(r->b->metrics, r->req.platform);
 	if ((rc = build(r, img, packed, &size, err, sizeof err)) == 0)
 		r->img = *img;
 	if (rc == 0 && (rc = cache_image_put(cache, r->key, img, r->req_key, time(NULL))) < 0)
@@ -155,7 +163,7 @@ static int build_recorded(struct request *r, const char *packages, struct cache_
 	if (rc == 0 && storage_remote(r->b->storage) && shared_publish(r->b->storage, r->key, img, err, sizeof err) < 0)
 		log_warn("image %s is built, but other hosts will not find it: %s", r->key, err);
 	status = ended_as(rc);
-	metrics_build_ended(r->b->metrics, counted_as[status], clock_seconds_since(started), *packed);
+	metrics_build_ended(r->b->metrics, r->req.platform, counted_as[status], clock_seconds_since(started), *packed);
 	if (cache_build_end(cache, r->build_id, status, rc == 0 ? NULL : err, clock_seconds_since(started), *packed,
 			    rc == 0 ? size : 0, clock_now_ms()) < 0)
 		log_warn("cannot record the end of build %lld: %s", (long long)r->build_id, cache_error(cache));
@@ -200,7 +208,7 @@ static int answer_built(struct request *r, const struct cache_image *img, uint64
 {
 	int rc;
 
-	if (request_load_manifest(r, r->fmt == MANIFEST_OCI ? img->oci_manifest : img->docker_manifest) < 0)
+	if (request_load_answer(r, img, 0) < 0)
 		return request_say(r, -EIO, "the image was built, but its manifest cannot be read back from storage");
 	if ((rc = request_remember(r, 0)) == 0) {
 		r->out->built = 1;
@@ -212,7 +220,7 @@ static int answer_built(struct request *r, const struct cache_image *img, uint64
 int build_locked(struct request *r)
 {
 	char *packages = image_packages_json(&r->req);
-	struct cache_image img;
+	struct cache_image img = { 0 };
 	int64_t waited_from;
 	uint64_t packed = 0;
 	int lock, slot = -1, pack = -1, rc;

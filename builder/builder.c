@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "builder/index.h"
 #include "builder/keys.h"
 #include "builder/lock.h"
 #include "builder/publish.h"
@@ -37,38 +38,54 @@ static void add_names(struct builder_result *out, char *const *names, size_t n)
 			out->npackages++;
 }
 
-/* Unknown names, and refused ones with Nix's reason: the user's mistake,
- * told in one answer. The caller holds a build slot. */
-static int packages_at_fault(struct request *r)
+/* Unknown names, refused ones with Nix's reason, and those not offered
+ * for the platform (ev, the request's first): the user's mistake, told in
+ * one answer. The caller holds a build slot. */
+static int packages_at_fault(struct request *r, const struct nix_eval *ev)
 {
 	struct buf msg = { 0 };
 	char reason[400];
 	size_t i;
 
-	if (r->ev.nunknown) {
+	if (ev->nunknown) {
 		buf_printf(&msg, "Could not find Nix packages:");
-		for (i = 0; i < r->ev.nunknown; i++)
-			buf_printf(&msg, " %s", r->ev.unknown[i]);
+		for (i = 0; i < ev->nunknown; i++)
+			buf_printf(&msg, " %s", ev->unknown[i]);
 	}
-	if (r->ev.nrefused)
-		buf_printf(&msg, "%sNix refused packages:", r->ev.nunknown ? "; " : "");
-	for (i = 0; i < r->ev.nrefused; i++) {
+	if (ev->nrefused)
+		buf_printf(&msg, "%sNix refused packages:", msg.len ? "; " : "");
+	for (i = 0; i < ev->nrefused; i++) {
 		if (i >= MAX_EXPLAINED ||
-		    r->b->nix->explain(&r->job, r->ev.refused[i], reason, sizeof reason) < 0)
+		    r->b->nix->explain(&r->job, ev->refused[i], reason, sizeof reason) < 0)
 			snprintf(reason, sizeof reason, "its evaluation failed");
-		buf_printf(&msg, "%s %s (%s)", i ? ";" : "", r->ev.refused[i], reason);
+		buf_printf(&msg, "%s %s (%s)", i ? ";" : "", ev->refused[i], reason);
 	}
-	add_names(r->out, r->ev.unknown, r->ev.nunknown);
-	add_names(r->out, r->ev.refused, r->ev.nrefused);
+	if (ev->nunsupported)
+		buf_printf(&msg, "%sNot offered for %s (meta.platforms):", msg.len ? "; " : "", r->req.system);
+	for (i = 0; i < ev->nunsupported; i++)
+		buf_printf(&msg, " %s", ev->unsupported[i]);
+	add_names(r->out, ev->unknown, ev->nunknown);
+	add_names(r->out, ev->refused, ev->nrefused);
+	add_names(r->out, ev->unsupported, ev->nunsupported);
 	request_say(r, -ENOENT, "%s", msg.data ? msg.data : "Could not find Nix packages");
 	buf_free(&msg);
 	return -ENOENT;
 }
 
-/* Nix evaluates the request to output paths. */
+static int eval_complete(const struct nix_eval *ev)
+{
+	return !ev->nunknown && !ev->nrefused && !ev->nunsupported;
+}
+
+/* Nix evaluates the request to output paths, for every platform at once;
+ * packages at fault on every platform are the request's fault (an index
+ * leaves out only the platforms where they are). */
 static int evaluate(struct request *r)
 {
+	struct nix_eval *ev = r->nplat > 1 ? r->evs : &r->ev;
+	const char *systems[PLATFORM_MAX];
 	char err[1024];
+	size_t i, complete = 0;
 	long waited;
 	int slot = request_take_slot(r, "before it could be evaluated", &waited), rc;
 
@@ -78,9 +95,17 @@ static int evaluate(struct request *r)
 	 * too: a store session started beside the evaluation would idle. */
 	if (waited > 0)
 		r->job.build_likely = 0;
-	rc = r->b->nix->evaluate(&r->job, &r->ev, err, sizeof err);
-	if (rc == 0 && (r->ev.nunknown || r->ev.nrefused))
-		rc = packages_at_fault(r);
+	for (i = 0; i < r->nplat; i++)
+		systems[i] = r->plat[i]->system;
+	r->job.systems = systems;
+	r->job.nsystems = r->nplat;
+	rc = r->b->nix->evaluate(&r->job, ev, err, sizeof err);
+	r->job.systems = NULL;
+	r->job.nsystems = 0;
+	for (i = 0; rc == 0 && i < r->nplat; i++)
+		complete += eval_complete(&ev[i]);
+	if (rc == 0 && !complete)
+		rc = packages_at_fault(r, &ev[0]);
 	else if (rc == -ENOENT)
 		request_say(r, rc, "unknown tag '%s': %s", r->ref, err);
 	else if (rc == -ETIMEDOUT || rc == -ECANCELED)
@@ -125,6 +150,33 @@ static int still_current(struct request *r, int64_t evaluated)
 	return rc < 0 ? request_answer_cache_error(r, rc) : 0;
 }
 
+/* The platforms the request is for: the one its name chose, if it is
+ * served, or every one served, the first as the request's own. */
+static int choose_platforms(struct request *r)
+{
+	const struct config *cfg = r->b->cfg;
+	const struct platform *host = platform_host();
+	const struct platform *const *served = cfg->nplatforms ? cfg->platforms : &host;
+	size_t i, n = cfg->nplatforms ? cfg->nplatforms : 1;
+	char names[PLATFORM_MAX * 24];
+
+	if (!r->req.platform_named) {
+		memcpy(r->plat, served, n * sizeof *served);
+		r->nplat = n;
+		image_set_platform(&r->req, served[0]);
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if (served[i] == r->req.platform) {
+			r->plat[0] = served[i];
+			r->nplat = 1;
+			return 0;
+		}
+	platform_list_text(served, n, " ", names, sizeof names);
+	return request_say(r, -ENOENT, "this registry does not serve %s: it serves %s (NIXERY_PLATFORMS)",
+			   r->req.platform->name, names);
+}
+
 static int resolve(struct request *r, const char *name, const char *ref)
 {
 	struct builder *b = r->b;
@@ -133,8 +185,10 @@ static int resolve(struct request *r, const char *name, const char *ref)
 
 	if (image_parse(name, &r->req, r->out->message, sizeof r->out->message) < 0)
 		return -EINVAL;
+	if ((rc = choose_platforms(r)) < 0)
+		return rc;
 	if (source_resolve(b->cfg, ref, &r->src) < 0 ||
-	    keys_request(r->req_key, &r->src, &r->req, b->cfg->max_layers) < 0)
+	    keys_request(r->req_key, &r->src, &r->req, r->plat, r->nplat, b->cfg->max_layers) < 0)
 		return request_say(r, -EIO, "out of memory");
 	rc = cache_request_lookup(b->cache, r->req_key, name, ref, &hit);
 	if (rc == 0) {
@@ -162,6 +216,8 @@ static int resolve(struct request *r, const char *name, const char *ref)
 	if ((rc = admit(r)) < 0 || (rc = evaluate(r)) < 0)
 		return rc;
 	r->evaluated = time(NULL);
+	if (r->nplat > 1)
+		return index_resolve(r);
 	if (keys_image(r->key, &r->req, r->ev.outputs, r->ev.noutputs, b->cfg->max_layers) < 0)
 		return request_say(r, -EIO, "out of memory");
 	rc = request_cached_image(r);
@@ -185,17 +241,19 @@ static void publish(struct request *r)
 	publish_tag(r->b->storage, r->name, r->ref, &r->img, r->out->manifest.data, now, until);
 }
 
-int builder_image(struct builder *b, const char *name, const char *ref, enum manifest_format fmt, int tag_file,
-		  const struct deadline *dl, struct builder_result *out)
+int builder_image(struct builder *b, const char *name, const char *ref, const struct manifest_accept *accept,
+		  int tag_file, const struct deadline *dl, struct builder_result *out)
 {
+	static const struct manifest_accept docker = { MANIFEST_DOCKER, 0, MANIFEST_DOCKER };
 	int attempt, rc = 0;
+	size_t i;
 
 	memset(out, 0, sizeof *out);
 	/* A damaged cache is replaced by a new one: then the request is
 	 * asked again of it, once. */
 	for (attempt = 0; attempt < 2; attempt++) {
-		struct request r = { .b = b, .dl = dl, .name = name, .ref = ref, .fmt = fmt, .out = out,
-				     .ticket = -1 };
+		struct request r = { .b = b, .dl = dl, .name = name, .ref = ref, .accept = accept ? *accept : docker,
+				     .out = out, .ticket = -1 };
 
 		out->message[0] = '\0';
 		out->manifest.len = 0;
@@ -204,6 +262,8 @@ int builder_image(struct builder *b, const char *name, const char *ref, enum man
 		if (r.admitted)
 			admission_leave(b->admission, r.ticket);
 		nix_eval_free(&r.ev);
+		for (i = 0; i < PLATFORM_MAX; i++)
+			nix_eval_free(&r.evs[i]);
 		source_free(&r.src);
 		image_request_free(&r.req);
 		if (rc != -EAGAIN)

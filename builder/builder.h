@@ -64,12 +64,16 @@ int builder_open_existing(struct builder *b, const struct config *cfg, const str
 /* Closes the cache handle (a builder never opened, zeroed, is fine). */
 void builder_close(struct builder *b);
 
-/* The manifest of image name at tag ref, in format fmt. name and ref must
- * be valid (router_parse). tag_file: keep the answer in a tag file for
- * the web server (publish.h), which reads them. Returns 0, or with the
- * reason in message:
+/* The manifest of image name at tag ref, as the client's accept takes it
+ * (NULL: a Docker manifest): with several platforms served, an image
+ * index of one image per platform, or, for a client that takes no index,
+ * the first platform's manifest. name and ref must be valid
+ * (router_parse). tag_file: keep the answer in a tag file for the web
+ * server (publish.h), which reads them. Returns 0, or with the reason in
+ * message:
  *   -EINVAL     the name is not a valid image name
- *   -ENOENT     unknown tag, or packages unknown or refused by Nix (listed)
+ *   -ENOENT     unknown tag, or packages unknown or refused by Nix (listed),
+ *               a platform not served, or one Nix here cannot build for
  *   -ETIMEDOUT  the deadline passed
  *   -EBUSY      every build slot stayed busy, or the cache did, or the
  *               image needs Nix and the host has as many such requests
@@ -77,8 +81,8 @@ void builder_close(struct builder *b);
  *   -ECANCELED  the worker is stopping
  *   -ENOSPC     storage is full
  *   -EIO        anything else: Nix or the machine failed */
-int builder_image(struct builder *b, const char *name, const char *ref, enum manifest_format fmt, int tag_file,
-		  const struct deadline *dl, struct builder_result *out);
+int builder_image(struct builder *b, const char *name, const char *ref, const struct manifest_accept *accept,
+		  int tag_file, const struct deadline *dl, struct builder_result *out);
 void builder_result_free(struct builder_result *r);
 
 /* Releases the GC roots of builds that are not running (their image's lock

@@ -8,6 +8,7 @@
 
 #include "builder/builder.h"
 #include "builder/lock.h"
+#include "builder/walk.h"
 #include "core/digests.h"
 #include "core/log.h"
 #include "core/manifest.h"
@@ -41,13 +42,19 @@ static int visit_image(void *ctx, const char *key, const struct cache_image *img
 	if ((rc = digests_add(&w->live, img->docker_manifest, 0)) < 0 ||
 	    (rc = digests_add(&w->live, img->oci_manifest, 0)) < 0)
 		return rc;
-	/* Both manifests name the same config and layers. A manifest that
-	 * cannot be read names nothing: the image is built again when asked
-	 * for, as for any lost blob. */
+	/* Both manifests name the same config and layers; an index's two
+	 * forms name each platform's manifests of their format, and those
+	 * the same configs and layers. A manifest that cannot be read names
+	 * nothing: the image is built again when asked for, as for any lost
+	 * blob. */
 	if (storage_read(w->storage, img->docker_manifest, MANIFEST_MAX_BYTES, &manifest) == 0)
-		rc = manifest_each_blob(manifest.data, keep_blob, w);
+		rc = walk_image(w->storage, manifest.data, keep_blob, w);
+	manifest.len = 0;
+	if ((rc == 0 || rc == -EINVAL || rc == -ENOENT) && img->index &&
+	    storage_read(w->storage, img->oci_manifest, MANIFEST_MAX_BYTES, &manifest) == 0)
+		rc = walk_image(w->storage, manifest.data, keep_blob, w);
 	buf_free(&manifest);
-	return rc == -EINVAL ? 0 : rc;
+	return rc == -EINVAL || rc == -ENOENT ? 0 : rc;
 }
 
 static int doom_file(void *ctx, const char *hex, uint64_t size)

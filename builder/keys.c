@@ -23,14 +23,44 @@ static int key_of(char key[DIGEST_HEX_LEN + 1], const char *const *fields, size_
 }
 
 int keys_request(char key[DIGEST_HEX_LEN + 1], const struct source *src,
-		 const struct image_request *req, int max_layers)
+		 const struct image_request *req, const struct platform *const *platforms, size_t n,
+		 int max_layers)
 {
-	char budget[16];
+	char budget[16], systems[PLATFORM_MAX * 32] = "index";
 	const char *fields[] = { KEYS_FORMAT_VERSION, "request", src->type, src->args, req->system,
 				 req->nonroot ? "nonroot" : "root", budget };
+	size_t i, used = strlen(systems);
 
 	snprintf(budget, sizeof budget, "%d", max_layers);
+	/* One platform: its system, as before there were several. */
+	if (n > 1) {
+		for (i = 0; i < n; i++)
+			used += (size_t)snprintf(systems + used, sizeof systems - used, " %s", platforms[i]->system);
+		fields[4] = systems;
+	} else if (n == 1) {
+		fields[4] = platforms[0]->system;
+	}
 	return key_of(key, fields, sizeof fields / sizeof *fields, req->packages, req->npackages);
+}
+
+int keys_index(char key[DIGEST_HEX_LEN + 1], const struct platform *const *platforms,
+	       const char *const *image_keys, size_t n, const char *left_out)
+{
+	struct digest_ctx *d = digest_new();
+	const char *fields[] = { KEYS_FORMAT_VERSION, "index", left_out ? left_out : "" };
+	size_t i;
+
+	if (!d)
+		return -ENOMEM;
+	for (i = 0; i < sizeof fields / sizeof *fields; i++)
+		digest_update(d, fields[i], strlen(fields[i]) + 1);
+	for (i = 0; i < n; i++) {
+		digest_update(d, platforms[i]->name, strlen(platforms[i]->name) + 1);
+		digest_update(d, image_keys[i] ? image_keys[i] : "-", strlen(image_keys[i] ? image_keys[i] : "-") + 1);
+	}
+	digest_final(d, key);
+	digest_free(d);
+	return 0;
 }
 
 int keys_image(char key[DIGEST_HEX_LEN + 1], const struct image_request *req,

@@ -29,10 +29,11 @@ struct shared {
 	uint64_t magic;
 	atomic_uint_fast64_t requests[NROUTES][NSTATUSES + 1];   /* the last: other statuses */
 	atomic_uint_fast64_t hits[METRICS_LEVELS], misses[METRICS_LEVELS];
-	atomic_uint_fast64_t builds_started, builds[METRICS_BUILD_RESULTS];
-	atomic_uint_fast64_t duration[NBUCKETS + 1];              /* the last: above every bound */
-	atomic_uint_fast64_t duration_ms;
-	atomic_uint_fast64_t packed_bytes;
+	/* By platform, as the table of core/platform.c has them. */
+	atomic_uint_fast64_t builds_started[PLATFORM_MAX], builds[PLATFORM_MAX][METRICS_BUILD_RESULTS];
+	atomic_uint_fast64_t duration[PLATFORM_MAX][NBUCKETS + 1];  /* the last: above every bound */
+	atomic_uint_fast64_t duration_ms[PLATFORM_MAX];
+	atomic_uint_fast64_t packed_bytes[PLATFORM_MAX];
 	atomic_uint_fast64_t slot_waits, slot_wait_ms;
 };
 
@@ -112,25 +113,25 @@ void metrics_cache(struct metrics *m, enum metrics_level level, int hit)
 		count(hit ? &m->s->hits[level] : &m->s->misses[level], 1);
 }
 
-void metrics_build_started(struct metrics *m)
+void metrics_build_started(struct metrics *m, const struct platform *p)
 {
 	if (m)
-		count(&m->s->builds_started, 1);
+		count(&m->s->builds_started[platform_index(p)], 1);
 }
 
-void metrics_build_ended(struct metrics *m, enum metrics_build result, double seconds,
+void metrics_build_ended(struct metrics *m, const struct platform *p, enum metrics_build result, double seconds,
 			 uint64_t packed)
 {
-	size_t b;
+	size_t b, i = platform_index(p);
 
 	if (!m)
 		return;
 	for (b = 0; b < NBUCKETS && seconds > buckets[b]; b++)
 		;
-	count(&m->s->builds[result], 1);
-	count(&m->s->duration[b], 1);
-	count(&m->s->duration_ms, (uint64_t)(seconds * 1000));
-	count(&m->s->packed_bytes, packed);
+	count(&m->s->builds[i][result], 1);
+	count(&m->s->duration[i][b], 1);
+	count(&m->s->duration_ms[i], (uint64_t)(seconds * 1000));
+	count(&m->s->packed_bytes[i], packed);
 }
 
 void metrics_slot_wait(struct metrics *m, long ms)
@@ -187,45 +188,76 @@ static void render_cache(const struct shared *s, struct buf *out)
 	buf_printf(out, "nixery_layers_reused_total %llu\n", (unsigned long long)read_count(&s->hits[METRICS_LAYER]));
 }
 
-/* The builds: started, ended by result, and how long they took. */
-static void render_builds(const struct shared *s, struct buf *out)
+/* Whether platform i's builds are shown: it is served, or was. */
+static int shown(const struct shared *s, size_t i, const struct platform *const *served, size_t n)
 {
-	static const char *const results[METRICS_BUILD_RESULTS] = { "ok", "failed", "timeout", "cancelled" };
-	uint64_t cumulative = 0;
-	size_t i;
+	size_t k;
 
-	header(out, "nixery_builds_started_total", "counter",
-	       "Image builds started: those ended (nixery_builds_total) and those running.");
-	buf_printf(out, "nixery_builds_started_total %llu\n", (unsigned long long)read_count(&s->builds_started));
-	header(out, "nixery_builds_total", "counter",
-	       "Image builds ended, by result: ok, failed, timeout, cancelled (stopped with their worker).");
-	for (i = 0; i < METRICS_BUILD_RESULTS; i++)
-		buf_printf(out, "nixery_builds_total{result=\"%s\"} %llu\n", results[i],
-			   (unsigned long long)read_count(&s->builds[i]));
-	header(out, "nixery_build_duration_seconds", "histogram", "How long image builds took, packing included.");
-	for (i = 0; i < NBUCKETS; i++) {
-		cumulative += read_count(&s->duration[i]);
-		buf_printf(out, "nixery_build_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets[i],
-			   (unsigned long long)cumulative);
-	}
-	cumulative += read_count(&s->duration[NBUCKETS]);
-	buf_printf(out, "nixery_build_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
-		   "nixery_build_duration_seconds_sum %.3f\n"
-		   "nixery_build_duration_seconds_count %llu\n",
-		   (unsigned long long)cumulative, (double)read_count(&s->duration_ms) / 1000,
-		   (unsigned long long)cumulative);
+	for (k = 0; k < n; k++)
+		if (platform_index(served[k]) == i)
+			return 1;
+	return read_count(&s->builds_started[i]) > 0;
 }
 
-void metrics_render(const struct metrics *m, uint64_t store_blobs, uint64_t store_bytes,
-		    struct buf *out)
+/* One platform's build-duration histogram. */
+static void render_histogram(const struct shared *s, size_t i, struct buf *out)
+{
+	const char *name = platform_at(i)->name;
+	uint64_t cumulative = 0;
+	size_t b;
+
+	for (b = 0; b < NBUCKETS; b++) {
+		cumulative += read_count(&s->duration[i][b]);
+		buf_printf(out, "nixery_build_duration_seconds_bucket{platform=\"%s\",le=\"%g\"} %llu\n", name,
+			   buckets[b], (unsigned long long)cumulative);
+	}
+	cumulative += read_count(&s->duration[i][NBUCKETS]);
+	buf_printf(out, "nixery_build_duration_seconds_bucket{platform=\"%s\",le=\"+Inf\"} %llu\n"
+		   "nixery_build_duration_seconds_sum{platform=\"%s\"} %.3f\n"
+		   "nixery_build_duration_seconds_count{platform=\"%s\"} %llu\n",
+		   name, (unsigned long long)cumulative, name, (double)read_count(&s->duration_ms[i]) / 1000,
+		   name, (unsigned long long)cumulative);
+}
+
+/* The builds of each platform: started, ended by result, how long they
+ * took, and the bytes they packed. */
+static void render_builds(const struct shared *s, const struct platform *const *served, size_t n,
+			  struct buf *out)
+{
+	static const char *const results[METRICS_BUILD_RESULTS] = { "ok", "failed", "timeout", "cancelled" };
+	size_t i, r;
+
+	header(out, "nixery_builds_started_total", "counter",
+	       "Image builds started, by platform: those ended (nixery_builds_total) and those running.");
+	for (i = 0; i < PLATFORM_MAX; i++)
+		if (shown(s, i, served, n))
+			buf_printf(out, "nixery_builds_started_total{platform=\"%s\"} %llu\n", platform_at(i)->name,
+				   (unsigned long long)read_count(&s->builds_started[i]));
+	header(out, "nixery_builds_total", "counter",
+	       "Image builds ended, by platform and result: ok, failed, timeout, cancelled (stopped with their worker).");
+	for (i = 0; i < PLATFORM_MAX; i++)
+		for (r = 0; r < METRICS_BUILD_RESULTS && shown(s, i, served, n); r++)
+			buf_printf(out, "nixery_builds_total{platform=\"%s\",result=\"%s\"} %llu\n",
+				   platform_at(i)->name, results[r], (unsigned long long)read_count(&s->builds[i][r]));
+	header(out, "nixery_build_duration_seconds", "histogram", "How long image builds took, packing included, by platform.");
+	for (i = 0; i < PLATFORM_MAX; i++)
+		if (shown(s, i, served, n))
+			render_histogram(s, i, out);
+	header(out, "nixery_packed_bytes_total", "counter", "Compressed bytes of layers packed, by platform.");
+	for (i = 0; i < PLATFORM_MAX; i++)
+		if (shown(s, i, served, n))
+			buf_printf(out, "nixery_packed_bytes_total{platform=\"%s\"} %llu\n", platform_at(i)->name,
+				   (unsigned long long)read_count(&s->packed_bytes[i]));
+}
+
+void metrics_render(const struct metrics *m, const struct platform *const *served, size_t n,
+		    uint64_t store_blobs, uint64_t store_bytes, struct buf *out)
 {
 	const struct shared *s = m->s;
 
 	render_requests(s, out);
 	render_cache(s, out);
-	render_builds(s, out);
-	header(out, "nixery_packed_bytes_total", "counter", "Compressed bytes of layers packed.");
-	buf_printf(out, "nixery_packed_bytes_total %llu\n", (unsigned long long)read_count(&s->packed_bytes));
+	render_builds(s, served, n, out);
 	header(out, "nixery_build_slot_waits_total", "counter", "Nix jobs that waited for a build slot (NIXERY_MAX_BUILDS).");
 	buf_printf(out, "nixery_build_slot_waits_total %llu\n", (unsigned long long)read_count(&s->slot_waits));
 	header(out, "nixery_build_slot_wait_seconds_total", "counter", "Time Nix jobs spent waiting for a build slot.");

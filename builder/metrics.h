@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/platform.h"
 
 struct metrics;
 
@@ -27,14 +28,16 @@ void metrics_close(struct metrics *m);
  * router's (manifest, blob, tags, ...); an unknown one counts as other. */
 void metrics_request(struct metrics *m, const char *route, int status);
 void metrics_cache(struct metrics *m, enum metrics_level level, int hit);
-void metrics_build_started(struct metrics *m);
-void metrics_build_ended(struct metrics *m, enum metrics_build result, double seconds,
+/* Builds are counted by the platform they are for. */
+void metrics_build_started(struct metrics *m, const struct platform *p);
+void metrics_build_ended(struct metrics *m, const struct platform *p, enum metrics_build result, double seconds,
 			 uint64_t packed);
 void metrics_slot_wait(struct metrics *m, long ms);
 
 /* The Prometheus text format, with the blob store's size (from the cache)
- * as gauges. */
-void metrics_render(const struct metrics *m, uint64_t store_blobs, uint64_t store_bytes,
-		    struct buf *out);
+ * as gauges; the builds of each platform served (n of them), and of any
+ * other that has some (served before). */
+void metrics_render(const struct metrics *m, const struct platform *const *served, size_t n,
+		    uint64_t store_blobs, uint64_t store_bytes, struct buf *out);
 
 #endif

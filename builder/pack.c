@@ -197,7 +197,8 @@ static int write_manifests(struct packer *p, const struct image_request *req,
 			   const struct manifest_layer *layers, size_t n,
 			   struct cache_image *img, char *err, size_t errlen)
 {
-	struct image_config ic = { .arch = req->arch, .cmd_bash = req->cmd_bash, .nonroot = req->nonroot };
+	struct image_config ic = { .arch = req->arch, .variant = req->platform ? req->platform->variant : NULL,
+				   .cmd_bash = req->cmd_bash, .nonroot = req->nonroot };
 	char config_hex[DIGEST_HEX_LEN + 1];
 	char *config = manifest_config_json(&ic, layers, n), *docker = NULL, *oci = NULL;
 	int rc;
@@ -351,6 +352,7 @@ int pack_image(struct packer *p, const struct closure *c, const struct layer_pla
 	size_t i;
 	int rc;
 
+	memset(img, 0, sizeof *img);
 	if (!jobs.layers) {
 		snprintf(err, errlen, "out of memory packing an image");
 		return -ENOMEM;

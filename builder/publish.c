@@ -6,11 +6,43 @@
 #include <errno.h>
 #include <string.h>
 
+#include "builder/walk.h"
 #include "core/log.h"
 
+/* Lists a blob once: both forms of an index name the same configs and
+ * layers. */
 static int list_blob(void *ctx, const char *hex, uint64_t size)
 {
-	return buf_printf(ctx, " %s:%llu", hex, (unsigned long long)size);
+	struct buf *blobs = ctx;
+
+	if (blobs->data && strstr(blobs->data, hex))
+		return 0;
+	return buf_printf(blobs, " %s:%llu", hex, (unsigned long long)size) < 0 ? -ENOMEM : 0;
+}
+
+/* An index's two forms, each platform's manifests and their blobs (to
+ * blobs, unless NULL), and the first platform's manifests, which clients
+ * that take no index get. */
+static int list_index(const struct storage *s, const struct cache_image *img, struct storage_tag *t,
+		      struct buf *blobs)
+{
+	const char *forms[] = { img->docker_manifest, img->oci_manifest };
+	char *firsts[] = { t->docker, t->oci };
+	struct buf text = { 0 };
+	size_t i;
+	int rc = 0;
+
+	t->index = 1;
+	memcpy(t->docker_list, img->docker_manifest, sizeof t->docker_list);
+	memcpy(t->oci_index, img->oci_manifest, sizeof t->oci_index);
+	for (i = 0; i < 2 && rc == 0; i++) {
+		text.len = 0;
+		if ((rc = storage_read(s, forms[i], MANIFEST_MAX_BYTES, &text)) == 0 &&
+		    (rc = walk_first_child(text.data, firsts[i])) == 0 && blobs)
+			rc = walk_image(s, text.data, list_blob, blobs);
+	}
+	buf_free(&text);
+	return rc;
 }
 
 void publish_tag(const struct storage *s, const char *name, const char *ref, const struct cache_image *img,
@@ -24,12 +56,17 @@ void publish_tag(const struct storage *s, const char *name, const char *ref, con
 		return;
 	memcpy(t.docker, img->docker_manifest, sizeof t.docker);
 	memcpy(t.oci, img->oci_manifest, sizeof t.oci);
-	if (storage_tag_read(s, name, ref, &old) == 0 && strcmp(old.docker, t.docker) == 0 &&
-	    strcmp(old.oci, t.oci) == 0 && old.expires <= t.expires && old.expires - now >= (t.expires - now) / 2)
+	if (storage_tag_read(s, name, ref, &old) == 0 &&
+	    strcmp(img->index ? old.docker_list : old.docker, img->docker_manifest) == 0 &&
+	    strcmp(img->index ? old.oci_index : old.oci, img->oci_manifest) == 0 && old.index == img->index &&
+	    old.expires <= t.expires && old.expires - now >= (t.expires - now) / 2)
 		return;
-	if (!storage_remote(s) && manifest_each_blob(manifest, list_blob, &blobs) < 0)
-		rc = -ENOMEM;
+	/* A bucket's blobs are not the web server's to look at: none listed. */
+	if (img->index)
+		rc = list_index(s, img, &t, storage_remote(s) ? NULL : &blobs);
 	else
+		rc = storage_remote(s) ? 0 : manifest_each_blob(manifest, list_blob, &blobs);
+	if (rc == 0)
 		rc = storage_tag_write(s, name, ref, &t, blobs.data ? blobs.data : "");
 	/* -EINVAL: a name the web server's route does not admit. */
 	if (rc < 0 && rc != -EINVAL)

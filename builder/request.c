@@ -12,6 +12,7 @@
 
 #include "builder/health.h"
 #include "builder/lock.h"
+#include "builder/walk.h"
 #include "core/log.h"
 
 int request_say(struct request *r, int rc, const char *fmt, ...)
@@ -45,15 +46,6 @@ int request_stopped(struct request *r, int rc, const char *what)
 			   r->b->cfg->nix_timeout, what);
 }
 
-int request_load_manifest(struct request *r, const char *hex)
-{
-	int rc = storage_read(r->b->storage, hex, MANIFEST_MAX_BYTES, &r->out->manifest);
-
-	snprintf(r->out->digest, sizeof r->out->digest, "%s", hex);
-	r->out->media_type = manifest_media_type(r->fmt);
-	return rc;
-}
-
 static int blob_present(void *ctx, const char *hex, uint64_t size)
 {
 	struct request *r = ctx;
@@ -61,17 +53,47 @@ static int blob_present(void *ctx, const char *hex, uint64_t size)
 	return r->verify_blobs ? health_check(r->b->cache, r->b->storage, hex, size) : 0;
 }
 
-/* Loads a cached image's manifest, if it and every blob it names are
+/* Reads manifest hex into the answer; one that cannot be read (missing,
+ * cut, damaged) is forgotten: -ENOENT. */
+static int read_manifest(struct request *r, const char *hex)
+{
+	int rc;
+
+	r->out->manifest.len = 0;
+	snprintf(r->out->digest, sizeof r->out->digest, "%s", hex);
+	rc = storage_read(r->b->storage, hex, MANIFEST_MAX_BYTES, &r->out->manifest);
+	return rc < 0 ? health_lost(r->b->cache, r->b->storage, hex, rc) : 0;
+}
+
+int request_load_answer(struct request *r, const struct cache_image *img, int check)
+{
+	int as_index = img->index && r->accept.index;
+	enum manifest_format f = as_index ? r->accept.index_format : r->accept.manifest;
+	const char *hex = f == MANIFEST_OCI ? img->oci_manifest : img->docker_manifest;
+	char child[DIGEST_HEX_LEN + 1];
+	int rc;
+
+	r->out->media_type = as_index ? manifest_index_media_type(f) : manifest_media_type(f);
+	if ((rc = read_manifest(r, hex)) < 0)
+		return rc;
+	/* Not a manifest, nor an index: damaged. */
+	if (check && (rc = walk_image(r->b->storage, r->out->manifest.data, blob_present, r)) == -EINVAL)
+		return health_lost(r->b->cache, r->b->storage, hex, rc);
+	if (rc != 0 || !img->index || as_index)
+		return rc;
+	/* A client that takes no index gets the first platform's image. */
+	if (walk_first_child(r->out->manifest.data, child) < 0)
+		return health_lost(r->b->cache, r->b->storage, hex, -EINVAL);
+	return read_manifest(r, child);
+}
+
+/* Loads a cached image's answer, if it and every blob it names are
  * there whole: -ENOENT when something was lost (and is forgotten now:
  * health.h), and the image is built again. */
 static int load_whole_image(struct request *r, const struct cache_image *img)
 {
-	const char *hex = r->fmt == MANIFEST_OCI ? img->oci_manifest : img->docker_manifest;
-	int rc = request_load_manifest(r, hex);
+	int rc = request_load_answer(r, img, 1);
 
-	/* A manifest missing, cut, damaged, or no manifest. */
-	if (rc < 0 || (rc = manifest_each_blob(r->out->manifest.data, blob_present, r)) == -EINVAL)
-		rc = health_lost(r->b->cache, r->b->storage, hex, rc);
 	if (rc == 0 || rc == -ENOENT)
 		return rc;
 	if (rc == -EHOSTUNREACH || rc == -EACCES)
@@ -117,7 +139,7 @@ int request_remember(struct request *r, int request_too)
 	int64_t now = time(NULL);
 	int rc = request_too ? cache_request_put(r->b->cache, r->req_key, r->key, now) : 0;
 
-	if (rc == 0)
+	if (rc == 0 && !r->part)
 		rc = cache_tag_put(r->b->cache, r->name, r->ref, r->key, now);
 	return rc < 0 ? request_answer_cache_error(r, rc) : 0;
 }

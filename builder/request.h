@@ -15,10 +15,13 @@ struct request {
 	struct builder *b;
 	const struct deadline *dl;
 	const char *name, *ref;
-	enum manifest_format fmt;
-	struct image_request req;
+	struct manifest_accept accept;   /* what the client takes */
+	struct image_request req;        /* for the first platform of plat */
+	const struct platform *plat[PLATFORM_MAX];   /* the platforms asked for, in order */
+	size_t nplat;
 	struct source src;
-	struct nix_eval ev;
+	struct nix_eval ev;              /* one platform's evaluation */
+	struct nix_eval evs[PLATFORM_MAX];   /* each platform's, for an index */
 	struct nix_job job;
 	char req_key[DIGEST_HEX_LEN + 1];
 	char key[DIGEST_HEX_LEN + 1];
@@ -28,6 +31,8 @@ struct request {
 	int verify_blobs;             /* a cached image's blobs are tested */
 	int admitted, ticket;         /* to cold work (admission.h) */
 	char claim[STORAGE_VERSION_MAX];  /* the bucket's claim this host made to build it: its version */
+	int part;                     /* one platform's image of an index request: the
+				       * tag is the index's, not recorded here */
 	struct builder_result *out;
 };
 
@@ -39,8 +44,13 @@ int request_stopped(struct request *r, int rc, const char *what);
 /* A cache error that is not a miss, as the request's answer: busy, or
  * storage full; never a reason to build. */
 int request_answer_cache_error(struct request *r, int rc);
-/* Reads manifest hex into the answer. */
-int request_load_manifest(struct request *r, const char *hex);
+/* Reads the answer of image img (both formats' manifests, or indexes)
+ * into r->out: the manifest or index the client takes (for an index it
+ * does not take, the first platform's manifest). check: each blob of the
+ * image is tested first (health.h). -ENOENT when something of it was
+ * lost, and is forgotten now; a storage error when a manifest cannot be
+ * read; -EINVAL for what is no manifest. */
+int request_load_answer(struct request *r, const struct cache_image *img, int check);
 /* Answers with the image recorded as img under r->key, if it is there
  * whole; -ENOENT when something of it was lost, and it is built again. */
 int request_use_image(struct request *r, const struct cache_image *img);
@@ -55,5 +65,7 @@ int request_take_slot(struct request *r, const char *what, long *waited_ms);
 
 /* Evaluated, not cached: builds under the image's lock (build.c). */
 int build_locked(struct request *r);
+/* How a failed build's error reaches the client (build.c). */
+int build_failed(struct request *r, int rc, const char *err);
 
 #endif

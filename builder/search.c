@@ -30,7 +30,7 @@ static int listing(struct builder *b, const char *prefix, const struct deadline 
 		   char *err, size_t errlen)
 {
 	const struct config *cfg = b->cfg;
-	struct image_request req = { .system = "x86_64-linux" };
+	struct image_request req = { 0 };
 	struct source src;
 	struct nix_job job = { .cfg = cfg, .src = &src, .req = &req, .deadline = dl };
 	char key[4096];
@@ -38,6 +38,8 @@ static int listing(struct builder *b, const char *prefix, const struct deadline 
 	long waited;
 	int rc, slot, ticket;
 
+	/* Names are listed as the first platform's package set has them. */
+	image_set_platform(&req, cfg->nplatforms ? cfg->platforms[0] : platform_host());
 	if (source_resolve(cfg, "latest", &src) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;

@@ -15,6 +15,7 @@
 
 #include "builder/builder.h"
 #include "builder/gc.h"
+#include "builder/walk.h"
 #include "builder/lock.h"
 #include "builder/verify.h"
 #include "core/clock.h"
@@ -133,7 +134,7 @@ static int prebuild_one(struct admin *a, const char *ref, const char *default_ta
 	}
 	started = clock_start();
 	/* No tag file: the first answer through lighttpd writes it. */
-	rc = builder_image(&a->builder, name, tag, MANIFEST_DOCKER, 0, &dl, &res);
+	rc = builder_image(&a->builder, name, tag, NULL, 0, &dl, &res);
 	if (rc < 0)
 		printf("failed: %s\n", res.message);
 	else if (res.built)
@@ -262,13 +263,14 @@ static int show_image(void *ctx, const char *key, const struct cache_image *img,
 	size_t n = 0, i;
 
 	(void)created;
+	/* An index: every platform's image, and its manifests. */
 	if (storage_read(a->storage, img->docker_manifest, MANIFEST_MAX_BYTES, &manifest) == 0)
-		manifest_each_blob(manifest.data, add_size, &size);
+		walk_image(a->storage, manifest.data, add_size, &size);
 	buf_free(&manifest);
 	cache_image_tags(a->builder.cache, key, &refs, &n);
 	printf("%.12s  %9.1f MiB  used ", key, (double)size / (1 << 20));
 	print_age(img->used);
-	printf("  ");
+	printf("  %s%s", img->platforms[0] ? img->platforms : "-", img->index ? " (index)  " : "  ");
 	for (i = 0; i < n; i++)
 		printf("%s%s", i ? " " : "", refs[i]);
 	printf("%s\n", n ? "" : "(no tag recorded)");

@@ -31,6 +31,8 @@ const struct setting config_settings[] = {
 	{ "NIXERY_STOP_GRACE", "10", NUMBER, AT(stop_grace), 0, 3600 },
 	{ "NIXERY_EVAL_TTL", "60", NUMBER, AT(eval_ttl), 0, INT_MAX },
 	{ "NIXERY_MAX_LAYERS", "94", NUMBER, AT(max_layers), 1, 120 },
+	/* No fallback: the host's own platform. */
+	{ "NIXERY_PLATFORMS", NULL, PLATFORMS, AT(platforms_text), 0, 0 },
 	{ "NIX_POPULARITY_URL", NULL, TEXT, AT(popularity_url), 0, 0 },
 	{ "NIXERY_POPULARITY_TTL", "86400", NUMBER, AT(popularity_ttl), 1, INT_MAX },
 	{ "NIXERY_BLOB_OFFLOAD", "auto", OFFLOAD, AT(offload), 0, 0 },
@@ -79,7 +81,7 @@ void config_free(struct config *cfg)
 	for (i = 0; i < NSETTINGS; i++) {
 		enum kind kind = config_settings[i].kind;
 
-		if (kind == TEXT || kind == PATH || kind == URLPATH || kind == SECRET)
+		if (kind == TEXT || kind == PATH || kind == URLPATH || kind == SECRET || kind == PLATFORMS)
 			free(*(char **)((char *)cfg + config_settings[i].offset));
 	}
 	free(cfg->file);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "core/buf.h"
+#include "core/platform.h"
 
 enum offload {
 	OFFLOAD_NONE,        /* the worker streams blobs itself */
@@ -61,6 +62,11 @@ struct config {
 	int stop_grace;          /* NIXERY_STOP_GRACE, seconds requests get to finish at a stop */
 	int eval_ttl;            /* NIXERY_EVAL_TTL, seconds a moving source stays evaluated */
 	int max_layers;          /* NIXERY_MAX_LAYERS, store-path layers per image */
+	char *platforms_text;    /* NIXERY_PLATFORMS as given, or NULL */
+	/* ... as platforms, in order: the first is what a client that takes
+	 * no image index gets; the host's own when unset. */
+	const struct platform *platforms[PLATFORM_MAX];
+	size_t nplatforms;
 	int threads;             /* NIXERY_THREADS, requests served at once per process */
 	int max_cold;            /* NIXERY_MAX_COLD, requests waiting for Nix at once on this host */
 	enum offload offload;    /* NIXERY_BLOB_OFFLOAD */

@@ -212,6 +212,18 @@ static int parse_number(const struct setting *s, const char *v, int *value, char
 	return 0;
 }
 
+/* The list, parsed: its text kept for printing. */
+static int set_platforms(struct config *cfg, const struct setting *s, const char *v, char *err, size_t errlen)
+{
+	char why[256];
+
+	if (platform_parse_list(v, cfg->platforms, &cfg->nplatforms, why, sizeof why) < 0) {
+		config_problem(err, errlen, "%s=%s is not valid: %s", s->name, v, why);
+		return -EINVAL;
+	}
+	return (cfg->platforms_text = strdup(v)) ? 0 : -ENOMEM;
+}
+
 static int set_value(struct config *cfg, const struct setting *s, const char *v,
 		     char *err, size_t errlen)
 {
@@ -239,6 +251,8 @@ static int set_value(struct config *cfg, const struct setting *s, const char *v,
 		if ((rc = choose(&offloads, s, v, &n, err, errlen)) == 0)
 			*(enum offload *)field = (enum offload)n;
 		return rc;
+	case PLATFORMS:
+		return set_platforms(cfg, s, v, err, errlen);
 	}
 	return -EINVAL;
 }
@@ -279,6 +293,10 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		cfg->max_builds = cores();
 	if (!cfg->pack_threads)
 		cfg->pack_threads = cores();
+	if (!cfg->nplatforms) {
+		cfg->platforms[0] = platform_host();
+		cfg->nplatforms = 1;
+	}
 	for (i = 0; i < config_nsettings; i++)
 		free(fv.value[i]);
 	if (rc < 0)

@@ -73,7 +73,7 @@ void config_print(const struct config *cfg, struct buf *out)
 	for (i = 0; i < config_nsettings; i++) {
 		const struct setting *s = &config_settings[i];
 		const void *field = (const char *)cfg + s->offset;
-		char number[32];
+		char number[32], platforms[PLATFORM_MAX * 24];
 		const char *v = NULL;
 
 		if (s->kind == NUMBER) {
@@ -87,6 +87,9 @@ void config_print(const struct config *cfg, struct buf *out)
 			v = *(char *const *)field ? "(set, not shown)" : NULL;
 		} else if (s->kind == OFFLOAD) {
 			v = offload_name(*(const enum offload *)field);
+		} else if (s->kind == PLATFORMS) {
+			platform_list_text(cfg->platforms, cfg->nplatforms, " ", platforms, sizeof platforms);
+			v = platforms;
 		} else {
 			v = *(char *const *)field;
 		}

@@ -18,6 +18,7 @@ enum kind {
 	BACKEND,     /* filesystem | gcs | s3 */
 	BOOL,        /* true | false (yes, no, 1, 0) */
 	SECRET,      /* a word that is never printed */
+	PLATFORMS,   /* platforms, os/architecture[/variant], by spaces or commas */
 };
 
 struct setting {

@@ -98,8 +98,7 @@ int image_parse(const char *name, struct image_request *req, char *err, size_t e
 	int rc = 0;
 
 	memset(req, 0, sizeof *req);
-	req->system = "x86_64-linux";
-	req->arch = "amd64";
+	image_set_platform(req, platform_host());
 	if (len == 0 || len > IMAGE_NAME_MAX) {
 		snprintf(err, errlen, "image name must have 1 to %d characters", IMAGE_NAME_MAX);
 		return -EINVAL;
@@ -116,8 +115,8 @@ int image_parse(const char *name, struct image_request *req, char *err, size_t e
 			for (i = 0; i < NELEM(shell_packages) && rc == 0; i++)
 				rc = add_package(req, shell_packages[i], strlen(shell_packages[i]));
 		} else if (len == 5 && strncmp(p, "arm64", 5) == 0) {
-			req->system = "aarch64-linux";
-			req->arch = "arm64";
+			image_set_platform(req, platform_find("linux/arm64", 11));
+			req->platform_named = 1;
 		} else if (len == 7 && strncmp(p, "nonroot", 7) == 0) {
 			req->nonroot = 1;
 		} else {
@@ -150,6 +149,13 @@ void image_request_free(struct image_request *req)
 	strv_free(req->packages, req->npackages);
 	req->packages = NULL;
 	req->npackages = 0;
+}
+
+void image_set_platform(struct image_request *req, const struct platform *p)
+{
+	req->platform = p;
+	req->system = p->system;
+	req->arch = p->arch;
 }
 
 char *image_packages_json(const struct image_request *req)

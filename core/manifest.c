@@ -51,6 +51,7 @@ char *manifest_config_json(const struct image_config *ic,
 	size_t i;
 
 	if (!root || !cJSON_AddStringToObject(root, "architecture", ic->arch) ||
+	    (ic->variant && *ic->variant && !cJSON_AddStringToObject(root, "variant", ic->variant)) ||
 	    !cJSON_AddStringToObject(root, "os", "linux") ||
 	    !(rootfs = cJSON_AddObjectToObject(root, "rootfs")) ||
 	    !cJSON_AddStringToObject(rootfs, "type", "layers") ||
@@ -166,16 +167,26 @@ static double range_q(const char *params, size_t len)
 	return 1.0;
 }
 
-enum manifest_format manifest_negotiate(const char *accept)
+/* The media types negotiation weighs, by their place in best_q. */
+enum ranked { RANK_DOCKER, RANK_OCI, RANK_LIST, RANK_INDEX, RANKS };
+static const char *const ranked_types[RANKS] = {
+	MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST, MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX,
+};
+
+/* Each ranked type's q-value and place where the header first names it
+ * (q -1 where it does not). */
+static void rank(const char *accept, double best_q[RANKS], size_t best_pos[RANKS])
 {
-	double best_q[2] = { -1, -1 };
-	size_t best_pos[2] = { 0, 0 }, pos = 0;
+	size_t pos = 0, t;
 	const char *p = accept;
 
+	for (t = 0; t < RANKS; t++) {
+		best_q[t] = -1;
+		best_pos[t] = 0;
+	}
 	while (p && *p) {
 		const char *end = strchr(p, ','), *semi;
 		size_t len = end ? (size_t)(end - p) : strlen(p), tlen;
-		int which = -1;
 
 		while (len > 0 && *p == ' ')
 			p++, len--;
@@ -183,21 +194,108 @@ enum manifest_format manifest_negotiate(const char *accept)
 		tlen = semi ? (size_t)(semi - p) : len;
 		while (tlen > 0 && p[tlen - 1] == ' ')
 			tlen--;
-		if (tlen == strlen(MEDIA_DOCKER_MANIFEST) && strncasecmp(p, MEDIA_DOCKER_MANIFEST, tlen) == 0)
-			which = MANIFEST_DOCKER;
-		else if (tlen == strlen(MEDIA_OCI_MANIFEST) && strncasecmp(p, MEDIA_OCI_MANIFEST, tlen) == 0)
-			which = MANIFEST_OCI;
-		if (which >= 0 && best_q[which] < 0) {
-			best_q[which] = range_q(p, len);
-			best_pos[which] = pos;
-		}
+		for (t = 0; t < RANKS; t++)
+			if (tlen == strlen(ranked_types[t]) && strncasecmp(p, ranked_types[t], tlen) == 0 &&
+			    best_q[t] < 0) {
+				best_q[t] = range_q(p, len);
+				best_pos[t] = pos;
+			}
 		pos++;
 		p = end ? end + 1 : NULL;
 	}
-	if (best_q[MANIFEST_OCI] > 0 &&
-	    (best_q[MANIFEST_OCI] > best_q[MANIFEST_DOCKER] ||
-	     (best_q[MANIFEST_OCI] == best_q[MANIFEST_DOCKER] &&
-	      best_pos[MANIFEST_OCI] < best_pos[MANIFEST_DOCKER])))
-		return MANIFEST_OCI;
-	return MANIFEST_DOCKER;
+}
+
+/* Whether type a is preferred to type b: admitted (q > 0), and ranked
+ * higher by q-value, or equal and named first. */
+static int prefers(const double q[RANKS], const size_t pos[RANKS], enum ranked a, enum ranked b)
+{
+	return q[a] > 0 && (q[a] > q[b] || (q[a] == q[b] && pos[a] < pos[b]));
+}
+
+void manifest_negotiate_all(const char *accept, struct manifest_accept *out)
+{
+	double q[RANKS];
+	size_t pos[RANKS];
+
+	rank(accept, q, pos);
+	out->manifest = prefers(q, pos, RANK_OCI, RANK_DOCKER) ? MANIFEST_OCI : MANIFEST_DOCKER;
+	out->index = q[RANK_LIST] > 0 || q[RANK_INDEX] > 0;
+	out->index_format = prefers(q, pos, RANK_INDEX, RANK_LIST) ? MANIFEST_OCI : MANIFEST_DOCKER;
+}
+
+enum manifest_format manifest_negotiate(const char *accept)
+{
+	struct manifest_accept a;
+
+	manifest_negotiate_all(accept, &a);
+	return a.manifest;
+}
+
+const char *manifest_index_media_type(enum manifest_format f)
+{
+	return f == MANIFEST_OCI ? MEDIA_OCI_INDEX : MEDIA_DOCKER_LIST;
+}
+
+static cJSON *index_entry(enum manifest_format f, const struct manifest_entry *e)
+{
+	cJSON *d = descriptor(manifest_media_type(f), e->digest, e->size), *platform;
+
+	if (!d || !(platform = cJSON_AddObjectToObject(d, "platform")) ||
+	    !cJSON_AddStringToObject(platform, "architecture", e->arch) ||
+	    !cJSON_AddStringToObject(platform, "os", e->os) ||
+	    (e->variant && *e->variant && !cJSON_AddStringToObject(platform, "variant", e->variant))) {
+		cJSON_Delete(d);
+		return NULL;
+	}
+	return d;
+}
+
+char *manifest_index_json(enum manifest_format f, const struct manifest_entry *entries, size_t n,
+			  const char *left_out)
+{
+	cJSON *root = cJSON_CreateObject(), *arr, *d, *notes;
+	size_t i;
+
+	if (!root || !cJSON_AddNumberToObject(root, "schemaVersion", 2) ||
+	    !cJSON_AddStringToObject(root, "mediaType", manifest_index_media_type(f)) ||
+	    !(arr = cJSON_AddArrayToObject(root, "manifests")))
+		goto fail;
+	for (i = 0; i < n; i++)
+		if (!(d = index_entry(f, &entries[i])) || !cJSON_AddItemToArray(arr, d))
+			goto fail;
+	/* Docker's manifest list has no annotations in its schema; Docker
+	 * ignores the field, and containerd reads it as the OCI one. */
+	if (left_out && *left_out &&
+	    (!(notes = cJSON_AddObjectToObject(root, "annotations")) ||
+	     !cJSON_AddStringToObject(notes, MANIFEST_LEFT_OUT, left_out)))
+		goto fail;
+	return print_and_delete(root);
+fail:
+	cJSON_Delete(root);
+	return NULL;
+}
+
+int manifest_is_index(const char *json)
+{
+	cJSON *root = cJSON_Parse(json);
+	int is = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "manifests"));
+
+	cJSON_Delete(root);
+	return is;
+}
+
+int manifest_each_child(const char *json, manifest_blob_fn fn, void *ctx)
+{
+	cJSON *root = cJSON_Parse(json);
+	const cJSON *children = cJSON_GetObjectItemCaseSensitive(root, "manifests"), *child;
+	int rc = -EINVAL;
+
+	if (cJSON_IsArray(children)) {
+		rc = 0;
+		cJSON_ArrayForEach(child, children)
+			if ((rc = each_descriptor(child, fn, ctx)) != 0)
+				break;
+	}
+	cJSON_Delete(root);
+	return rc;
 }

@@ -13,9 +13,9 @@
 -- Each rule here is another's, repeated, and held to it by a test: the
 -- headers a blob is sent with (fcgi/reply.h; tests/e2e/blobheaders.sh),
 -- when a file is there as committed and what a tag's file says
--- (storage/tags.c, storage_tag_answer; tests/e2e/tagformat.sh), and the
+-- (storage/tags.c, storage_tag_answer_for; tests/e2e/tagformat.sh), and the
 -- manifest format an Accept header asks for (core/manifest.c,
--- manifest_negotiate; tests/e2e/accept.sh).
+-- manifest_negotiate_all; tests/e2e/accept.sh).
 local r = lighty.r
 
 local function to_worker()
@@ -78,14 +78,17 @@ end
 
 local DOCKER = "application/vnd.docker.distribution.manifest.v2+json"
 local OCI = "application/vnd.oci.image.manifest.v1+json"
+local LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+local INDEX = "application/vnd.oci.image.index.v1+json"
 
--- The manifest format the Accept header asks for, chosen as the workers
--- choose (core/manifest.c): the first of the two named, Docker's when
--- neither is. nil for a header with parameters (q=): the workers weigh
--- those.
+-- The manifest format the Accept header asks for, and the image index it
+-- takes (nil for none), chosen as the workers choose (core/manifest.c,
+-- manifest_negotiate_all): of each pair the first named, Docker's
+-- manifest when neither is; an index only when one is named. nil for a
+-- header with parameters (q=): the workers weigh those.
 local function negotiate(accept)
 	if not accept then
-		return DOCKER
+		return DOCKER, nil
 	end
 	if accept:find(";", 1, true) then
 		return nil
@@ -96,18 +99,26 @@ local function negotiate(accept)
 		item = item:match("^ *(.-) *$")
 		first[item] = first[item] or i
 	end
+	local manifest, index = DOCKER, nil
 	if first[OCI] and (not first[DOCKER] or first[OCI] < first[DOCKER]) then
-		return OCI
+		manifest = OCI
 	end
-	return DOCKER
+	if first[INDEX] and (not first[LIST] or first[INDEX] < first[LIST]) then
+		index = INDEX
+	elseif first[LIST] then
+		index = LIST
+	end
+	return manifest, index
 end
 
--- The tag file's two manifests, { docker, oci }, while it is current and
--- every blob it names is there whole; nil otherwise. root is STORAGE_PATH/.
--- The format is storage/tags.c's (one line, "<expires> <docker> <oci>"
--- and " <blob>:<size>" for each blob; numbers of at most 18 digits,
--- digests of 64), read as storage_tag_answer reads it: the line, then its
--- time, then its blobs. Anything else is the workers'.
+-- The tag file's manifests, { docker, oci, list, index } (list and index
+-- for an image index only), while it is current and every blob it names
+-- is there whole; nil otherwise. root is STORAGE_PATH/. The format is
+-- storage/tags.c's (one line, "<expires> <docker> <oci>", then
+-- " index <list> <index>" for an image index, and " <blob>:<size>" for
+-- each blob; numbers of at most 18 digits, digests of 64), read as
+-- storage_tag_answer_for reads it: the line, then its time, then its
+-- blobs. Anything else is the workers'.
 local TAG_FILE_MAX = 1048576
 local HEX = ("[0-9a-f]"):rep(64)
 local function read_tag(file, root)
@@ -120,6 +131,13 @@ local function read_tag(file, root)
 		return nil
 	end
 	local expires, docker, oci, blobs = text:match("^(%d+) (" .. HEX .. ") (" .. HEX .. ")([^\n]*)\n$")
+	local list, index
+	if blobs and blobs:sub(1, 7) == " index " then
+		list, index, blobs = blobs:match("^ index (" .. HEX .. ") (" .. HEX .. ")(.*)$")
+		if not list then
+			return nil
+		end
+	end
 	if not expires or #expires > 18 or tonumber(expires) <= os.time() then
 		return nil
 	end
@@ -133,17 +151,18 @@ local function read_tag(file, root)
 		end
 		at = after
 	end
-	return { docker, oci }
+	return { docker, oci, list, index }
 end
 
--- The tag's manifest for this request, or nil. A tag found current is
+-- The tag's manifest for this request, or its index when it has one and
+-- the client takes it; nil when the workers are to answer. A tag found current is
 -- remembered for the rest of the second, in the script's global state,
 -- which lasts as long as the process: lighttpd's stat cache trusts what it
 -- has seen for a second, so reading the file and checking the blobs again
 -- within it would learn nothing new, at half the route's cost. A tag not
 -- found current is read again at once: a worker may be writing its file.
 local function tag_manifest(file, root)
-	local media = negotiate(r.req_header["Accept"])
+	local media, index = negotiate(r.req_header["Accept"])
 	if not media then
 		return nil
 	end
@@ -157,6 +176,9 @@ local function tag_manifest(file, root)
 		return nil
 	end
 	seen[file] = tag
+	if index and tag[3] then
+		return index == INDEX and tag[4] or tag[3], index
+	end
 	return media == OCI and tag[2] or tag[1], media
 end
 

@@ -61,9 +61,11 @@ static void usage(FILE *f)
 static int check_config(const char *config_path)
 {
 	struct buf out = { 0 }, problems = { 0 };
+	const char *systems[PLATFORM_MAX];
 	struct config cfg;
 	char err[4096];
-	int n = 0;
+	int n = 0, nix_problems;
+	size_t i;
 
 	if (config_load(&cfg, config_path, err, sizeof err) < 0) {
 		printf("problems:\n");
@@ -73,7 +75,13 @@ static int check_config(const char *config_path)
 		return 1;
 	}
 	config_print(&cfg, &out);
-	n = config_check(&cfg, &problems) + nix_check(&problems);
+	n = config_check(&cfg, &problems);
+	n += (nix_problems = nix_check(&problems));
+	/* Each platform served, once Nix itself works. */
+	for (i = 0; i < cfg.nplatforms; i++)
+		systems[i] = cfg.platforms[i]->system;
+	if (!nix_problems)
+		n += nix_check_systems(systems, cfg.nplatforms, &problems);
 	/* A bucket is reached: its name, the key and the clock tested. */
 	if (cfg.storage != STORAGE_FILESYSTEM) {
 		struct storage *storage = NULL;

@@ -136,6 +136,31 @@ static void flag_unknown(struct buf *out, struct registry *reg, const char *imag
 		buf_printf(out, "</p>\n");
 }
 
+/* The platforms an image is built for: each client picks its own from
+ * the index, or asks for another. */
+static void platforms_served(struct buf *out, const struct config *cfg, const char *host, const char *image)
+{
+	const struct platform *host_platform = platform_host();
+	const struct platform *const *served = cfg->nplatforms ? cfg->platforms : &host_platform;
+	size_t i, n = cfg->nplatforms ? cfg->nplatforms : 1;
+
+	buf_printf(out, "<p id=\"platforms\">Built for ");
+	for (i = 0; i < n; i++)
+		buf_printf(out, "%s<code class=\"platform\">%s</code>", i == 0 ? "" : i + 1 == n ? " and " : ", ",
+			   served[i]->name);
+	if (n == 1) {
+		buf_printf(out, " only.</p>\n");
+		return;
+	}
+	buf_printf(out, ": one name, an image index of one image per platform, from which each client takes "
+		   "its own (a client that takes no index gets %s's). Another platform's: <code>docker pull "
+		   "--platform %s ", served[0]->name, served[1]->name);
+	html(out, host);
+	buf_printf(out, "/");
+	html(out, image);
+	buf_printf(out, "</code>.</p>\n");
+}
+
 static void composer(struct buf *out, struct registry *reg, const char *host, int https, const char *image)
 {
 	int valid = image && image_name_valid(image);
@@ -154,6 +179,7 @@ static void composer(struct buf *out, struct registry *reg, const char *host, in
 	if (valid)
 		flag_unknown(out, reg, image);
 	pull_commands(out, host, https, valid ? image : "shell/hello");
+	platforms_served(out, reg->builder.cfg, host, valid ? image : "shell/hello");
 	if (!https)
 		buf_printf(out, "<p class=\"muted\">This page came over plain HTTP: Docker pulls from such a "
 			   "registry only on localhost, or when it is listed in insecure-registries.</p>\n");
@@ -164,7 +190,7 @@ static void meta_packages(struct buf *out)
 {
 	buf_printf(out, "<section id=\"meta\"><h2>Meta-packages</h2><dl>\n"
 		   "<dt>shell</dt><dd>adds bash, coreutils, moreutils and nano, and runs bash</dd>\n"
-		   "<dt>arm64</dt><dd>builds for aarch64-linux</dd>\n"
+		   "<dt>arm64</dt><dd>builds for linux/arm64 alone (aarch64-linux), where it is served</dd>\n"
 		   "<dt>nonroot</dt><dd>runs as <code>user</code> (uid and gid 1000) in its home</dd>\n"
 		   "</dl><p>Every image has cacert and iana-etc, /etc/passwd, /tmp and /usr/bin/env. "
 		   "Names ignore case at each level of a dotted path (<code>python3packages.numpy</code>); "
@@ -208,7 +234,9 @@ static void image_cell(struct buf *out, const struct cache_build *b)
 {
 	buf_printf(out, "<td><code>");
 	html(out, b->name[0] ? b->name : b->packages);
-	buf_printf(out, "</code></td>");
+	buf_printf(out, "</code></td><td class=\"platform\">");
+	html(out, b->platforms[0] ? b->platforms : "-");
+	buf_printf(out, "</td>");
 }
 
 static int running_row(void *ctx, const struct cache_build *b)
@@ -239,8 +267,10 @@ static int ended_row(void *ctx, const struct cache_build *b)
 	buf_printf(t->out, "<tr class=\"build\">");
 	image_cell(t->out, b);
 	/* A build stopped with its worker (cancelled) is nobody's failure. */
+	/* A platform left out of an index: no build, the package set's word. */
 	buf_printf(t->out, "<td class=\"%s\">", strcmp(b->status, "ok") == 0 ? "ok" :
-		   strcmp(b->status, "timeout") == 0 ? "timeout" : strcmp(b->status, "cancelled") == 0 ? "muted" : "failed");
+		   strcmp(b->status, "timeout") == 0 ? "timeout" :
+		   strcmp(b->status, "cancelled") == 0 || strcmp(b->status, "left out") == 0 ? "muted" : "failed");
 	html(t->out, b->status);
 	buf_printf(t->out, "</td><td>%.1f s</td><td>", b->seconds);
 	if (b->size)
@@ -259,17 +289,17 @@ static void builds(struct buf *out, struct registry *reg)
 	struct table t = { .out = out, .reg = reg };
 
 	buf_printf(out, "<section id=\"running\"><h2>Builds in progress</h2>\n<table><thead><tr>"
-		   "<th>Image</th><th>For</th><th>Last line from Nix</th></tr></thead><tbody>\n");
+		   "<th>Image</th><th>Platform</th><th>For</th><th>Last line from Nix</th></tr></thead><tbody>\n");
 	cache_each_build(reg->builder.cache, 1, 100, running_row, &t);
 	if (!t.rows)
-		buf_printf(out, "<tr><td colspan=\"3\" class=\"muted\">None right now.</td></tr>\n");
+		buf_printf(out, "<tr><td colspan=\"4\" class=\"muted\">None right now.</td></tr>\n");
 	buf_printf(out, "</tbody></table></section>\n<section id=\"builds\"><h2>Last builds</h2>\n<table><thead><tr>"
-		   "<th>Image</th><th>Result</th><th>Took</th><th>Size</th><th>Packed</th><th>Error</th>"
-		   "</tr></thead><tbody>\n");
+		   "<th>Image</th><th>Platform</th><th>Result</th><th>Took</th><th>Size</th><th>Packed</th>"
+		   "<th>Error, or why left out</th></tr></thead><tbody>\n");
 	t.rows = 0;
 	cache_each_build(reg->builder.cache, 0, RECENT_BUILDS, ended_row, &t);
 	if (!t.rows)
-		buf_printf(out, "<tr><td colspan=\"6\" class=\"muted\">No build yet.</td></tr>\n");
+		buf_printf(out, "<tr><td colspan=\"7\" class=\"muted\">No build yet.</td></tr>\n");
 	buf_printf(out, "</tbody></table></section>\n");
 }
 

@@ -115,7 +115,9 @@ static void manifest_by_digest(struct registry *reg, const char *hex, struct rep
 		return;
 	}
 	if (rc == -ENOENT || (strcmp(blob.media_type, MEDIA_DOCKER_MANIFEST) != 0 &&
-			      strcmp(blob.media_type, MEDIA_OCI_MANIFEST) != 0)) {
+			      strcmp(blob.media_type, MEDIA_OCI_MANIFEST) != 0 &&
+			      strcmp(blob.media_type, MEDIA_DOCKER_LIST) != 0 &&
+			      strcmp(blob.media_type, MEDIA_OCI_INDEX) != 0)) {
 		reply_error(rep, 404, "MANIFEST_UNKNOWN", "manifest unknown to this registry", NULL);
 		return;
 	}
@@ -135,6 +137,7 @@ void registry_manifest(struct registry *reg, const char *name, const char *ref,
 		       const char *accept, int tag_file, struct reply *rep)
 {
 	struct deadline dl = deadline_in(reg->builder.cfg->nix_timeout * 1000L, reg->cancel);
+	struct manifest_accept takes;
 	struct builder_result res;
 	cJSON *detail = NULL;
 	int rc;
@@ -143,7 +146,8 @@ void registry_manifest(struct registry *reg, const char *name, const char *ref,
 		manifest_by_digest(reg, ref + strlen(DIGEST_PREFIX), rep);
 		return;
 	}
-	rc = builder_image(&reg->builder, name, ref, manifest_negotiate(accept), tag_file, &dl, &res);
+	manifest_negotiate_all(accept, &takes);
+	rc = builder_image(&reg->builder, name, ref, &takes, tag_file, &dl, &res);
 	if (rc < 0) {
 		if (res.npackages && (detail = cJSON_CreateObject()))
 			cJSON_AddItemToObject(detail, "packages",
@@ -296,7 +300,8 @@ void registry_metrics(struct registry *reg, struct reply *rep)
 		return;
 	}
 	rep->body.len = 0;
-	metrics_render(reg->builder.metrics, blobs, bytes, &rep->body);
+	metrics_render(reg->builder.metrics, reg->builder.cfg->platforms, reg->builder.cfg->nplatforms, blobs, bytes,
+		       &rep->body);
 	rep->status = 200;
 	snprintf(rep->content_type, sizeof rep->content_type, "text/plain; version=0.0.4; charset=utf-8");
 }

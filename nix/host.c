@@ -174,3 +174,54 @@ int nix_check(struct buf *out)
 	}
 	return check_local_store(out);
 }
+
+/* Whether word is one of the words of list (spaces between). */
+static int has_word(const char *list, const char *word)
+{
+	size_t len = strlen(word);
+	const char *p = list;
+
+	while ((p = strstr(p, word))) {
+		if ((p == list || p[-1] == ' ' || p[-1] == '\n' || p[-1] == '\t') &&
+		    (p[len] == '\0' || p[len] == ' ' || p[len] == '\n' || p[len] == '\t' || p[len] == ','))
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+/* The machines file builders = @FILE names, read whole, or the value. */
+static void builders_text(const char *value, char *out, size_t len)
+{
+	FILE *f;
+	size_t n;
+
+	snprintf(out, len, "%s", value);
+	if (value[0] != '@' || !(f = fopen(value + 1, "r")))
+		return;
+	n = fread(out, 1, len - 1, f);
+	out[n] = '\0';
+	fclose(f);
+}
+
+int nix_check_systems(const char *const *systems, size_t n, struct buf *out)
+{
+	char own[128] = "", extra[1024] = "", builders[8192] = "", value[4096] = "", err[512];
+	size_t i;
+	int problems = 0;
+
+	if (nix_setting("system", own, sizeof own, err, sizeof err) < 0)
+		return 0;   /* nix_check said why */
+	nix_setting("extra-platforms", extra, sizeof extra, err, sizeof err);
+	if (nix_setting("builders", value, sizeof value, err, sizeof err) == 0)
+		builders_text(value, builders, sizeof builders);
+	for (i = 0; i < n; i++) {
+		if (strcmp(systems[i], own) == 0 || has_word(extra, systems[i]) || has_word(builders, systems[i]))
+			continue;
+		buf_printf(out, "Nix here builds for %s, not for %s (NIXERY_PLATFORMS): give it a remote builder for %s "
+			   "(builders in nix.conf), or emulation (binfmt with qemu-user-static) and extra-platforms = %s\n",
+			   own, systems[i], systems[i], systems[i]);
+		problems++;
+	}
+	return problems;
+}

@@ -18,4 +18,10 @@ const char *nix_environment(const char *state_dir);
  * and returns their number. */
 int nix_check(struct buf *out);
 
+/* Whether Nix here builds for each of the systems (NIXERY_PLATFORMS):
+ * its own, one of its extra-platforms, or one its builders name. Appends
+ * one line of advice per system it cannot build for and returns their
+ * number. */
+int nix_check_systems(const char *const *systems, size_t n, struct buf *out);
+
 #endif

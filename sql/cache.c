@@ -17,12 +17,13 @@
 static const char *const sql_text[STMT_COUNT] = {
 	/* A cached manifest's whole read: one statement, one read transaction. */
 	[REQUEST_LOOKUP] = "SELECT r.image_key, r.evaluated, i.docker_manifest, i.oci_manifest, i.used, "
-		"EXISTS (SELECT 1 FROM tags WHERE name = ?2 AND tag = ?3) "
+		"EXISTS (SELECT 1 FROM tags WHERE name = ?2 AND tag = ?3), i.is_index, i.platforms "
 		"FROM requests r JOIN images i ON i.image_key = r.image_key WHERE r.request_key = ?1",
 	[REQUEST_PUT] = "INSERT OR REPLACE INTO requests (request_key, image_key, evaluated) VALUES (?1, ?2, ?3)",
 	[REQUEST_CLAIM] = "UPDATE requests SET evaluated = ?3 WHERE request_key = ?1 AND evaluated = ?2",
-	[IMAGE_GET] = "SELECT docker_manifest, oci_manifest, used FROM images WHERE image_key = ?1",
-	[IMAGE_PUT] = "INSERT OR REPLACE INTO images (image_key, docker_manifest, oci_manifest, created, used) VALUES (?1, ?2, ?3, ?4, ?4)",
+	[IMAGE_GET] = "SELECT docker_manifest, oci_manifest, used, is_index, platforms FROM images WHERE image_key = ?1",
+	[IMAGE_PUT] = "INSERT OR REPLACE INTO images (image_key, docker_manifest, oci_manifest, created, used, is_index, platforms) "
+		"VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
 	[IMAGE_USED] = "UPDATE images SET used = ?2 WHERE image_key = ?1",
 	[LAYER_GET] = "SELECT l.digest, l.diff_id, l.size FROM layers l JOIN blobs b ON b.digest = l.digest WHERE l.layer_key = ?1",
 	[LAYER_PUT] = "INSERT OR REPLACE INTO layers (layer_key, digest, diff_id, size) VALUES (?1, ?2, ?3, ?4)",
@@ -30,7 +31,9 @@ static const char *const sql_text[STMT_COUNT] = {
 	[BLOB_PUT] = "INSERT OR REPLACE INTO blobs (digest, size, media_type) VALUES (?1, ?2, ?3)",
 	[BLOB_FORGET] = "DELETE FROM blobs WHERE digest = ?1",
 	[LAYER_FORGET] = "DELETE FROM layers WHERE digest = ?1",
-	[BUILD_BEGIN] = "INSERT INTO builds (image_key, packages, started, status, name) VALUES (?1, ?2, ?3 / 1000, 'running', ?4)",
+	[BUILD_BEGIN] = "INSERT INTO builds (image_key, packages, started, status, name, platforms) VALUES (?1, ?2, ?3 / 1000, 'running', ?4, ?5)",
+	[BUILD_LEFT_OUT] = "INSERT INTO builds (image_key, packages, started, finished, finished_ms, seconds, packed, status, message, name, platforms) "
+		"VALUES (?1, ?2, ?3 / 1000, ?3 / 1000, ?3, 0, 0, 'left out', ?4, ?5, ?6)",
 	[BUILD_END] = "UPDATE builds SET status = ?2, message = ?3, seconds = ?4, packed = ?5, finished = ?6 / 1000, finished_ms = ?6, size = ?7 WHERE id = ?1",
 	[BUILD_LOG] = "UPDATE builds SET log = ?2 WHERE id = ?1",
 	[BUILD_LAST_FAILURE] = "SELECT status, message FROM builds WHERE image_key = ?1 AND finished_ms >= ?2 AND status IN ('failed', 'timeout') ORDER BY finished_ms DESC LIMIT 1",

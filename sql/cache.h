@@ -22,10 +22,17 @@
 
 struct cache;
 
+/* Room for every platform's name, separated by spaces. */
+#define CACHE_PLATFORMS_LEN 256
+
+/* An image, or an image index (index: its manifests are the Docker
+ * manifest list and the OCI index). */
 struct cache_image {
 	char docker_manifest[DIGEST_HEX_LEN + 1];
 	char oci_manifest[DIGEST_HEX_LEN + 1];
 	int64_t used;            /* unix time it last answered a request, to the hour */
+	int index;
+	char platforms[CACHE_PLATFORMS_LEN];   /* "linux/amd64 linux/arm64"; "" when not recorded */
 };
 
 struct cache_blob {
@@ -90,9 +97,14 @@ int cache_blob_forget(struct cache *c, const char *digest);
  * nobody's failure, never told to the requests that waited for it. */
 enum build_status { BUILD_OK, BUILD_FAILED, BUILD_TIMEOUT, BUILD_CANCELLED };
 
-/* Times are in milliseconds since the epoch. */
+/* Times are in milliseconds since the epoch; platform is the one built
+ * for (linux/arm64). */
 int cache_build_begin(struct cache *c, const char *image_key, const char *packages,
-		      const char *name, int64_t now_ms, int64_t *id);
+		      const char *name, const char *platform, int64_t now_ms, int64_t *id);
+/* Records that an index left a platform out, and why, where the builds
+ * are listed: no build ran for it. */
+int cache_build_left_out(struct cache *c, const char *image_key, const char *packages,
+			 const char *name, const char *platform, const char *why, int64_t now_ms);
 int cache_build_end(struct cache *c, int64_t id, enum build_status status, const char *message,
 		    double seconds, uint64_t packed, uint64_t size, int64_t now_ms);
 /* The last line Nix printed for a build in progress. */
@@ -135,11 +147,12 @@ struct cache_build {
 	int64_t started;         /* unix time */
 	double seconds;
 	uint64_t packed;         /* bytes newly packed */
-	char status[16];         /* running, ok, failed, timeout, cancelled */
+	char status[16];         /* running, ok, failed, timeout, cancelled, left out */
 	char message[512];
 	char name[300];          /* the image as asked: name:tag */
 	uint64_t size;           /* bytes of the image's blobs, once built */
 	char log[400];           /* the last line Nix printed, while it runs */
+	char platforms[CACHE_PLATFORMS_LEN];   /* built for; "" when not recorded */
 };
 typedef int (*cache_build_fn)(void *ctx, const struct cache_build *b);
 /* The last `limit` builds, newest first: those running, or those ended. */

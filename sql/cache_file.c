@@ -16,7 +16,7 @@
 #include "core/log.h"
 #include "sql/schema.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define BUSY_TIMEOUT_MS 10000
 
 int cache_db_exec(sqlite3 *db, const char *sql)
@@ -69,10 +69,15 @@ static int migrate(sqlite3 *db)
 		rc = cache_db_exec(db, "ALTER TABLE builds ADD COLUMN name TEXT;"
 				   "ALTER TABLE builds ADD COLUMN size INTEGER;"
 				   "ALTER TABLE builds ADD COLUMN log TEXT");
+	/* Version 6: image indexes, and the platforms of images and builds. */
+	if (rc == SQLITE_OK && version >= 1 && version <= 5)
+		rc = cache_db_exec(db, "ALTER TABLE images ADD COLUMN is_index INTEGER NOT NULL DEFAULT 0;"
+				   "ALTER TABLE images ADD COLUMN platforms TEXT NOT NULL DEFAULT '';"
+				   "ALTER TABLE builds ADD COLUMN platforms TEXT");
 	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
 		rc = cache_db_exec(db, cache_schema_sql);
 	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
-		rc = cache_db_exec(db, "PRAGMA user_version = 5");
+		rc = cache_db_exec(db, "PRAGMA user_version = 6");
 	if (rc == SQLITE_OK)
 		rc = cache_db_exec(db, "COMMIT");
 	if (rc != SQLITE_OK)

@@ -14,6 +14,8 @@ static int read_hit(sqlite3_stmt *st, void *out)
 	cache_db_copy_text(st, 3, hit->img.oci_manifest, sizeof hit->img.oci_manifest);
 	hit->img.used = sqlite3_column_int64(st, 4);
 	hit->tagged = sqlite3_column_int(st, 5);
+	hit->img.index = sqlite3_column_int(st, 6);
+	cache_db_copy_text(st, 7, hit->img.platforms, sizeof hit->img.platforms);
 	return 0;
 }
 
@@ -57,6 +59,8 @@ static int read_image(sqlite3_stmt *st, void *out)
 	cache_db_copy_text(st, 0, img->docker_manifest, sizeof img->docker_manifest);
 	cache_db_copy_text(st, 1, img->oci_manifest, sizeof img->oci_manifest);
 	img->used = sqlite3_column_int64(st, 2);
+	img->index = sqlite3_column_int(st, 3);
+	cache_db_copy_text(st, 4, img->platforms, sizeof img->platforms);
 	return 0;
 }
 
@@ -77,8 +81,8 @@ int cache_image_put(struct cache *c, const char *image_key, const struct cache_i
 
 	if (rc < 0)
 		return rc;
-	if ((rc = cache_db_step_done(c, cache_db_bind(c, IMAGE_PUT, "sssi", image_key, img->docker_manifest,
-						       img->oci_manifest, now))) == 0)
+	if ((rc = cache_db_step_done(c, cache_db_bind(c, IMAGE_PUT, "sssiis", image_key, img->docker_manifest,
+						       img->oci_manifest, now, (int64_t)img->index, img->platforms))) == 0)
 		rc = cache_request_put(c, request_key, image_key, now);
 	return cache_db_end(c, rc);
 }
@@ -92,6 +96,8 @@ static int image_row(sqlite3_stmt *st, const struct cache_db_walk *w)
 	cache_db_copy_text(st, 1, img.docker_manifest, sizeof img.docker_manifest);
 	cache_db_copy_text(st, 2, img.oci_manifest, sizeof img.oci_manifest);
 	img.used = sqlite3_column_int64(st, 3);
+	img.index = sqlite3_column_int(st, 5);
+	cache_db_copy_text(st, 6, img.platforms, sizeof img.platforms);
 	return w->fn.image(w->ctx, key, &img, sqlite3_column_int64(st, 4));
 }
 
@@ -99,7 +105,7 @@ int cache_each_image(struct cache *c, cache_image_fn fn, void *ctx)
 {
 	struct cache_db_walk w = { .fn.image = fn, .ctx = ctx };
 
-	return cache_db_each_row(c, "SELECT image_key, docker_manifest, oci_manifest, used, created FROM images ORDER BY used DESC",
+	return cache_db_each_row(c, "SELECT image_key, docker_manifest, oci_manifest, used, created, is_index, platforms FROM images ORDER BY used DESC",
 				 "", 0, image_row, &w);
 }
 

@@ -17,14 +17,19 @@ CREATE TABLE IF NOT EXISTS layers (
 	size       INTEGER NOT NULL
 );
 
--- Built images by their package-set hash (output paths, system, format).
+-- Built images by their package-set hash (output paths, system, format),
+-- and image indexes by theirs (each platform's image, the platforms left
+-- out): an index's two "manifests" are its Docker manifest list and its
+-- OCI index, which name each platform's image's manifests.
 CREATE TABLE IF NOT EXISTS images (
 	image_key       TEXT PRIMARY KEY,
 	docker_manifest TEXT NOT NULL REFERENCES blobs (digest),
 	oci_manifest    TEXT NOT NULL REFERENCES blobs (digest),
 	created         INTEGER NOT NULL,
-	used            INTEGER NOT NULL DEFAULT 0   -- unix time of the last answer
+	used            INTEGER NOT NULL DEFAULT 0,  -- unix time of the last answer
 	                                             -- from it, to the hour
+	is_index        INTEGER NOT NULL DEFAULT 0,  -- 1: an image index
+	platforms       TEXT NOT NULL DEFAULT ''     -- e.g. "linux/amd64 linux/arm64"
 );
 
 -- What an image request (source, tag, system, packages) last evaluated to.
@@ -45,11 +50,13 @@ CREATE TABLE IF NOT EXISTS builds (
 	                                    -- told only to requests that waited for it
 	seconds   REAL,
 	packed    INTEGER,                  -- compressed bytes of layers newly packed
-	status    TEXT NOT NULL,            -- running, ok, failed, timeout, cancelled
+	status    TEXT NOT NULL,            -- running, ok, failed, timeout, cancelled,
+	                                    -- left out (a platform an index has not)
 	message   TEXT,
 	name      TEXT,                     -- the image as asked, e.g. shell/hello:latest
 	size      INTEGER,                  -- bytes of the image's blobs, once built
-	log       TEXT                      -- the last line Nix printed, while it runs
+	log       TEXT,                     -- the last line Nix printed, while it runs
+	platforms TEXT                      -- the platform built for, e.g. linux/arm64
 );
 CREATE INDEX IF NOT EXISTS builds_by_image ON builds (image_key, started);
 

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/manifest.h"
 #include "core/config.h"
 #include "core/digest.h"
 
@@ -129,6 +130,12 @@ struct storage_tag {
 	int64_t expires;
 	char docker[DIGEST_HEX_LEN + 1];
 	char oci[DIGEST_HEX_LEN + 1];
+	/* An image index of several platforms: its two forms (docker and
+	 * oci are then the first platform's manifests, for clients that take
+	 * no index). */
+	int index;
+	char docker_list[DIGEST_HEX_LEN + 1];
+	char oci_index[DIGEST_HEX_LEN + 1];
 };
 int storage_tag_read(const struct storage *s, const char *name, const char *tag, struct storage_tag *t);
 int storage_tag_write(const struct storage *s, const char *name, const char *tag, const struct storage_tag *t,
@@ -147,6 +154,10 @@ int storage_tag_file(const char *name, const char *tag, char *path, size_t len);
  * rule; tests/e2e/tagformat.sh holds it to the same answers. */
 int storage_tag_answer(const struct storage *s, const char *name, const char *tag, int oci, int64_t now,
 		       char hex[DIGEST_HEX_LEN + 1]);
+/* The same for a client whose Accept takes what a says: the index it
+ * takes when the tag has one (*as_index set), else the manifest. */
+int storage_tag_answer_for(const struct storage *s, const char *name, const char *tag,
+			   const struct manifest_accept *a, int64_t now, char hex[DIGEST_HEX_LEN + 1], int *as_index);
 /* Removes every tag's answer (the garbage collector, once it has removed
  * blobs they may name). */
 int storage_tags_clear(const struct storage *s);

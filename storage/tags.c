@@ -1,16 +1,21 @@
 /* Tag files: STORAGE_PATH/tags/<name>/@<tag>, which the web server reads
  * to answer a tag's manifest without a worker (etc/lighttpd-files.lua).
  * This file owns their format, written by storage_tag_write and read by
- * storage_tag_read; storage_tag_answer is the whole rule the script
+ * storage_tag_read; storage_tag_answer_for is the whole rule the script
  * follows (tests/e2e/tagformat.sh holds the script to it). One line:
  *
- *   <expires> SP <docker hex> SP <oci hex> *( SP <blob hex> ":" <size> ) LF
+ *   <expires> SP <docker hex> SP <oci hex>
+ *       [ SP "index" SP <docker list hex> SP <oci index hex> ]
+ *       *( SP <blob hex> ":" <size> ) LF
  *
  * numbers of 1 to TAG_DIGITS decimal digits, digests of 64 lower-case hex
  * digits; nothing before, between or after. The blobs are the image's
- * config and layers; the web server sends the manifest until <expires>
- * (unix time) while each of them, and the manifest itself, is there as it
- * was committed (its size, and its stamped time: filesystem_stamped).
+ * config and layers (of an index: each platform's manifests, configs and
+ * layers); the web server sends the manifest, or the index a client takes
+ * (by its Accept: core/manifest.c), until <expires> (unix time) while each
+ * of them, and what it sends, is there as it was committed (its size, and
+ * its stamped time: filesystem_stamped). For an index, <docker> and
+ * <oci> are the first platform's manifests, for clients that take none.
  * The '@' keeps a tag's file apart from the folder of a longer name
  * (shell/latest beside shell:latest). */
 #define _GNU_SOURCE   /* mkostemp */
@@ -107,6 +112,9 @@ static int tag_parse(const char *text, struct storage_tag *t, tag_blob_fn fn, vo
 	if (number(&p, &t->expires) < 0 || *p++ != ' ' || hex(&p, t->docker) < 0 || *p++ != ' ' ||
 	    hex(&p, t->oci) < 0)
 		return -EINVAL;
+	t->index = strncmp(p, " index ", 7) == 0;
+	if (t->index && (p += 7, hex(&p, t->docker_list) < 0 || *p++ != ' ' || hex(&p, t->oci_index) < 0))
+		return -EINVAL;
 	while (*p == ' ') {
 		p++;
 		if (hex(&p, blob) < 0 || *p++ != ':' || number(&p, &size) < 0)
@@ -182,6 +190,15 @@ static int blob_committed(void *ctx, const char *hex, int64_t size)
 int storage_tag_answer(const struct storage *s, const char *name, const char *tag, int oci, int64_t now,
 		       char out[DIGEST_HEX_LEN + 1])
 {
+	struct manifest_accept a = { oci ? MANIFEST_OCI : MANIFEST_DOCKER, 0, MANIFEST_DOCKER };
+	int as_index;
+
+	return storage_tag_answer_for(s, name, tag, &a, now, out, &as_index);
+}
+
+int storage_tag_answer_for(const struct storage *s, const char *name, const char *tag,
+			   const struct manifest_accept *a, int64_t now, char out[DIGEST_HEX_LEN + 1], int *as_index)
+{
 	const char *root = s->ops->local_root(s);
 	struct storage_tag t;
 	char *text;
@@ -197,7 +214,11 @@ int storage_tag_answer(const struct storage *s, const char *name, const char *ta
 	free(text);
 	if (rc < 0)
 		return rc;
-	memcpy(out, oci ? t.oci : t.docker, DIGEST_HEX_LEN + 1);
+	*as_index = t.index && a->index;
+	if (*as_index)
+		memcpy(out, a->index_format == MANIFEST_OCI ? t.oci_index : t.docker_list, DIGEST_HEX_LEN + 1);
+	else
+		memcpy(out, a->manifest == MANIFEST_OCI ? t.oci : t.docker, DIGEST_HEX_LEN + 1);
 	return committed(root, out, -1) ? 0 : -EIO;
 }
 
@@ -213,7 +234,8 @@ int storage_tag_write(const struct storage *s, const char *name, const char *tag
 		return rc;
 	/* Only what the reader takes back is written. */
 	if (t->expires < 0 ||
-	    asprintf(&line, "%" PRId64 " %s %s%s\n", t->expires, t->docker, t->oci, blobs) < 0)
+	    asprintf(&line, "%" PRId64 " %s %s%s%s%s%s%s\n", t->expires, t->docker, t->oci, t->index ? " index " : "",
+		     t->index ? t->docker_list : "", t->index ? " " : "", t->index ? t->oci_index : "", blobs) < 0)
 		return t->expires < 0 ? -EINVAL : -ENOMEM;
 	rc = strlen(line) <= TAG_FILE_MAX ? tag_parse(line, &check, NULL, NULL) : -EINVAL;
 	if (rc < 0)

@@ -1,25 +1,50 @@
 # The demo package set: a tiny, offline stand-in for nixpkgs used by the
-# nixery-fcgi tests.  Its only binary input is the host's static busybox
-# (/bin/busybox from Debian's busybox-static); everything else is written by
-# shell scripts run with that busybox.  See ./README.
+# nixery-fcgi tests.  Its only binary inputs are static busyboxes from
+# Debian: the host's own (/bin/busybox from busybox-static), which runs
+# every builder, and for aarch64-linux on another host the aarch64 one of
+# busybox-static:arm64, which the aarch64 packages hold.  Everything else
+# is written by shell scripts run with the host's busybox.  See ./README.
 #
-# Called like nixpkgs: `import ./nix/demo { inherit system; }`.  For a foreign
-# `system` the derivations evaluate (that is all the tests need) but cannot be
-# built here, since the builder is the host's busybox.
+# Called like nixpkgs: `import ./nix/demo { inherit system; }`.  For
+# aarch64-linux on an x86_64 host the packages are built here without
+# emulation (Nix must accept the system: extra-platforms = aarch64-linux);
+# only the busybox they hold is aarch64's.
 { system ? builtins.currentSystem, ... }:
 
 let
+  hostSystem = builtins.currentSystem;
+
   # The static busybox binary, imported as a store directory holding just
   # `busybox`.  A directory rather than the bare file because busybox picks
   # the applet from basename(argv[0]), and Nix passes the builder's basename
   # as argv[0]; a store file would be called "<hash>-busybox-static".
   # On Debian 12 /bin is a symlink to usr/bin, and builtins.path would store
   # the symlink itself, so import the real directory.
-  busyboxStatic = builtins.path {
+  staticFrom = dir: builtins.path {
     name = "busybox-static";
-    path = if builtins.pathExists /usr/bin/busybox then /usr/bin else /bin;
+    path = dir;
     filter = path: type: baseNameOf path == "busybox";
   };
+  busyboxStatic = staticFrom (if builtins.pathExists /usr/bin/busybox then /usr/bin else /bin);
+
+  # aarch64's busybox, for the aarch64 packages of another host: Debian's
+  # busybox-static:arm64, unpacked by ./run into var/busybox-arm64 of the
+  # source tree, or where NIXERY_DEMO_BUSYBOX_AARCH64 names its folder.
+  # Without it every aarch64 package is refused at evaluation, with this
+  # message.
+  aarch64Dir =
+    let env = builtins.getEnv "NIXERY_DEMO_BUSYBOX_AARCH64";
+    in if env != "" then /. + env else ./../../var/busybox-arm64/bin;
+  targetStatic =
+    if system == hostSystem then busyboxStatic
+    else if system == "aarch64-linux" && builtins.pathExists (aarch64Dir + "/busybox") then staticFrom aarch64Dir
+    else throw "the demo package set has no busybox for ${system}: ./run unpacks Debian's busybox-static:arm64 into var/busybox-arm64 (or set NIXERY_DEMO_BUSYBOX_AARCH64 to the folder of an aarch64 busybox)";
+
+  # NIXERY_DEMO_NONCE, when set, goes into every derivation (busybox
+  # too), so that a benchmark builds a package set anew, nothing from the
+  # store; unset, the derivations are as they always were.
+  nonce = builtins.getEnv "NIXERY_DEMO_NONCE";
+  withNonce = attrs: if nonce == "" then attrs else attrs // { NIXERY_DEMO_NONCE = nonce; };
 
   # Shell snippet prepended to every mkDemo build script.
   prelude = ''
@@ -34,12 +59,15 @@ let
   # package's ash with only busybox on PATH.  `deps` are build inputs, exposed
   # to the script as the space-separated `$deps`; they become runtime
   # references only if the script writes their paths into $out.
+  # For another system, the builder and PATH are the host's busybox (the
+  # build runs here), and the package's own paths (#!, links) the
+  # system's; on the host's own system they are one package.
   mkDemo = { name, script, deps ? [ ], env ? { } }:
-    derivation ({
+    derivation (withNonce {
       inherit name system deps;
-      builder = "${busybox}/bin/sh";
+      builder = "${hostBusybox}/bin/sh";
       args = [ "-c" (prelude + script) ];
-      PATH = "${busybox}/bin";
+      PATH = "${hostBusybox}/bin";
       # Everything here is cheap and local; never ask a binary cache.
       preferLocalBuild = true;
       allowSubstitutes = false;
@@ -138,24 +166,46 @@ let
   # Packages
   # ------------------------------------------------------------------
 
-  # busybox itself: the binary plus a symlink per applet.  Built directly
-  # with the imported binary since nothing else exists yet.
-  busybox = derivation {
-    name = "busybox";
-    inherit system;
+  # busybox's applet links (bin/ls -> busybox, ...), made once by the
+  # host's busybox, for every system's busybox to copy: a few hundred
+  # processes, which the packages of each platform need not start again.
+  busyboxLinks = derivation (withNonce {
+    name = "busybox-links";
+    system = hostSystem;
     builder = "${busyboxStatic}/busybox";
     args = [ "sh" "-c" ''
       set -e
       bb=${busyboxStatic}/busybox
       $bb mkdir -p $out/bin
-      $bb cp $bb $out/bin/busybox
       for a in $($bb --list); do
         [ "$a" = busybox ] || $bb ln -s busybox "$out/bin/$a"
       done
     '' ];
     preferLocalBuild = true;
     allowSubstitutes = false;
-  };
+  });
+
+  # busybox itself: the binary (the host's, or the system's from Debian)
+  # and the links, copied; built with the imported binary since nothing
+  # else exists yet.
+  mkBusybox = sys: static: derivation (withNonce {
+    name = "busybox";
+    system = sys;
+    builder = "${busyboxStatic}/busybox";
+    args = [ "sh" "-c" ''
+      set -e
+      bb=${busyboxStatic}/busybox
+      $bb mkdir -p $out/bin
+      $bb cp -RP ${busyboxLinks}/bin/. $out/bin/
+      $bb cp ${static}/busybox $out/bin/busybox
+    '' ];
+    preferLocalBuild = true;
+    allowSubstitutes = false;
+  });
+  busybox = mkBusybox system targetStatic;
+  # What runs the builders: the host's own busybox package, for every
+  # system; only at build time, never in an output.
+  hostBusybox = if system == hostSystem then busybox else mkBusybox hostSystem busyboxStatic;
 
   # GNU hello stand-in.  Runtime scripts use absolute busybox paths (or
   # ash builtins) so they work in images without a PATH set up.
@@ -198,6 +248,7 @@ let
     name = "coreutils";
     script = ''
       mkdir -p $out/bin
+      applets=" $(busybox --list | tr '\n' ' ') "
       for a in basename cat chgrp chmod chown cp cut date dd df dirname du \
                echo env expand expr false fold head id ln ls md5sum mkdir \
                mkfifo mknod mktemp mv nl nproc od paste printf pwd readlink \
@@ -205,7 +256,7 @@ let
                sort stat sync tac tail tee test timeout touch tr true truncate \
                tty uname uniq unlink wc whoami yes; do
         # Fail loudly rather than ship a dangling applet link.
-        busybox --list | grep -qx "$a" || { echo "no busybox applet: $a" >&2; exit 1; }
+        case "$applets" in *" $a "*) ;; *) echo "no busybox applet: $a" >&2; exit 1 ;; esac
         ln -s ${busybox}/bin/busybox $out/bin/$a
       done
       ln -s ${busybox}/bin/busybox "$out/bin/["
@@ -510,6 +561,10 @@ let
     drvPath = throw "Package ‘markedbroken’ in nix/demo/default.nix is marked as broken, refusing to evaluate.";
   };
 
+  # Offered for x86_64-linux only, as nixpkgs says of a package by its
+  # meta.platforms: an image index with it leaves the other platforms out.
+  amd64only = (mkTool { name = "amd64only"; }) // { meta.platforms = [ "x86_64-linux" ]; };
+
   # Two outputs, like nixpkgs' libraries: `libmulti` is the default output
   # (bin/multi), `libmulti.dev` the headers (include/multi.h).
   libmulti = mkDemo {
@@ -533,7 +588,7 @@ in
     manydeps manydepsParts
     diamond diamondLeft diamondRight diamondBase
     bulk500m libmulti
-    oddfiles removed assertfails markedBroken
+    oddfiles removed assertfails markedBroken amd64only
     # Builders, for tests that need a package of their own (like nixpkgs'
     # trivial builders).
     mkDemo mkBulk;

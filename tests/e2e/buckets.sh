@@ -10,7 +10,8 @@
 # verifies every digest, umoci unpacks, the image runs; layers of several
 # parts arrive whole; a second host takes images over without building; two
 # hosts asked at once build once; faults are retried, then named; an upload
-# cut short leaves no object under a name its bytes do not have.
+# cut short leaves no object under a name its bytes do not have; hosts
+# serving two platforms share image indexes and each platform's image.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib.sh"
@@ -123,6 +124,45 @@ claims() {
 	check "$kind: a host whose claim another took over builds the image ($(cat "$BDIR/c3.code"))" \
 		[ "$(cat "$BDIR/c3.code")" = 200 ]
 	check "$kind: and its release leaves the other host's claim alone" [ "$(object_sha "claims/$k")" = "$(text_sha "$held")" ]
+}
+
+# platforms KIND: two hosts serving linux/amd64 and linux/arm64 on the
+# bucket: the second takes over every platform's image the first built
+# (or took over: host A built shell/hello's amd64 image), and makes the
+# same index of them, building nothing.
+platforms() {
+	local kind=$1 pa pb ia ib
+	local index='Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json'
+	server_start "$BDIR/host-pa" "${SETTINGS[@]}" NIX_TIMEOUT=600 NIXERY_PLATFORMS="linux/amd64 linux/arm64" ||
+		{ fail "$kind: a host of two platforms starts"; return; }
+	pa=$SERVER_DIR
+	ia=$(curl -s -o "$BDIR/ia" -D - -H "$index" "$URL/v2/shell/hello/manifests/latest" | tr -d '\r' |
+		awk 'tolower($1) == "docker-content-digest:" { print $2 }')
+	check "$kind: a host of two platforms answers an index of both ($(head -c 200 "$BDIR/ia"))" \
+		eval 'grep -q "\"architecture\":\"arm64\"" "$BDIR/ia" && grep -q "\"architecture\":\"amd64\"" "$BDIR/ia"'
+	check "$kind: it built arm64's image alone, and took amd64's over from host A ($(builds_count) builds)" \
+		[ "$(builds_count)" = 1 ]
+	server_start "$BDIR/host-pb" "${SETTINGS[@]}" NIX_TIMEOUT=600 NIXERY_PLATFORMS="linux/amd64 linux/arm64" ||
+		{ fail "$kind: a second host of two platforms starts"; return; }
+	pb=$SERVER_DIR
+	clear_log
+	ib=$(curl -s -o "$BDIR/ib" -D - -H "$index" "$URL/v2/shell/hello/manifests/latest" | tr -d '\r' |
+		awk 'tolower($1) == "docker-content-digest:" { print $2 }')
+	check "$kind: a second host first pulling the index answers the same index ($ia, $ib)" \
+		eval '[ -n "$ia" ] && [ "$ia" = "$ib" ] && cmp -s "$BDIR/ia" "$BDIR/ib"'
+	check "$kind: and builds nothing ($(builds_count) builds, $(requests PUT /nixery/layers/) layers uploaded)" \
+		[ "$(builds_count)$(requests PUT /nixery/layers/)" = 00 ]
+	rm -rf "$BDIR/pull-arm"
+	mkdir -p "$BDIR/pull-arm"
+	if skopeo copy --quiet --src-tls-verify=false --override-arch arm64 "docker://127.0.0.1:$PORT/shell/hello" \
+		"oci:$BDIR/pull-arm/oci:latest" >"$BDIR/pull-arm/log" 2>&1; then
+		pass "$kind: skopeo pulls the arm64 image from the second host, through the bucket"
+	else
+		fail "$kind: skopeo pulls the arm64 image from the second host, through the bucket ($(tail -2 "$BDIR/pull-arm/log"))"
+	fi
+	SERVER_DIR=$pa server_stop
+	SERVER_DIR=$pb server_stop
+	URL=$B SERVER_DIR=$BDIR/host-b
 }
 
 suite() {
@@ -247,6 +287,7 @@ suite() {
 		curl -s -X POST -d '{"enabled":true}' "$CONTROL/conditional" >/dev/null
 	fi
 
+	[ "$kind" = s3 ] && platforms "$kind"
 	claims "$kind"
 
 	# Faults, on host A.

@@ -12,6 +12,9 @@ server_start "$work/srv" || { fail "metrics: server starts"; exit 1; }
 
 # value NAME{LABELS}: a sample's value, 0 when absent.
 value() { awk -v k="$1" '$1 == k {print $2; found=1} END {if (!found) print 0}' "$work/m"; }
+# Builds are counted by platform: this host's own.
+P='platform="linux/amd64"'
+
 
 # The first answer leaves the tag's file, and lighttpd sends the manifest
 # from it after that without a worker: a query string keeps the next two
@@ -33,13 +36,13 @@ check "metrics: an unknown package's 404 is counted" [ "$(value 'nixery_requests
 check "metrics: an unknown blob's 404 is counted" [ "$(value 'nixery_requests_total{route="blob",status="404"}')" = 1 ]
 # server_start asked for it too, until the server answered.
 check "metrics: the API base is counted" [ "$(value 'nixery_requests_total{route="base",status="200"}')" -ge 1 ]
-check "metrics: one build started and ended ok" \
-	[ "$(value nixery_builds_started_total)" = 1 -a "$(value 'nixery_builds_total{result="ok"}')" = 1 ]
-check "metrics: its duration is in the histogram" [ "$(value nixery_build_duration_seconds_count)" = 1 ]
+check "metrics: one build started and ended ok, for linux/amd64" \
+	[ "$(value "nixery_builds_started_total{$P}")" = 1 -a "$(value "nixery_builds_total{$P,result=\"ok\"}")" = 1 ]
+check "metrics: its duration is in the histogram" [ "$(value "nixery_build_duration_seconds_count{$P}")" = 1 ]
 check "metrics: two requests were answered from the request cache, one was not" \
 	[ "$(value 'nixery_cache_hits_total{level="request"}')" = 2 -a "$(value 'nixery_cache_misses_total{level="request"}')" = 2 ]
-check "metrics: the bytes packed are the build's ($(value nixery_packed_bytes_total))" \
-	[ "$(value nixery_packed_bytes_total)" = "$(sqlite3 "$SERVER_DIR/state/cache.db" 'select sum(packed) from builds')" ]
+check "metrics: the bytes packed are the build's ($(value "nixery_packed_bytes_total{$P}"))" \
+	[ "$(value "nixery_packed_bytes_total{$P}")" = "$(sqlite3 "$SERVER_DIR/state/cache.db" 'select sum(packed) from builds')" ]
 check "metrics: the blob store's size is the cache's" \
 	[ "$(value nixery_blob_store_bytes)" = "$(sqlite3 "$SERVER_DIR/state/cache.db" 'select sum(size) from blobs')" ]
 
@@ -67,12 +70,12 @@ check "metrics: a build whose worker was stopped is answered 503 ($(head -1 "$wo
 row=$(sqlite3 "$SERVER_DIR/state/cache.db" "SELECT status FROM builds WHERE name = 'sleeper:latest'")
 check "metrics: its row in the builds table is closed as cancelled ($row)" [ "$row" = cancelled ]
 curl -s -o "$work/m" "$URL/metrics"
-check "metrics: it is counted as cancelled, not failed ($(value 'nixery_builds_total{result="cancelled"}') cancelled, $(value 'nixery_builds_total{result="failed"}') failed)" \
-	[ "$(value 'nixery_builds_total{result="cancelled"}')" = 1 -a "$(value 'nixery_builds_total{result="failed"}')" = 0 ]
-ended=$(( $(value 'nixery_builds_total{result="ok"}') + $(value 'nixery_builds_total{result="failed"}') +
-	$(value 'nixery_builds_total{result="timeout"}') + $(value 'nixery_builds_total{result="cancelled"}') ))
-check "metrics: builds started = builds ended, none running ($(value nixery_builds_started_total) started, $ended ended)" \
-	[ "$(value nixery_builds_started_total)" = 2 -a "$ended" = 2 ]
+check "metrics: it is counted as cancelled, not failed ($(value "nixery_builds_total{$P,result=\"cancelled\"}") cancelled, $(value "nixery_builds_total{$P,result=\"failed\"}") failed)" \
+	[ "$(value "nixery_builds_total{$P,result=\"cancelled\"}")" = 1 -a "$(value "nixery_builds_total{$P,result=\"failed\"}")" = 0 ]
+ended=$(( $(value "nixery_builds_total{$P,result=\"ok\"}") + $(value "nixery_builds_total{$P,result=\"failed\"}") +
+	$(value "nixery_builds_total{$P,result=\"timeout\"}") + $(value "nixery_builds_total{$P,result=\"cancelled\"}") ))
+check "metrics: builds started = builds ended, none running ($(value "nixery_builds_started_total{$P}") started, $ended ended)" \
+	[ "$(value "nixery_builds_started_total{$P}")" = 2 -a "$ended" = 2 ]
 curl -s -o "$work/page" "$URL/"
 check "metrics: the landing page lists it as cancelled, not as a failure" \
 	grep -q '<td class="muted">cancelled</td>' "$work/page"

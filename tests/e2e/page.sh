@@ -31,10 +31,12 @@ check "page: it refers to nothing outside itself (no src= or href= to another pl
 browser --dump-dom "$URL/" >"$work/dom.html"
 check "page: in Chromium, the DOM has the pull commands with this host and port" \
 	eval 'grep -q "docker pull 127.0.0.1:$PORT/shell/hello" "$work/dom.html" && grep -q "skopeo copy --src-tls-verify=false docker://127.0.0.1:$PORT/shell/hello oci:hello:latest" "$work/dom.html"'
-check "page: a finished build is listed (cowsay:latest, ok)" \
-	python3 -c 'import re,sys; d=open(sys.argv[1]).read(); sys.exit(not re.search(r"<tr class=\"build\"><td><code>cowsay:latest</code></td><td class=\"ok\">ok</td>", d))' "$work/dom.html"
+check "page: a finished build is listed (cowsay:latest, its platform, ok)" \
+	python3 -c 'import re,sys; d=open(sys.argv[1]).read(); sys.exit(not re.search(r"<tr class=\"build\"><td><code>cowsay:latest</code></td><td class=\"platform\">linux/amd64</td><td class=\"ok\">ok</td>", d))' "$work/dom.html"
 check "page: a failed build is listed with its error line" \
-	python3 -c 'import re,sys; d=open(sys.argv[1]).read(); sys.exit(not re.search(r"broken:latest</code></td><td class=\"failed\">failed</td>.*fails to build on purpose", d))' "$work/dom.html"
+	python3 -c 'import re,sys; d=open(sys.argv[1]).read(); sys.exit(not re.search(r"broken:latest</code></td><td class=\"platform\">linux/amd64</td><td class=\"failed\">failed</td>.*fails to build on purpose", d))' "$work/dom.html"
+check "page: the composer says the one platform served" \
+	grep -q "Built for <code class=\"platform\">linux/amd64</code> only." "$work/dom.html"
 check "page: the meta-packages and the package source are shown" \
 	eval 'grep -q "<dt>nonroot</dt>" "$work/dom.html" && grep -q "local package set <code>$TOP/nix/demo</code>" "$work/dom.html"'
 
@@ -98,7 +100,7 @@ for _ in $(seq 300); do pgrep -f nixery-sleeper >/dev/null && break; sleep 0.1; 
 sleep 2
 browser --dump-dom "$URL/" >"$work/running.html"
 check "page: a build in progress is shown with the last line from Nix" \
-	python3 -c 'import re,sys; d=open(sys.argv[1]).read(); sys.exit(not re.search(r"id=\"running\".*<td><code>sleeper:latest</code></td><td>\d+ s</td><td><code>[^<]*sleeper[^<]*</code>", d, re.S))' "$work/running.html"
+	python3 -c 'import re,sys; d=open(sys.argv[1]).read(); sys.exit(not re.search(r"id=\"running\".*<td><code>sleeper:latest</code></td><td class=\"platform\">linux/amd64</td><td>\d+ s</td><td><code>[^<]*sleeper[^<]*</code>", d, re.S))' "$work/running.html"
 kill $client 2>/dev/null
 server_stop
 pkill -f nixery-sleeper

@@ -5,9 +5,10 @@
 # and every blob it names there as committed). lighttpd's script
 # (etc/lighttpd-files.lua, read_tag and whole) reads it again. A corpus
 # of tag files (current, expired, damaged lines, blobs missing, of another
-# size, with another time, not files) is read by both: the C reader
-# (tests/unit/rules tag) and the real lighttpd with the real script, for
-# each manifest format. Wherever they differ is a failure.
+# size, with another time, not files; image indexes) is read by both: the
+# C reader (tests/unit/rules tag) and the real lighttpd with the real
+# script, for each manifest format and each index format. Wherever they
+# differ is a failure.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib.sh"
@@ -20,6 +21,8 @@ if [ ! -x "$RULES" ]; then
 fi
 docker=application/vnd.docker.distribution.manifest.v2+json
 oci=application/vnd.oci.image.manifest.v1+json
+list=application/vnd.docker.distribution.manifest.list.v2+json
+index=application/vnd.oci.image.index.v1+json
 
 # A package set with nothing in it: what the script leaves to a worker is
 # answered at once, without a build.
@@ -28,9 +31,11 @@ server_start "$work/srv" NIXERY_PKGS_PATH="$work/nopkgs" || { fail "tagformat: s
 storage=$SERVER_DIR/storage
 
 # The corpus, written under STORAGE_PATH for the image t/format: for case
-# NAME, the tag files @NAME-d and @NAME-o (the same bytes, one asked for
-# each format), the case's two manifests and its layers. Standard output:
-# NAME, then the digests of its Docker and OCI manifests, one case a line.
+# NAME, the tag files @NAME-d, -o, -l and -i (the same bytes, one asked
+# for each format: Docker's and OCI's manifest, Docker's manifest list
+# and the OCI index), the case's manifests (and, for an index, its two
+# forms) and its layers. Standard output: NAME, then the digests of its
+# Docker and OCI manifests, one case a line.
 python3 - "$storage" >"$work/cases" <<'PY'
 import hashlib, os, sys, time
 root = sys.argv[1]
@@ -49,21 +54,26 @@ def blob(data, mtime_ns=10**9):
     os.utime(path, ns=(mtime_ns, mtime_ns))
     return hexd
 
-def case(name, line=None, manifests=True, layers=1, setup=None, raw=None):
+def case(name, line=None, manifests=True, layers=1, setup=None, raw=None, index=None):
     d = blob(b"docker manifest of " + name.encode()) if manifests in (True, "docker") else \
         hashlib.sha256(b"docker manifest of " + name.encode()).hexdigest()
     o = blob(b"oci manifest of " + name.encode()) if manifests in (True, "oci") else \
         hashlib.sha256(b"oci manifest of " + name.encode()).hexdigest()
+    l = blob(b"docker list of " + name.encode()) if index in (True, "list") else \
+        hashlib.sha256(b"docker list of " + name.encode()).hexdigest()
+    i_ = blob(b"oci index of " + name.encode()) if index in (True, "index") else \
+        hashlib.sha256(b"oci index of " + name.encode()).hexdigest()
     ls = []
     for i in range(layers):
         data = ("layer %d of %s" % (i, name)).encode() * 10
         ls.append((blob(data), len(data)))
-    ctx = {"d": d, "o": o, "ls": ls, "future": FUTURE, "past": PAST,
-           "blobs": "".join(" %s:%d" % l for l in ls)}
+    ctx = {"d": d, "o": o, "l": l, "i": i_, "ls": ls, "future": FUTURE, "past": PAST,
+           "blobs": "".join(" %s:%d" % b for b in ls)}
     if setup:
         setup(ctx)
-    text = raw(ctx) if raw else (line or "{future} {d} {o}{blobs}\n").format(**ctx).encode()
-    for fmt in "do":
+    default = "{future} {d} {o} index {l} {i}{blobs}\n" if index else "{future} {d} {o}{blobs}\n"
+    text = raw(ctx) if raw else (line or default).format(**ctx).encode()
+    for fmt in "doli":
         path = os.path.join(T, "@%s-%s" % (name, fmt))
         if text is None:
             os.makedirs(path)
@@ -133,6 +143,22 @@ case("not-a-tag-file", raw=lambda c: b"not a tag file\n")
 case("a-folder", raw=lambda c: None)
 # Long files: the reader takes up to 1 MiB, and no more.
 case("long", raw=lambda c: ("{future} {d} {o}" + " %s:%d" % c["ls"][0] * 15000 + "\n").format(**c).encode())
+# Image indexes: sent to a client that takes one, the first platform's
+# manifest to one that does not.
+case("index", index=True, layers=4)
+case("index-no-blobs", index=True, layers=0)
+case("index-expired", "{past} {d} {o} index {l} {i}{blobs}\n", index=True)
+case("index-list-missing", index="index")
+case("index-oci-missing", index="list")
+case("index-blob-missing", index=True, layers=2, setup=lambda c: os.unlink(os.path.join(B, c["ls"][1][0])))
+case("index-list-written-since", index=True, setup=lambda c: touch(c["l"], 1700000000 * 10**9))
+case("index-word-only", "{future} {d} {o} index{blobs}\n", index=True)
+case("index-one-digest", "{future} {d} {o} index {l}{blobs}\n", index=True)
+case("index-capital", "{future} {d} {o} INDEX {l} {i}{blobs}\n", index=True)
+case("index-two-spaces", "{future} {d} {o} index  {l} {i}{blobs}\n", index=True)
+case("index-after-blobs", "{future} {d} {o}{blobs} index {l} {i}\n", index=True)
+case("index-twice", "{future} {d} {o} index {l} {i} index {l} {i}{blobs}\n", index=True)
+case("index-digest-65", "{future} {d} {o} index {l}0 {i}{blobs}\n", index=True)
 case("too-long", raw=lambda c: ("{future} {d} {o}" + " %s:%d" % c["ls"][0] * 15300 + "\n").format(**c).encode())
 PY
 now=$(date +%s)
@@ -145,23 +171,36 @@ sleep 1.2
 sent() {
 	local code
 	code=$(curl -s -o "$work/answer" -w '%{http_code}' -H "Accept: $2" "$URL/v2/t/format/manifests/$1")
-	if [ "$code" = 200 ] && grep -q "^\(docker\|oci\) manifest of " "$work/answer"; then
+	if [ "$code" = 200 ] && grep -q "^\(docker manifest\|oci manifest\|docker list\|oci index\) of " "$work/answer"; then
 		sha256sum <"$work/answer" | cut -d' ' -f1
 	else
 		echo -
 	fi
 }
 
-served=0 refused=0
+# c_answer CASE FILE LABEL: the C reader's answer from the case's file
+# FILE (d, o, l or i) for the client LABEL.
+c_answer() {
+	"$RULES" tag "$storage" t/format "$1-$2" "$now" | awk -v l="$3" '$1 == l { print $2 }'
+}
+
+served=0 refused=0 indexes=0
 while read -r name d _; do
-	c_docker=$("$RULES" tag "$storage" t/format "$name-d" "$now" | awk '$1 == "docker" { print $2 }')
-	c_oci=$("$RULES" tag "$storage" t/format "$name-o" "$now" | awk '$1 == "oci" { print $2 }')
+	c_docker=$(c_answer "$name" d docker)
+	c_oci=$(c_answer "$name" o oci)
+	c_list=$(c_answer "$name" l docker-list)
+	c_index=$(c_answer "$name" i oci-index)
 	l_docker=$(sent "$name-d" "$docker")
 	l_oci=$(sent "$name-o" "$oci")
-	check "tagformat: $name: the C reader and lighttpd's script agree (docker: C ${c_docker:0:12}, script ${l_docker:0:12}; oci: C ${c_oci:0:12}, script ${l_oci:0:12})" \
-		[ -n "$c_docker" -a "$c_docker" = "$l_docker" -a -n "$c_oci" -a "$c_oci" = "$l_oci" ]
+	l_list=$(sent "$name-l" "$list, $docker")
+	l_index=$(sent "$name-i" "$index, $oci")
+	check "tagformat: $name: the C reader and lighttpd's script agree (docker: C ${c_docker:0:12}, script ${l_docker:0:12}; oci: C ${c_oci:0:12}, script ${l_oci:0:12}; list: C ${c_list:0:12}, script ${l_list:0:12}; index: C ${c_index:0:12}, script ${l_index:0:12})" \
+		[ -n "$c_docker" -a "$c_docker" = "$l_docker" -a -n "$c_oci" -a "$c_oci" = "$l_oci" \
+			-a -n "$c_list" -a "$c_list" = "$l_list" -a -n "$c_index" -a "$c_index" = "$l_index" ]
 	[ "$c_docker" = "$d" ] && served=$((served + 1))
 	[ "$c_docker" = - ] && refused=$((refused + 1))
+	[ "$c_index" != - ] && [ "$c_index" != "$c_oci" ] && indexes=$((indexes + 1))
 done <"$work/cases"
 check "tagformat: the corpus has files both send ($served) and files both refuse ($refused)" \
 	[ "$served" -ge 5 -a "$refused" -ge 30 ]
+check "tagformat: an image index is sent by both to a client that takes one ($indexes cases)" [ "$indexes" -ge 2 ]

@@ -22,11 +22,17 @@
 
 static char tmp[64];          /* /tmp/nixery-builder-XXXXXX */
 static char store[128];       /* tmp/store: the stand-in's "store paths" */
+/* Each system but x86_64-linux has a store of its own under store: its
+ * packages are other paths, as Nix's are. */
+#define FOREIGN_SYSTEM "aarch64-linux"
 
 /* What the stand-in was asked to do, and how it answers. */
 static struct {
 	int evaluations, builds, explained;
 	int fail_build;           /* realise fails */
+	const char *fail_system;  /* ... only for this system */
+	const char *unsupported;  /* a name not offered for FOREIGN_SYSTEM */
+	int systems_asked;        /* systems the last evaluation was asked for */
 	int slow_build_ms;        /* realise takes this long */
 	int slow_eval_ms;         /* evaluate waits this long, or to the deadline */
 	const char *refuse;       /* a name evaluation refuses */
@@ -52,6 +58,14 @@ static void store_path(const char *name, char *out, size_t len)
 	snprintf(out, len, "%s/%s", store, name);
 }
 
+static void system_path(const char *system, const char *name, char *out, size_t len)
+{
+	if (strcmp(system, FOREIGN_SYSTEM) == 0)
+		snprintf(out, len, "%s/" FOREIGN_SYSTEM "/%s", store, name);
+	else
+		store_path(name, out, len);
+}
+
 /* Each package is a store path of its own, holding one file: its name,
  * then `extra` bytes of text that compresses about as a program does. */
 static void make_package(const char *name, size_t extra)
@@ -62,7 +76,7 @@ static void make_package(const char *name, size_t extra)
 	FILE *f;
 
 	store_path(name, path, sizeof path);
-	snprintf(file, sizeof file, "%s/%s.txt", path, name);
+	snprintf(file, sizeof file, "%s/%s.txt", path, strrchr(name, '/') ? strrchr(name, '/') + 1 : name);
 	if (mkdir(path, 0755) < 0 || !(f = fopen(file, "w")) || fputs(name, f) < 0)
 		die(path);
 	for (; extra > 0; extra--) {
@@ -84,14 +98,44 @@ static uint64_t package_size(const char *path)
 	return stat(file, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
-static int fake_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen)
+/* One system's answer. */
+static void evaluate_for(const struct nix_job *job, const char *system, struct nix_eval *ev)
 {
 	char path[256];
 	size_t i;
 
+	ev->outputs = calloc(job->req->npackages + 1, sizeof *ev->outputs);
+	ev->unknown = calloc(job->req->npackages + 1, sizeof *ev->unknown);
+	ev->refused = calloc(job->req->npackages + 1, sizeof *ev->refused);
+	ev->unsupported = calloc(job->req->npackages + 1, sizeof *ev->unsupported);
+	for (i = 0; i < job->req->npackages; i++) {
+		const char *name = job->req->packages[i];
+
+		system_path(system, name, path, sizeof path);
+		if (nix.refuse && strcmp(name, nix.refuse) == 0)
+			ev->refused[ev->nrefused++] = strdup(name);
+		else if (nix.unsupported && strcmp(name, nix.unsupported) == 0 && strcmp(system, FOREIGN_SYSTEM) == 0)
+			ev->unsupported[ev->nunsupported++] = strdup(name);
+		else if (access(path, F_OK) < 0)
+			ev->unknown[ev->nunknown++] = strdup(name);
+		else
+			ev->outputs[ev->noutputs++] = strdup(path);
+	}
+	if (ev->nunknown || ev->nrefused || ev->nunsupported) {
+		strv_free(ev->outputs, ev->noutputs);
+		ev->outputs = NULL;
+		ev->noutputs = 0;
+	}
+}
+
+static int fake_evaluate(const struct nix_job *job, struct nix_eval *ev, char *err, size_t errlen)
+{
+	size_t i, n = job->nsystems ? job->nsystems : 1;
+
 	counted(&nix.evaluations);
 	nix.build_likely = job->build_likely;
-	memset(ev, 0, sizeof *ev);
+	nix.systems_asked = (int)n;
+	memset(ev, 0, n * sizeof *ev);
 	if (nix.slow_eval_ms) {
 		deadline_sleep(job->deadline, nix.slow_eval_ms);
 		if (deadline_check(job->deadline) < 0) {
@@ -99,25 +143,8 @@ static int fake_evaluate(const struct nix_job *job, struct nix_eval *ev, char *e
 			return deadline_check(job->deadline);
 		}
 	}
-	ev->outputs = calloc(job->req->npackages + 1, sizeof *ev->outputs);
-	ev->unknown = calloc(job->req->npackages + 1, sizeof *ev->unknown);
-	ev->refused = calloc(job->req->npackages + 1, sizeof *ev->refused);
-	for (i = 0; i < job->req->npackages; i++) {
-		const char *name = job->req->packages[i];
-
-		store_path(name, path, sizeof path);
-		if (nix.refuse && strcmp(name, nix.refuse) == 0)
-			ev->refused[ev->nrefused++] = strdup(name);
-		else if (access(path, F_OK) < 0)
-			ev->unknown[ev->nunknown++] = strdup(name);
-		else
-			ev->outputs[ev->noutputs++] = strdup(path);
-	}
-	if (ev->nunknown || ev->nrefused) {
-		strv_free(ev->outputs, ev->noutputs);
-		ev->outputs = NULL;
-		ev->noutputs = 0;
-	}
+	for (i = 0; i < n; i++)
+		evaluate_for(job, job->nsystems ? job->systems[i] : job->req->system, &ev[i]);
 	return 0;
 }
 
@@ -147,7 +174,7 @@ static int fake_realise(const struct nix_job *job, struct nix_eval *ev, const ch
 		snprintf(err, errlen, "nix-build was stopped");
 		return deadline_check(job->deadline);
 	}
-	if (nix.fail_build) {
+	if (nix.fail_build && (!nix.fail_system || strcmp(nix.fail_system, job->req->system) == 0)) {
 		snprintf(err, errlen, "nix-build failed: error: builder failed on purpose");
 		return -EIO;
 	}
@@ -216,11 +243,11 @@ static void teardown(struct setup *s)
 	free(s->cfg.storage_path);
 }
 
-static int ask(struct builder *b, const char *name, int timeout_ms, struct builder_result *res)
+static __attribute__((unused)) int ask(struct builder *b, const char *name, int timeout_ms, struct builder_result *res)
 {
 	struct deadline dl = deadline_in(timeout_ms, NULL);
 
-	return builder_image(b, name, "latest", MANIFEST_DOCKER, 1, &dl, res);
+	return builder_image(b, name, "latest", NULL, 1, &dl, res);
 }
 
 static void reset_counts(void)
@@ -233,6 +260,7 @@ static void standin_start(void)
 {
 	const char *packages[] = { "cacert", "iana-etc", "hello", "figlet", "cowsay", "diamond", "nano" };
 	const size_t big = 3u << 20;
+	char path[256];
 	size_t i;
 
 	snprintf(tmp, sizeof tmp, "/tmp/nixery-builder-XXXXXX");
@@ -244,6 +272,15 @@ static void standin_start(void)
 	for (i = 0; i < sizeof packages / sizeof *packages; i++)
 		make_package(packages[i], 0);
 	make_package("bulk", big);
+	/* The foreign system's store: the same packages, at other paths,
+	 * and with other bytes. */
+	store_path(FOREIGN_SYSTEM, path, sizeof path);
+	if (mkdir(path, 0755) < 0)
+		die(path);
+	for (i = 0; i < sizeof packages / sizeof *packages; i++) {
+		snprintf(path, sizeof path, FOREIGN_SYSTEM "/%s", packages[i]);
+		make_package(path, 7);
+	}
 }
 
 static void standin_end(void)

@@ -9,11 +9,14 @@
  *                        (tests/e2e/names.sh)
  *   rules tag STORAGE_PATH NAME TAG NOW
  *                        what the web server sends for the tag at unix
- *                        time NOW, by its file alone: "docker <hex>" or
- *                        "docker -", then "oci <hex>" or "oci -"
- *                        (tests/e2e/tagformat.sh)
+ *                        time NOW, by its file alone, to a client that
+ *                        takes a Docker manifest, an OCI one, Docker's
+ *                        manifest list and an OCI index: "docker <hex>"
+ *                        or "docker -", then "oci", "docker-list" and
+ *                        "oci-index" likewise (tests/e2e/tagformat.sh)
  *   rules accept         for each Accept header on standard input, the
- *                        manifest media type the workers choose */
+ *                        manifest media type the workers choose, and the
+ *                        index media type they take, or "-" */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,10 +60,20 @@ static int route(void)
 
 static int tag(const char *root, const char *name, const char *tag_name, const char *now)
 {
+	static const struct {
+		const char *label;
+		struct manifest_accept a;
+	} clients[] = {
+		{ "docker", { MANIFEST_DOCKER, 0, MANIFEST_DOCKER } },
+		{ "oci", { MANIFEST_OCI, 0, MANIFEST_DOCKER } },
+		{ "docker-list", { MANIFEST_DOCKER, 1, MANIFEST_DOCKER } },
+		{ "oci-index", { MANIFEST_OCI, 1, MANIFEST_OCI } },
+	};
 	struct config cfg = { 0 };
 	char err[512], hex[DIGEST_HEX_LEN + 1];
 	struct storage *s;
-	int oci;
+	size_t i;
+	int as_index;
 
 	cfg.storage = STORAGE_FILESYSTEM;
 	cfg.storage_path = (char *)root;
@@ -68,9 +81,10 @@ static int tag(const char *root, const char *name, const char *tag_name, const c
 		fprintf(stderr, "rules: %s\n", err);
 		return 1;
 	}
-	for (oci = 0; oci < 2; oci++)
-		printf("%s %s\n", oci ? "oci" : "docker",
-		       storage_tag_answer(s, name, tag_name, oci, strtoll(now, NULL, 10), hex) == 0 ? hex : "-");
+	for (i = 0; i < sizeof clients / sizeof *clients; i++)
+		printf("%s %s\n", clients[i].label,
+		       storage_tag_answer_for(s, name, tag_name, &clients[i].a, strtoll(now, NULL, 10), hex,
+					      &as_index) == 0 ? hex : "-");
 	storage_close(s);
 	return 0;
 }
@@ -82,9 +96,12 @@ static int accept(void)
 	ssize_t n;
 
 	while ((n = getline(&line, &cap, stdin)) > 0) {
+		struct manifest_accept a;
+
 		if (line[n - 1] == '\n')
 			line[--n] = '\0';
-		printf("%s\n", manifest_media_type(manifest_negotiate(line)));
+		manifest_negotiate_all(line, &a);
+		printf("%s %s\n", manifest_media_type(a.manifest), a.index ? manifest_index_media_type(a.index_format) : "-");
 	}
 	free(line);
 	return 0;

@@ -12,6 +12,10 @@
 
 #include "builder/metrics.h"
 
+/* Builds here are for the host's own platform: linux/amd64 on the hosts
+ * the tests run on. */
+#define STARTED "nixery_builds_started_total{platform=\"linux/amd64\"}"
+
 /* A sample's value on the metrics page, 0 when it is not there. */
 static double sample(const struct metrics *m, const char *name)
 {
@@ -20,7 +24,7 @@ static double sample(const struct metrics *m, const char *name)
 	const char *at;
 	double v = 0;
 
-	metrics_render(m, 0, 0, &page);
+	metrics_render(m, NULL, 0, 0, 0, &page);
 	for (at = page.data; at && (at = strstr(at, name)); at += n)
 		if ((at == page.data || at[-1] == '\n') && at[n] == ' ') {
 			v = strtod(at + n + 1, NULL);
@@ -34,7 +38,7 @@ static double result(const struct metrics *m, const char *name)
 {
 	char label[128];
 
-	snprintf(label, sizeof label, "nixery_builds_total{result=\"%s\"}", name);
+	snprintf(label, sizeof label, "nixery_builds_total{platform=\"%s\",result=\"%s\"}", platform_host()->name, name);
 	return sample(m, label);
 }
 
@@ -111,14 +115,14 @@ static void test_record_fails(void)
 	rc = ask(&s.b, "hello", 10000, &res);
 	CHECK(rc < 0, "a build whose record cannot be written fails the request (%d)", rc);
 	builder_result_free(&res);
-	CHECK(sample(m, "nixery_builds_started_total") == ended(m),
+	CHECK(sample(m, STARTED) == ended(m),
 	      "and counts as started only if it ends too (%g started, %g ended)",
-	      sample(m, "nixery_builds_started_total"), ended(m));
+	      sample(m, STARTED), ended(m));
 	sql(s.cfg.state_dir, "ALTER TABLE builds_away RENAME TO builds");
 	rc = ask(&s.b, "hello", 10000, &res);
 	CHECK_WHY(rc == 0, res.message, "once the table is back the image is built");
-	CHECK(sample(m, "nixery_builds_started_total") == 1 && result(m, "ok") == 1,
-	      "one build started, one ended ok (%g, %g)", sample(m, "nixery_builds_started_total"), result(m, "ok"));
+	CHECK(sample(m, STARTED) == 1 && result(m, "ok") == 1,
+	      "one build started, one ended ok (%g, %g)", sample(m, STARTED), result(m, "ok"));
 	builder_result_free(&res);
 	metrics_close(m);
 	teardown(&s);
@@ -139,7 +143,7 @@ static void *run(void *arg)
 	struct deadline dl = deadline_in(20000, r->cancel);
 	struct builder_result res;
 
-	r->rc = builder_image(&r->b, r->name, "latest", MANIFEST_DOCKER, 0, &dl, &res);
+	r->rc = builder_image(&r->b, r->name, "latest", NULL, 0, &dl, &res);
 	snprintf(r->message, sizeof r->message, "%s", res.message);
 	builder_result_free(&res);
 	return NULL;
@@ -181,8 +185,8 @@ static void test_cancelled(void)
 	CHECK(result(m, "cancelled") == 1 && result(m, "failed") == 0,
 	      "the metrics count it as cancelled, not failed (%g cancelled, %g failed)",
 	      result(m, "cancelled"), result(m, "failed"));
-	CHECK(sample(m, "nixery_builds_started_total") == 2 && ended(m) == 2,
-	      "builds started = builds ended, none running (%g, %g)", sample(m, "nixery_builds_started_total"), ended(m));
+	CHECK(sample(m, STARTED) == 2 && ended(m) == 2,
+	      "builds started = builds ended, none running (%g, %g)", sample(m, STARTED), ended(m));
 	cache_close(b.b.cache);
 	metrics_close(m);
 	teardown(&s);
@@ -210,9 +214,9 @@ static void test_failed_and_timeout(void)
 	CHECK(r.failed == 1 && r.timeout == 1 && r.running == 0, "a failed and a timed-out build are recorded so (%d, %d, %d running)",
 	      r.failed, r.timeout, r.running);
 	CHECK(result(m, "failed") == 1 && result(m, "timeout") == 1 &&
-	      sample(m, "nixery_builds_started_total") == ended(m),
+	      sample(m, STARTED) == ended(m),
 	      "and counted so, every start with its end (%g failed, %g timeout, %g started)",
-	      result(m, "failed"), result(m, "timeout"), sample(m, "nixery_builds_started_total"));
+	      result(m, "failed"), result(m, "timeout"), sample(m, STARTED));
 	metrics_close(m);
 	teardown(&s);
 }

@@ -1,5 +1,6 @@
 /* Image config and manifests as clients read them, and the choice between
  * Docker and OCI manifests (core/manifest.h). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,15 @@
 #define C64 "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 #define D64 "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
 #define E64 "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+
+/* Appends each digest a walk sees, and a space. */
+static int note_blob(void *ctx, const char *hex, uint64_t size)
+{
+	(void)size;
+	strcat(ctx, hex);
+	strcat(ctx, " ");
+	return 0;
+}
 
 static void test_config(void)
 {
@@ -50,6 +60,13 @@ static void test_config(void)
 		     "the config of an arm64 image without bash has no Cmd");
 	CHECK(json && !strstr(json, "Cmd"), "an image without bash has no \"Cmd\" at all");
 	free(json);
+
+	ic.variant = "v8";
+	json = manifest_config_json(&ic, layers, 0);
+	CHECK(json && strncmp(json, "{\"architecture\":\"arm64\",\"variant\":\"v8\",\"os\":\"linux\",", 48) == 0,
+	      "an arm64 config names its variant, v8, as the index does (%s)", json ? json : "none");
+	free(json);
+	ic.variant = NULL;
 
 	json = manifest_config_json(&ic, layers, 0);
 	CHECK_STR_EQ(json,
@@ -167,10 +184,83 @@ static void test_negotiate(void)
 			 "an OCI index type (not a manifest) before Docker");
 }
 
+#define LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define INDEX "application/vnd.oci.image.index.v1+json"
+
+/* Accept -> "manifest docker|oci, index none|docker|oci". */
+static void check_admits(const char *accept, const char *want, const char *what)
+{
+	struct manifest_accept a;
+	char got[64];
+
+	manifest_negotiate_all(accept, &a);
+	snprintf(got, sizeof got, "%s %s", a.manifest == MANIFEST_OCI ? "oci" : "docker",
+		 !a.index ? "none" : a.index_format == MANIFEST_OCI ? "oci-index" : "docker-list");
+	CHECK_STR_EQ(got, want, "%s: manifest and index as %s", what, want);
+}
+
+static void test_negotiate_index(void)
+{
+	check_admits(NULL, "docker none", "no Accept");
+	check_admits("*/*", "docker none", "a wildcard admits no index");
+	check_admits(DOCKER, "docker none", "Docker's manifest only");
+	check_admits(DOCKER ", " LIST ", " OCI ", " INDEX ", */*", "docker docker-list",
+		     "containerd's Accept (list before index)");
+	check_admits(OCI ", " DOCKER ", " LIST ", " INDEX, "oci docker-list",
+		     "podman's Accept: OCI manifests, but the Docker list before the OCI index");
+	check_admits(INDEX ", " OCI, "oci oci-index", "OCI index and manifest");
+	check_admits(LIST ";q=0.5, " INDEX ";q=0.9, " DOCKER, "docker oci-index", "the index ranked higher by q-value");
+	check_admits(INDEX ";q=0, " DOCKER, "docker none", "an index refused with q=0 is not admitted");
+	check_admits(INDEX ";q=0, " LIST, "docker docker-list", "one index refused, the other admitted");
+	check_admits("APPLICATION/VND.OCI.IMAGE.INDEX.V1+JSON", "docker oci-index", "an uppercase index type");
+	check_admits(INDEX "x, " DOCKER, "docker none", "a type that only starts like the index's");
+	CHECK_STR_EQ(manifest_index_media_type(MANIFEST_OCI), INDEX, "the OCI index's Content-Type");
+	CHECK_STR_EQ(manifest_index_media_type(MANIFEST_DOCKER), LIST, "the Docker manifest list's Content-Type");
+}
+
+static void test_index(void)
+{
+	struct manifest_entry e[2] = {
+		{ .size = 400, .os = "linux", .arch = "amd64", .variant = "" },
+		{ .size = 401, .os = "linux", .arch = "arm64", .variant = "v8" },
+	};
+	char *json, seen[3 * 80] = "";
+
+	strcpy(e[0].digest, A64);
+	strcpy(e[1].digest, B64);
+	json = manifest_index_json(MANIFEST_OCI, e, 2, NULL);
+	CHECK_STR_EQ(json,
+		     "{\"schemaVersion\":2,\"mediaType\":\"" INDEX "\",\"manifests\":["
+		     "{\"mediaType\":\"" OCI "\",\"size\":400,\"digest\":\"sha256:" A64 "\","
+		     "\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}},"
+		     "{\"mediaType\":\"" OCI "\",\"size\":401,\"digest\":\"sha256:" B64 "\","
+		     "\"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\"}}]}",
+		     "an OCI index names each OCI manifest with its platform, arm64 with variant v8");
+	CHECK(json && manifest_is_index(json), "an index is told from a manifest");
+	CHECK(json && manifest_each_child(json, note_blob, seen) == 0 && strlen(seen) == 2 * 65,
+	      "the index's children are walked: its two manifests (%s)", seen);
+	CHECK(json && manifest_each_blob(json, note_blob, seen) == -EINVAL, "an index is no manifest to walk blobs of");
+	free(json);
+	json = manifest_index_json(MANIFEST_DOCKER, e, 1, "linux/arm64: figlet is not offered for aarch64-linux");
+	CHECK_STR_EQ(json,
+		     "{\"schemaVersion\":2,\"mediaType\":\"" LIST "\",\"manifests\":["
+		     "{\"mediaType\":\"" DOCKER "\",\"size\":400,\"digest\":\"sha256:" A64 "\","
+		     "\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}}],"
+		     "\"annotations\":{\"nixery-fcgi.platforms.left-out\":\"linux/arm64: figlet is not offered for aarch64-linux\"}}",
+		     "a Docker manifest list of Docker manifests, saying in an annotation which platform was left out");
+	free(json);
+	json = manifest_json(MANIFEST_DOCKER, C64, 1, NULL, 0);
+	CHECK(json && !manifest_is_index(json) && manifest_each_child(json, note_blob, seen) == -EINVAL,
+	      "a manifest is no index");
+	free(json);
+}
+
 int main(void)
 {
 	test_config();
 	test_manifests();
 	test_negotiate();
+	test_negotiate_index();
+	test_index();
 	return check_exit();
 }
