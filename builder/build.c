@@ -144,9 +144,10 @@ static int build_recorded(struct request *r, const char *packages, struct cache_
 
 	started = clock_start();
 	snprintf(name, sizeof name, "%s:%s", r->name, r->ref);
-	if ((rc = cache_build_begin(cache, r->key, packages, name, clock_now_ms(), &r->build_id)) < 0)
+	if ((rc = cache_build_begin(cache, r->key, packages, name, request_asker(r), clock_now_ms(),
+				    &r->build_id)) < 0)
 		return request_answer_cache_error(r, rc);
-	log_info("building image %s: %s", r->key, packages);
+	log_info("building image %s for %s: %s", r->key, request_asker(r), packages);
 	metrics_build_started(r->b->metrics);
 	if ((rc = build(r, img, packed, &size, err, sizeof err)) == 0)
 		r->img = *img;

@@ -19,6 +19,7 @@
 #include "builder/request.h"
 #include "core/log.h"
 #include "core/mkdirs.h"
+#include "core/policy.h"
 #include "core/strv.h"
 
 /* Refused names explained one by one, each a Nix evaluation. */
@@ -99,7 +100,8 @@ static int admit(struct request *r)
 
 	if (r->admitted)
 		return 0;
-	if ((rc = admission_enter(r->b->admission, &r->ticket, r->out->message, sizeof r->out->message)) == 0)
+	if ((rc = admission_enter(r->b->admission, r->who, "this image is not built yet: building it", &r->pass,
+				  r->out->message, sizeof r->out->message)) == 0)
 		r->admitted = 1;
 	return rc;
 }
@@ -125,6 +127,31 @@ static int still_current(struct request *r, int64_t evaluated)
 	return rc < 0 ? request_answer_cache_error(r, rc) : 0;
 }
 
+/* The operator's package policy, over the names the path has (not the
+ * meta-packages', nor those every image gets): before the cache, so that
+ * a name denied since is not served either, and before any Nix. */
+static int allowed_packages(struct request *r)
+{
+	const struct config *cfg = r->b->cfg;
+	char *denied[IMAGE_NAME_MAX / 2 + 1];
+	struct buf msg = { 0 };
+	size_t i, n = 0;
+
+	for (i = 0; i < r->req.nnamed; i++)
+		if (!policy_package_allowed(cfg->allow_packages, cfg->deny_packages, r->req.named[i]))
+			denied[n++] = r->req.named[i];
+	if (!n)
+		return 0;
+	buf_printf(&msg, "not allowed on this registry (%s%s%s):", cfg->allow_packages ? "NIXERY_ALLOW_PACKAGES" : "",
+		   cfg->allow_packages && cfg->deny_packages ? ", " : "", cfg->deny_packages ? "NIXERY_DENY_PACKAGES" : "");
+	for (i = 0; i < n; i++)
+		buf_printf(&msg, " %s", denied[i]);
+	add_names(r->out, denied, n);
+	request_say(r, -EPERM, "%s", msg.data ? msg.data : "packages not allowed on this registry");
+	buf_free(&msg);
+	return -EPERM;
+}
+
 static int resolve(struct request *r, const char *name, const char *ref)
 {
 	struct builder *b = r->b;
@@ -133,6 +160,8 @@ static int resolve(struct request *r, const char *name, const char *ref)
 
 	if (image_parse(name, &r->req, r->out->message, sizeof r->out->message) < 0)
 		return -EINVAL;
+	if ((rc = allowed_packages(r)) < 0)
+		return rc;
 	if (source_resolve(b->cfg, ref, &r->src) < 0 ||
 	    keys_request(r->req_key, &r->src, &r->req, b->cfg->max_layers) < 0)
 		return request_say(r, -EIO, "out of memory");
@@ -185,8 +214,8 @@ static void publish(struct request *r)
 	publish_tag(r->b->storage, r->name, r->ref, &r->img, r->out->manifest.data, now, until);
 }
 
-int builder_image(struct builder *b, const char *name, const char *ref, enum manifest_format fmt, int tag_file,
-		  const struct deadline *dl, struct builder_result *out)
+int builder_image(struct builder *b, const struct asker *who, const char *name, const char *ref,
+		  enum manifest_format fmt, int tag_file, const struct deadline *dl, struct builder_result *out)
 {
 	int attempt, rc = 0;
 
@@ -194,15 +223,15 @@ int builder_image(struct builder *b, const char *name, const char *ref, enum man
 	/* A damaged cache is replaced by a new one: then the request is
 	 * asked again of it, once. */
 	for (attempt = 0; attempt < 2; attempt++) {
-		struct request r = { .b = b, .dl = dl, .name = name, .ref = ref, .fmt = fmt, .out = out,
-				     .ticket = -1 };
+		struct request r = { .b = b, .who = who, .dl = dl, .name = name, .ref = ref, .fmt = fmt,
+				     .out = out, .pass = ADMISSION_PASS_NONE };
 
 		out->message[0] = '\0';
 		out->manifest.len = 0;
 		if ((rc = cache_refresh(b->cache)) == 0 && (rc = resolve(&r, name, ref)) == 0 && tag_file)
 			publish(&r);
 		if (r.admitted)
-			admission_leave(b->admission, r.ticket);
+			admission_leave(b->admission, &r.pass);
 		nix_eval_free(&r.ev);
 		source_free(&r.src);
 		image_request_free(&r.req);

@@ -64,11 +64,17 @@ int builder_open_existing(struct builder *b, const struct config *cfg, const str
 /* Closes the cache handle (a builder never opened, zeroed, is fine). */
 void builder_close(struct builder *b);
 
-/* The manifest of image name at tag ref, in format fmt. name and ref must
- * be valid (router_parse). tag_file: keep the answer in a tag file for
- * the web server (publish.h), which reads them. Returns 0, or with the
- * reason in message:
+/* The manifest of image name at tag ref, in format fmt, as who asked
+ * for it (admission.h; NULL: the operator, on this host). name and ref
+ * must be valid (router_parse). tag_file: keep the answer in a tag file
+ * for the web server (publish.h), which reads them. Returns 0, or with
+ * the reason in message:
  *   -EINVAL     the name is not a valid image name
+ *   -EPERM      a package the name has is not allowed (listed:
+ *               NIXERY_ALLOW_PACKAGES, NIXERY_DENY_PACKAGES), or the image
+ *               needs Nix and who may not build (NIXERY_BUILD_USERS)
+ *   -EDQUOT     the image needs Nix and who has as many such requests as
+ *               one client may (NIXERY_MAX_BUILDS_PER_CLIENT)
  *   -ENOENT     unknown tag, or packages unknown or refused by Nix (listed)
  *   -ETIMEDOUT  the deadline passed
  *   -EBUSY      every build slot stayed busy, or the cache did, or the
@@ -77,8 +83,8 @@ void builder_close(struct builder *b);
  *   -ECANCELED  the worker is stopping
  *   -ENOSPC     storage is full
  *   -EIO        anything else: Nix or the machine failed */
-int builder_image(struct builder *b, const char *name, const char *ref, enum manifest_format fmt, int tag_file,
-		  const struct deadline *dl, struct builder_result *out);
+int builder_image(struct builder *b, const struct asker *who, const char *name, const char *ref,
+		  enum manifest_format fmt, int tag_file, const struct deadline *dl, struct builder_result *out);
 void builder_result_free(struct builder_result *r);
 
 /* Releases the GC roots of builds that are not running (their image's lock

@@ -63,6 +63,10 @@ struct config {
 	int max_layers;          /* NIXERY_MAX_LAYERS, store-path layers per image */
 	int threads;             /* NIXERY_THREADS, requests served at once per process */
 	int max_cold;            /* NIXERY_MAX_COLD, requests waiting for Nix at once on this host */
+	char *build_users;       /* NIXERY_BUILD_USERS: who may cause Nix work; NULL: anyone */
+	int max_per_client;      /* NIXERY_MAX_BUILDS_PER_CLIENT: one client's cold requests at once; 0: no limit */
+	char *allow_packages;    /* NIXERY_ALLOW_PACKAGES: the only names asked for; NULL: any */
+	char *deny_packages;     /* NIXERY_DENY_PACKAGES: names never asked for; NULL: none */
 	enum offload offload;    /* NIXERY_BLOB_OFFLOAD */
 	char *accel_prefix;      /* NIXERY_ACCEL_PREFIX, nginx internal location */
 	char *log_file;          /* NIXERY_LOG_FILE, or NULL: standard error */

@@ -18,6 +18,8 @@ enum kind {
 	BACKEND,     /* filesystem | gcs | s3 */
 	BOOL,        /* true | false (yes, no, 1, 0) */
 	SECRET,      /* a word that is never printed */
+	USERS,       /* user names, or "*" (core/policy.h) */
+	PATTERNS,    /* package patterns (core/policy.h) */
 };
 
 struct setting {

@@ -11,6 +11,9 @@
 struct image_request {
 	char **packages;      /* attribute paths, sorted, without duplicates */
 	size_t npackages;
+	char **named;         /* those the path names itself: not a meta-package's, nor one
+	                         every image gets; sorted, without duplicates */
+	size_t nnamed;
 	const char *system;   /* Nix system: x86_64-linux or aarch64-linux */
 	const char *arch;     /* image config architecture: amd64 or arm64 */
 	int cmd_bash;         /* the image has bash: Cmd ["bash"] */

@@ -90,9 +90,10 @@ int cache_blob_forget(struct cache *c, const char *digest);
  * nobody's failure, never told to the requests that waited for it. */
 enum build_status { BUILD_OK, BUILD_FAILED, BUILD_TIMEOUT, BUILD_CANCELLED };
 
-/* Times are in milliseconds since the epoch. */
+/* Times are in milliseconds since the epoch; requester is who asked
+ * (NULL: nobody known). */
 int cache_build_begin(struct cache *c, const char *image_key, const char *packages,
-		      const char *name, int64_t now_ms, int64_t *id);
+		      const char *name, const char *requester, int64_t now_ms, int64_t *id);
 int cache_build_end(struct cache *c, int64_t id, enum build_status status, const char *message,
 		    double seconds, uint64_t packed, uint64_t size, int64_t now_ms);
 /* The last line Nix printed for a build in progress. */
@@ -140,6 +141,7 @@ struct cache_build {
 	char name[300];          /* the image as asked: name:tag */
 	uint64_t size;           /* bytes of the image's blobs, once built */
 	char log[400];           /* the last line Nix printed, while it runs */
+	char requester[160];     /* who asked: a user, an address, or nixery-admin */
 };
 typedef int (*cache_build_fn)(void *ctx, const struct cache_build *b);
 /* The last `limit` builds, newest first: those running, or those ended. */

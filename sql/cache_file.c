@@ -16,7 +16,9 @@
 #include "core/log.h"
 #include "sql/schema.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
+#define NIXERY_XSTR(x) #x
+#define NIXERY_STR(x) NIXERY_XSTR(x)
 #define BUSY_TIMEOUT_MS 10000
 
 int cache_db_exec(sqlite3 *db, const char *sql)
@@ -69,10 +71,13 @@ static int migrate(sqlite3 *db)
 		rc = cache_db_exec(db, "ALTER TABLE builds ADD COLUMN name TEXT;"
 				   "ALTER TABLE builds ADD COLUMN size INTEGER;"
 				   "ALTER TABLE builds ADD COLUMN log TEXT");
+	/* Version 6: who asked for each build. */
+	if (rc == SQLITE_OK && version >= 1 && version <= 5)
+		rc = cache_db_exec(db, "ALTER TABLE builds ADD COLUMN requester TEXT");
 	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
 		rc = cache_db_exec(db, cache_schema_sql);
 	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
-		rc = cache_db_exec(db, "PRAGMA user_version = 5");
+		rc = cache_db_exec(db, "PRAGMA user_version = " NIXERY_STR(SCHEMA_VERSION));
 	if (rc == SQLITE_OK)
 		rc = cache_db_exec(db, "COMMIT");
 	if (rc != SQLITE_OK)

@@ -49,7 +49,9 @@ CREATE TABLE IF NOT EXISTS builds (
 	message   TEXT,
 	name      TEXT,                     -- the image as asked, e.g. shell/hello:latest
 	size      INTEGER,                  -- bytes of the image's blobs, once built
-	log       TEXT                      -- the last line Nix printed, while it runs
+	log       TEXT,                     -- the last line Nix printed, while it runs
+	requester TEXT                      -- who asked: the user the web server
+	                                    -- authenticated, else the address
 );
 CREATE INDEX IF NOT EXISTS builds_by_image ON builds (image_key, started);
 

@@ -217,10 +217,12 @@ static void teardown(struct setup *s)
 }
 
 static int ask(struct builder *b, const char *name, int timeout_ms, struct builder_result *res)
+	__attribute__((unused));
+static int ask(struct builder *b, const char *name, int timeout_ms, struct builder_result *res)
 {
 	struct deadline dl = deadline_in(timeout_ms, NULL);
 
-	return builder_image(b, name, "latest", MANIFEST_DOCKER, 1, &dl, res);
+	return builder_image(b, NULL, name, "latest", MANIFEST_DOCKER, 1, &dl, res);
 }
 
 static void reset_counts(void)

@@ -139,7 +139,7 @@ static void *run(void *arg)
 	struct deadline dl = deadline_in(20000, r->cancel);
 	struct builder_result res;
 
-	r->rc = builder_image(&r->b, r->name, "latest", MANIFEST_DOCKER, 0, &dl, &res);
+	r->rc = builder_image(&r->b, NULL, r->name, "latest", MANIFEST_DOCKER, 0, &dl, &res);
 	snprintf(r->message, sizeof r->message, "%s", res.message);
 	builder_result_free(&res);
 	return NULL;

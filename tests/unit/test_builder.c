@@ -76,7 +76,7 @@ static void test_user_mistakes(void)
 	teardown(&s);
 }
 
-struct asker {
+struct asking {
 	struct builder *b;
 	const char *name;
 	int rc;
@@ -85,7 +85,7 @@ struct asker {
 
 static void *ask_thread(void *arg)
 {
-	struct asker *a = arg;
+	struct asking *a = arg;
 	struct builder_result res;
 
 	a->rc = ask(a->b, a->name, 20000, &res);
@@ -95,7 +95,7 @@ static void *ask_thread(void *arg)
 }
 
 /* Two workers (two cache handles) ask for the same cold image at once. */
-static void two_at_once(struct setup *s, struct asker *first, struct asker *second)
+static void two_at_once(struct setup *s, struct asking *first, struct asking *second)
 {
 	struct builder b2 = s->b;
 	char err[256];
@@ -117,7 +117,7 @@ static void two_at_once(struct setup *s, struct asker *first, struct asker *seco
 
 static void test_one_build_per_image(void)
 {
-	struct asker first = { .name = "figlet" }, second;
+	struct asking first = { .name = "figlet" }, second;
 	struct builder_result res;
 	struct setup s;
 	int rc;
