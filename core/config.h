@@ -109,8 +109,10 @@ const char *config_host_path(const struct config *cfg, size_t i, const char **na
 
 /* Every setting with its value and where it came from, one per line. */
 void config_print(const struct config *cfg, struct buf *out);
-/* Checks the folders and files the settings name; appends one line per
- * problem, with advice, and returns how many there are. */
-int config_check(const struct config *cfg, struct buf *out);
+/* Checks the folders and files the settings name, for the user running
+ * it; appends one line per problem, with advice, to out, and returns how
+ * many there are; what is fine but worth knowing (a folder the first
+ * worker will create) goes to notes. */
+int config_check(const struct config *cfg, struct buf *out, struct buf *notes);
 
 #endif
