@@ -224,14 +224,16 @@ static int check_log_file(const char *file, struct buf *out, struct buf *notes)
 			   "there; give it to them (chown %s %s)\n", file, user, user, file);
 		return 1;
 	}
-	existing_parent(file, parent, sizeof parent);
-	if (strcmp(parent, file) != 0 && access(parent, W_OK | X_OK) == 0) {
+	/* A worker creates the file, not its folder. */
+	snprintf(parent, sizeof parent, "%s", file);
+	*(strrchr(parent, '/') == parent ? parent + 1 : strrchr(parent, '/')) = '\0';
+	if (stat(parent, &st) == 0 && S_ISDIR(st.st_mode) && access(parent, W_OK | X_OK) == 0) {
 		buf_printf(notes, "NIXERY_LOG_FILE %s does not exist yet: the first worker creates it\n", file);
 		return 0;
 	}
-	buf_printf(out, "NIXERY_LOG_FILE %s does not exist, and this user (%s) cannot create it in %s: the workers "
-		   "could not log there; create it for them (install -o %s -m 0640 /dev/null %s)\n",
-		   file, user, parent, user, file);
+	buf_printf(out, "NIXERY_LOG_FILE %s does not exist, and this user (%s) cannot create it (in %s): the workers "
+		   "could not log there; create it for them (touch %s && chown %s %s)\n",
+		   file, user, parent, file, user, file);
 	return 1;
 }
 

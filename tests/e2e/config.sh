@@ -78,8 +78,9 @@ problem() {
 # as long as this user may make them.
 out=$(STORAGE_PATH="$work/nowhere/storage" NIXERY_STATE_DIR="$work/nowhere/state" NIXERY_LOG_FILE="$work/new-log" \
 	"$BIN" --config "$work/nixery.conf" --check-config 2>&1)
-check "config: --check-config before the first start passes, saying the first worker makes the folders and the log (exit $?)" \
-	eval '[ $? = 0 ] && grep -q "STORAGE_PATH $work/nowhere/storage does not exist yet: the first worker creates it" <<<"$out" &&
+rc=$?
+check "config: --check-config before the first start passes, saying the first worker makes the folders and the log (exit $rc)" \
+	eval '[ $rc = 0 ] && grep -q "STORAGE_PATH $work/nowhere/storage does not exist yet: the first worker creates it" <<<"$out" &&
 		grep -q "NIXERY_LOG_FILE $work/new-log does not exist yet" <<<"$out" && [ ! -e "$work/nowhere" ] && [ ! -e "$work/new-log" ]'
 id nobody >/dev/null 2>&1 &&
 	problem "a missing storage folder this user cannot make" "STORAGE_PATH $work/nowhere does not exist, and this user (nobody) cannot create it in $work: create it for the user the workers run as (install -d -o nobody $work/nowhere)" \
@@ -88,7 +89,7 @@ id nobody >/dev/null 2>&1 &&
 id nobody >/dev/null 2>&1 &&
 	problem "a log file this user cannot write" "NIXERY_LOG_FILE $work/roots.log is not a file this user (nobody) may write: the workers could not log there" \
 		setpriv --reuid=nobody --regid=nogroup --clear-groups env NIXERY_LOG_FILE="$work/roots.log" "$BIN" --config "$work/nixery.conf" --check-config
-problem "a log file in a folder that is not there" "NIXERY_LOG_FILE /nonexistent/nixery.log does not exist, and this user (root) cannot create it in /: the workers could not log there; create it for them" \
+problem "a log file in a folder that is not there" "NIXERY_LOG_FILE /nonexistent/nixery.log does not exist, and this user (root) cannot create it (in /nonexistent): the workers could not log there; create it for them" \
 	NIXERY_LOG_FILE=/nonexistent/nixery.log "$BIN" --config "$work/nixery.conf" --check-config
 problem "Nix missing from PATH" "nix-build is not on PATH: install Nix" \
 	PATH=/nonexistent "$BIN" --config "$work/nixery.conf" --check-config
