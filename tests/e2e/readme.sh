@@ -19,6 +19,8 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/nixery-e2e-readme.XXXXXX)
 chmod 0755 "$work"
 R=$work/root
+# The web servers' ports, chosen before each is started.
+PORT=0 PORT2=0
 cleanup() {
 	[ -s "$R/nginx/nginx.pid" ] && kill "$(cat "$R/nginx/nginx.pid")" 2>/dev/null
 	[ -s "$R/apache/apache.pid" ] && kill "$(cat "$R/apache/apache.pid")" 2>/dev/null
