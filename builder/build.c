@@ -151,10 +151,11 @@ static int build_recorded(struct request *r, const char *packages, struct cache_
 
 	started = clock_start();
 	snprintf(name, sizeof name, "%s:%s", r->name, r->ref);
-	if ((rc = cache_build_begin(cache, r->key, packages, name, r->req.platform->name, clock_now_ms(),
-				    &r->build_id)) < 0)
+	if ((rc = cache_build_begin(cache, r->key, packages, name, r->req.platform->name, request_asker(r),
+				    clock_now_ms(), &r->build_id)) < 0)
 		return request_answer_cache_error(r, rc);
-	log_info("building image %s for %s: %s", r->key, r->req.platform->name, packages);
+	log_info("building image %s for %s, asked by %s: %s", r->key, r->req.platform->name, request_asker(r),
+		 packages);
 	metrics_build_started(r->b->metrics, r->req.platform);
 	if ((rc = build(r, img, packed, &size, err, sizeof err)) == 0)
 		r->img = *img;

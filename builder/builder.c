@@ -20,6 +20,7 @@
 #include "builder/request.h"
 #include "core/log.h"
 #include "core/mkdirs.h"
+#include "core/policy.h"
 #include "core/strv.h"
 
 /* Refused names explained one by one, each a Nix evaluation. */
@@ -124,7 +125,8 @@ static int admit(struct request *r)
 
 	if (r->admitted)
 		return 0;
-	if ((rc = admission_enter(r->b->admission, &r->ticket, r->out->message, sizeof r->out->message)) == 0)
+	if ((rc = admission_enter(r->b->admission, r->who, "this image is not built yet: building it", &r->pass,
+				  r->out->message, sizeof r->out->message)) == 0)
 		r->admitted = 1;
 	return rc;
 }
@@ -177,6 +179,31 @@ static int choose_platforms(struct request *r)
 			   r->req.platform->name, names);
 }
 
+/* The operator's package policy, over the names the path has (not the
+ * meta-packages', nor those every image gets): before the cache, so that
+ * a name denied since is not served either, and before any Nix. */
+static int allowed_packages(struct request *r)
+{
+	const struct config *cfg = r->b->cfg;
+	char *denied[IMAGE_NAME_MAX / 2 + 1];
+	struct buf msg = { 0 };
+	size_t i, n = 0;
+
+	for (i = 0; i < r->req.nnamed; i++)
+		if (!policy_package_allowed(cfg->allow_packages, cfg->deny_packages, r->req.named[i]))
+			denied[n++] = r->req.named[i];
+	if (!n)
+		return 0;
+	buf_printf(&msg, "not allowed on this registry (%s%s%s):", cfg->allow_packages ? "NIXERY_ALLOW_PACKAGES" : "",
+		   cfg->allow_packages && cfg->deny_packages ? ", " : "", cfg->deny_packages ? "NIXERY_DENY_PACKAGES" : "");
+	for (i = 0; i < n; i++)
+		buf_printf(&msg, " %s", denied[i]);
+	add_names(r->out, denied, n);
+	request_say(r, -EPERM, "%s", msg.data ? msg.data : "packages not allowed on this registry");
+	buf_free(&msg);
+	return -EPERM;
+}
+
 static int resolve(struct request *r, const char *name, const char *ref)
 {
 	struct builder *b = r->b;
@@ -185,7 +212,7 @@ static int resolve(struct request *r, const char *name, const char *ref)
 
 	if (image_parse(name, &r->req, r->out->message, sizeof r->out->message) < 0)
 		return -EINVAL;
-	if ((rc = choose_platforms(r)) < 0)
+	if ((rc = allowed_packages(r)) < 0 || (rc = choose_platforms(r)) < 0)
 		return rc;
 	if (source_resolve(b->cfg, ref, &r->src) < 0 ||
 	    keys_request(r->req_key, &r->src, &r->req, r->plat, r->nplat, b->cfg->max_layers) < 0)
@@ -241,8 +268,9 @@ static void publish(struct request *r)
 	publish_tag(r->b->storage, r->name, r->ref, &r->img, r->out->manifest.data, now, until);
 }
 
-int builder_image(struct builder *b, const char *name, const char *ref, const struct manifest_accept *accept,
-		  int tag_file, const struct deadline *dl, struct builder_result *out)
+int builder_image(struct builder *b, const struct asker *who, const char *name, const char *ref,
+		  const struct manifest_accept *accept, int tag_file, const struct deadline *dl,
+		  struct builder_result *out)
 {
 	static const struct manifest_accept docker = { MANIFEST_DOCKER, 0, MANIFEST_DOCKER };
 	int attempt, rc = 0;
@@ -252,15 +280,15 @@ int builder_image(struct builder *b, const char *name, const char *ref, const st
 	/* A damaged cache is replaced by a new one: then the request is
 	 * asked again of it, once. */
 	for (attempt = 0; attempt < 2; attempt++) {
-		struct request r = { .b = b, .dl = dl, .name = name, .ref = ref, .accept = accept ? *accept : docker,
-				     .out = out, .ticket = -1 };
+		struct request r = { .b = b, .who = who, .dl = dl, .name = name, .ref = ref,
+				     .accept = accept ? *accept : docker, .out = out, .pass = ADMISSION_PASS_NONE };
 
 		out->message[0] = '\0';
 		out->manifest.len = 0;
 		if ((rc = cache_refresh(b->cache)) == 0 && (rc = resolve(&r, name, ref)) == 0 && tag_file)
 			publish(&r);
 		if (r.admitted)
-			admission_leave(b->admission, r.ticket);
+			admission_leave(b->admission, &r.pass);
 		nix_eval_free(&r.ev);
 		for (i = 0; i < PLATFORM_MAX; i++)
 			nix_eval_free(&r.evs[i]);

@@ -65,13 +65,18 @@ int builder_open_existing(struct builder *b, const struct config *cfg, const str
 void builder_close(struct builder *b);
 
 /* The manifest of image name at tag ref, as the client's accept takes it
- * (NULL: a Docker manifest): with several platforms served, an image
- * index of one image per platform, or, for a client that takes no index,
- * the first platform's manifest. name and ref must be valid
- * (router_parse). tag_file: keep the answer in a tag file for the web
- * server (publish.h), which reads them. Returns 0, or with the reason in
- * message:
+ * (NULL: a Docker manifest), as who asked for it (admission.h; NULL: the
+ * operator, on this host): with several platforms served, an image index
+ * of one image per platform, or, for a client that takes no index, the
+ * first platform's manifest. name and ref must be valid (router_parse).
+ * tag_file: keep the answer in a tag file for the web server (publish.h),
+ * which reads them. Returns 0, or with the reason in message:
  *   -EINVAL     the name is not a valid image name
+ *   -EPERM      a package the name has is not allowed (listed:
+ *               NIXERY_ALLOW_PACKAGES, NIXERY_DENY_PACKAGES), or the image
+ *               needs Nix and who may not build (NIXERY_BUILD_USERS)
+ *   -EDQUOT     the image needs Nix and who has as many such requests as
+ *               one client may (NIXERY_MAX_BUILDS_PER_CLIENT)
  *   -ENOENT     unknown tag, or packages unknown or refused by Nix (listed),
  *               a platform not served, or one Nix here cannot build for
  *   -ETIMEDOUT  the deadline passed
@@ -81,8 +86,9 @@ void builder_close(struct builder *b);
  *   -ECANCELED  the worker is stopping
  *   -ENOSPC     storage is full
  *   -EIO        anything else: Nix or the machine failed */
-int builder_image(struct builder *b, const char *name, const char *ref, const struct manifest_accept *accept,
-		  int tag_file, const struct deadline *dl, struct builder_result *out);
+int builder_image(struct builder *b, const struct asker *who, const char *name, const char *ref,
+		  const struct manifest_accept *accept, int tag_file, const struct deadline *dl,
+		  struct builder_result *out);
 void builder_result_free(struct builder_result *r);
 
 /* Releases the GC roots of builds that are not running (their image's lock

@@ -61,9 +61,10 @@ static int part_init(struct part *p, struct request *r, size_t i, const char *ke
 
 	p->b = *r->b;
 	p->b.cache = NULL;
-	p->r = (struct request){ .b = &p->b, .dl = r->dl, .name = r->name, .ref = r->ref, .accept = docker,
-				 .req = r->req, .src = r->src, .ev = r->evs[i], .part = 1, .admitted = 1,
-				 .ticket = -1, .evaluated = r->evaluated, .out = &p->out };
+	p->r = (struct request){ .b = &p->b, .who = r->who, .dl = r->dl, .name = r->name, .ref = r->ref,
+				 .accept = docker, .req = r->req, .src = r->src, .ev = r->evs[i], .part = 1,
+				 .admitted = 1, .pass = ADMISSION_PASS_NONE, .evaluated = r->evaluated,
+				 .out = &p->out };
 	memset(&r->evs[i], 0, sizeof r->evs[i]);
 	image_set_platform(&p->r.req, r->plat[i]);
 	p->r.plat[0] = r->plat[i];
@@ -184,7 +185,7 @@ static void record_left_out(struct request *r, const char *const *keys)
 		why_left_out(&why, r->plat[i], &r->evs[i]);
 		log_info("image %s: %s is left out of its index: %s", name, r->plat[i]->name, why.data);
 		if (cache_build_left_out(r->b->cache, r->key, packages ? packages : "", name, r->plat[i]->name,
-					 why.data, clock_now_ms()) < 0)
+					 request_asker(r), why.data, clock_now_ms()) < 0)
 			log_warn("cannot record that %s was left out: %s", r->plat[i]->name, cache_error(r->b->cache));
 	}
 	buf_free(&why);

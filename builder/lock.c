@@ -174,20 +174,39 @@ out:
 	return rc;
 }
 
-int lock_ticket(const char *state_dir, int n)
+/* Takes the first free of locks/<prefix>-0 .. -(n-1), right now (gc
+ * may remove those of clients: try_lock holds the file at the path). */
+static int take_numbered(const char *state_dir, const char *prefix, int n)
 {
-	char name[64];
-	int i, fd;
+	char name[NAME_LEN];
+	int i, fd, rc;
 
 	for (i = 0; i < n && i < LOCK_MAX_SLOTS; i++) {
-		snprintf(name, sizeof name, "cold-%d", i);
+		snprintf(name, sizeof name, "%s-%d", prefix, i);
 		if ((fd = open_lock(state_dir, name)) < 0)
 			return fd;
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		if ((rc = try_lock(state_dir, name, &fd, LOCK_EX)) == 0)
 			return fd;
-		close(fd);
+		if (fd >= 0)
+			close(fd);
+		if (rc != -EWOULDBLOCK && rc != -EINTR)
+			return rc;
 	}
 	return -EBUSY;
+}
+
+int lock_ticket(const char *state_dir, int n)
+{
+	return take_numbered(state_dir, "cold", n);
+}
+
+int lock_client(const char *state_dir, const char *client, int n)
+{
+	char prefix[NAME_LEN];
+
+	if ((size_t)snprintf(prefix, sizeof prefix, "client-%s", client) >= sizeof prefix - 8)
+		return -ENAMETOOLONG;
+	return take_numbered(state_dir, prefix, n);
 }
 
 int lock_try(const char *state_dir, const char *kind, const char *key)
@@ -258,7 +277,8 @@ int lock_remove_free(const char *state_dir)
 	while ((e = readdir(d))) {
 		int fd;
 
-		if (strncmp(e->d_name, "image-", 6) != 0 && strncmp(e->d_name, "layer-", 6) != 0)
+		if (strncmp(e->d_name, "image-", 6) != 0 && strncmp(e->d_name, "layer-", 6) != 0 &&
+		    strncmp(e->d_name, "client-", 7) != 0)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)

@@ -32,6 +32,10 @@ int lock_slot(const char *state_dir, int n, const struct deadline *dl, long *wai
  * free right now: the descriptor, or -EBUSY. */
 int lock_ticket(const char *state_dir, int n);
 
+/* Takes one of a client's n places (admission.h) if one is free right
+ * now: the descriptor, or -EBUSY. client is a name of hex digits. */
+int lock_client(const char *state_dir, const char *client, int n);
+
 /* Takes locks/<kind>-<key>.lock only if it is free right now: the
  * descriptor, or -EWOULDBLOCK. */
 int lock_try(const char *state_dir, const char *kind, const char *key);
@@ -50,7 +54,7 @@ int lock_held(const char *state_dir, const char *kind, const char *key);
 int lock_build(const char *state_dir, const struct deadline *dl);
 int lock_gc(const char *state_dir, const struct deadline *dl, int *gate);
 
-/* Removes the image and layer lock files nobody holds (gc, under
+/* Removes the image, layer and client lock files nobody holds (gc, under
  * lock_gc). A request may be waiting on one: it takes the file made
  * again at the path instead. Returns how many went. */
 int lock_remove_free(const char *state_dir);

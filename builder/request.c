@@ -15,6 +15,11 @@
 #include "builder/walk.h"
 #include "core/log.h"
 
+const char *request_asker(const struct request *r)
+{
+	return r->who ? admission_asker_name(r->who) : "nixery-admin";
+}
+
 int request_say(struct request *r, int rc, const char *fmt, ...)
 {
 	va_list ap;

@@ -13,6 +13,7 @@
 
 struct request {
 	struct builder *b;
+	const struct asker *who;      /* NULL: the operator */
 	const struct deadline *dl;
 	const char *name, *ref;
 	struct manifest_accept accept;   /* what the client takes */
@@ -29,13 +30,17 @@ struct request {
 	int64_t evaluated;            /* when the answer's evaluation was made */
 	struct cache_image img;       /* the answer */
 	int verify_blobs;             /* a cached image's blobs are tested */
-	int admitted, ticket;         /* to cold work (admission.h) */
+	int admitted;                 /* to cold work (admission.h), */
+	struct admission_pass pass;   /* with what it holds */
 	char claim[STORAGE_VERSION_MAX];  /* the bucket's claim this host made to build it: its version */
 	int part;                     /* one platform's image of an index request: the
 				       * tag is the index's, not recorded here */
 	struct builder_result *out;
 };
 
+/* Who asked, for the audit: the user, else the address (admission.h),
+ * or nixery-admin. */
+const char *request_asker(const struct request *r);
 /* The request's answer in words (its message); returns rc. */
 int request_say(struct request *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A request stopped by its deadline (-ETIMEDOUT), or by the worker's stop

@@ -26,8 +26,8 @@ int search_query_valid(const char *query)
 
 /* The listing of prefix's set, from the cache while the source's
  * evaluation is trusted, else from Nix (under a build slot). */
-static int listing(struct builder *b, const char *prefix, const struct deadline *dl, char **json,
-		   char *err, size_t errlen)
+static int listing(struct builder *b, const struct asker *who, const char *prefix, const struct deadline *dl,
+		   char **json, char *err, size_t errlen)
 {
 	const struct config *cfg = b->cfg;
 	struct image_request req = { 0 };
@@ -36,7 +36,8 @@ static int listing(struct builder *b, const char *prefix, const struct deadline 
 	char key[4096];
 	int64_t listed, now = time(NULL);
 	long waited;
-	int rc, slot, ticket;
+	struct admission_pass pass;
+	int rc, slot;
 
 	/* Names are listed as the first platform's package set has them. */
 	image_set_platform(&req, cfg->nplatforms ? cfg->platforms[0] : platform_host());
@@ -56,7 +57,8 @@ static int listing(struct builder *b, const char *prefix, const struct deadline 
 		rc = -EBUSY;
 		goto out;
 	}
-	if ((rc = admission_enter(b->admission, &ticket, err, errlen)) < 0)
+	if ((rc = admission_enter(b->admission, who, "the package set's names are not listed yet: listing them",
+				  &pass, err, errlen)) < 0)
 		goto out;
 	if ((slot = lock_slot(cfg->state_dir, cfg->max_builds, dl, &waited)) < 0) {
 		snprintf(err, errlen, "all %d build slots (NIXERY_MAX_BUILDS) stayed busy: try again shortly",
@@ -69,14 +71,15 @@ static int listing(struct builder *b, const char *prefix, const struct deadline 
 	if (rc == 0)
 		cache_names_put(b->cache, key, prefix, *json, now);
 leave:
-	admission_leave(b->admission, ticket);
+	admission_leave(b->admission, &pass);
 out:
 	source_free(&src);
-	return rc == -ETIMEDOUT || rc == -ECANCELED || rc == -EBUSY || rc == -ENOMEM || rc >= 0 ? rc : -EIO;
+	return rc == -ETIMEDOUT || rc == -ECANCELED || rc == -EBUSY || rc == -ENOMEM || rc == -EPERM ||
+	       rc == -EDQUOT || rc >= 0 ? rc : -EIO;
 }
 
-int search_names(struct builder *b, const char *query, int max, const struct deadline *dl,
-		 char ***out, size_t *n, int *known, char *err, size_t errlen)
+int search_names(struct builder *b, const struct asker *who, const char *query, int max,
+		 const struct deadline *dl, char ***out, size_t *n, int *known, char *err, size_t errlen)
 {
 	const char *dot = strrchr(query, '.'), *leaf = dot ? dot + 1 : query;
 	char prefix[IMAGE_NAME_MAX + 1], *json = NULL, **names;
@@ -92,7 +95,7 @@ int search_names(struct builder *b, const char *query, int max, const struct dea
 	snprintf(prefix, sizeof prefix, "%.*s", dot ? (int)(dot - query) : 0, query);
 	for (char *p = prefix; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
-	if ((rc = listing(b, prefix, dl, &json, err, errlen)) < 0)
+	if ((rc = listing(b, who, prefix, dl, &json, err, errlen)) < 0)
 		return rc;
 	list = cJSON_Parse(json);
 	if (!(names = calloc((size_t)max + 1, sizeof *names))) {

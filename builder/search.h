@@ -14,9 +14,10 @@ int search_query_valid(const char *query);
 
 /* The attribute names that start with query's last part, ignoring case,
  * inside the set its dotted prefix names (as dotted names), at most max,
- * sorted; *known says whether query names an attribute itself. Errors as
+ * sorted; *known says whether query names an attribute itself. A listing
+ * Nix must make is cold work, admitted for who (admission.h). Errors as
  * builder_image's, with the reason in err. */
-int search_names(struct builder *b, const char *query, int max, const struct deadline *dl,
-		 char ***names, size_t *n, int *known, char *err, size_t errlen);
+int search_names(struct builder *b, const struct asker *who, const char *query, int max,
+		 const struct deadline *dl, char ***names, size_t *n, int *known, char *err, size_t errlen);
 
 #endif

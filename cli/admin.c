@@ -29,6 +29,8 @@
 /* MiB a second verify reads by default: a day's run covers a few
  * terabytes, and leaves the disk to the web server. */
 #define VERIFY_RATE 32
+/* Ended builds status lists, with who asked for each. */
+#define STATUS_BUILDS 20
 
 struct admin {
 	struct config cfg;
@@ -51,13 +53,14 @@ static int usage(FILE *f)
 		"        records; safe while the registry serves and builds\n"
 		"  status\n"
 		"        images with their names, sizes and last use; builds in progress\n"
+		"        and the last %d, with who asked for each\n"
 		"  verify [--rate MIB]\n"
 		"        hash every blob, at most MIB MiB a second (default %d, 0: no limit),\n"
 		"        and forget the damaged ones, so that the next pull packs them\n"
 		"        again; lists them, and exits 1 if there was any\n"
 		"\n"
 		"Settings as for nixery-fcgi (its file, then the environment); run as\n"
-		"the user the workers run as. See nixery-admin(8).\n", VERIFY_RATE);
+		"the user the workers run as. See nixery-admin(8).\n", STATUS_BUILDS, VERIFY_RATE);
 	return f == stdout ? 0 : 2;
 }
 
@@ -134,7 +137,7 @@ static int prebuild_one(struct admin *a, const char *ref, const char *default_ta
 	}
 	started = clock_start();
 	/* No tag file: the first answer through lighttpd writes it. */
-	rc = builder_image(&a->builder, name, tag, NULL, 0, &dl, &res);
+	rc = builder_image(&a->builder, NULL, name, tag, NULL, 0, &dl, &res);
 	if (rc < 0)
 		printf("failed: %s\n", res.message);
 	else if (res.built)
@@ -278,14 +281,29 @@ static int show_image(void *ctx, const char *key, const struct cache_image *img,
 	return 0;
 }
 
+/* Who asked for a build: the user, the address, or nixery-admin. */
+static const char *requester(const struct cache_build *b)
+{
+	return b->requester[0] ? b->requester : "-";
+}
+
 static int show_build(void *ctx, const struct cache_build *b)
 {
 	struct admin *a = ctx;
 
 	printf("%.12s  started ", b->image_key);
 	print_age(b->started);
-	printf("  %s%s\n", b->packages, lock_held(a->cfg.state_dir, "image", b->image_key) ? "" :
-	       "  (its worker stopped: no longer running)");
+	printf("  for %s  %s%s\n", requester(b), b->name[0] ? b->name : b->packages,
+	       lock_held(a->cfg.state_dir, "image", b->image_key) ? "" : "  (its worker stopped: no longer running)");
+	return 0;
+}
+
+static int show_ended(void *ctx, const struct cache_build *b)
+{
+	(void)ctx;
+	printf("%.12s  %-9s ", b->image_key, b->status);
+	print_age(b->started);
+	printf("  %6.1f s  for %s  %s\n", b->seconds, requester(b), b->name[0] ? b->name : b->packages);
 	return 0;
 }
 
@@ -302,6 +320,9 @@ static int cmd_status(struct admin *a, int argc, char **argv)
 		goto fail;
 	printf("builds in progress:\n");
 	if (cache_each_build(a->builder.cache, 1, 100, show_build, a) < 0)
+		goto fail;
+	printf("last builds, newest first:\n");
+	if (cache_each_build(a->builder.cache, 0, STATUS_BUILDS, show_ended, a) < 0)
 		goto fail;
 	return 0;
 fail:

@@ -39,6 +39,11 @@ const struct setting config_settings[] = {
 	{ "NIXERY_ACCEL_PREFIX", "/_nixery_blobs", URLPATH, AT(accel_prefix), 0, 0 },
 	{ "NIXERY_THREADS", "16", NUMBER, AT(threads), 1, 1024 },
 	{ "NIXERY_MAX_COLD", "16", NUMBER, AT(max_cold), 1, 256 },
+	{ "NIXERY_BUILD_USERS", NULL, USERS, AT(build_users), 0, 0 },
+	/* At most LOCK_MAX_SLOTS (builder/lock.h). */
+	{ "NIXERY_MAX_BUILDS_PER_CLIENT", "2", NUMBER, AT(max_per_client), 0, 256 },
+	{ "NIXERY_ALLOW_PACKAGES", NULL, PATTERNS, AT(allow_packages), 0, 0 },
+	{ "NIXERY_DENY_PACKAGES", NULL, PATTERNS, AT(deny_packages), 0, 0 },
 	{ "NIXERY_LOG_FILE", NULL, PATH, AT(log_file), 0, 0 },
 	{ "NIXERY_STORAGE_BACKEND", "filesystem", BACKEND, AT(storage), 0, 0 },
 	{ "NIXERY_SIGNED_URL_TTL", "300", NUMBER, AT(signed_url_ttl), 10, 604800 },
@@ -81,7 +86,8 @@ void config_free(struct config *cfg)
 	for (i = 0; i < NSETTINGS; i++) {
 		enum kind kind = config_settings[i].kind;
 
-		if (kind == TEXT || kind == PATH || kind == URLPATH || kind == SECRET || kind == PLATFORMS)
+		if (kind == TEXT || kind == PATH || kind == URLPATH || kind == SECRET || kind == PLATFORMS ||
+		    kind == USERS || kind == PATTERNS)
 			free(*(char **)((char *)cfg + config_settings[i].offset));
 	}
 	free(cfg->file);

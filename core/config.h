@@ -69,6 +69,10 @@ struct config {
 	size_t nplatforms;
 	int threads;             /* NIXERY_THREADS, requests served at once per process */
 	int max_cold;            /* NIXERY_MAX_COLD, requests waiting for Nix at once on this host */
+	char *build_users;       /* NIXERY_BUILD_USERS: who may cause Nix work; NULL: anyone */
+	int max_per_client;      /* NIXERY_MAX_BUILDS_PER_CLIENT: one client's cold requests at once; 0: no limit */
+	char *allow_packages;    /* NIXERY_ALLOW_PACKAGES: the only names asked for; NULL: any */
+	char *deny_packages;     /* NIXERY_DENY_PACKAGES: names never asked for; NULL: none */
 	enum offload offload;    /* NIXERY_BLOB_OFFLOAD */
 	char *accel_prefix;      /* NIXERY_ACCEL_PREFIX, nginx internal location */
 	char *log_file;          /* NIXERY_LOG_FILE, or NULL: standard error */
@@ -111,8 +115,10 @@ const char *config_host_path(const struct config *cfg, size_t i, const char **na
 
 /* Every setting with its value and where it came from, one per line. */
 void config_print(const struct config *cfg, struct buf *out);
-/* Checks the folders and files the settings name; appends one line per
- * problem, with advice, and returns how many there are. */
-int config_check(const struct config *cfg, struct buf *out);
+/* Checks the folders and files the settings name, for the user running
+ * it; appends one line per problem, with advice, to out, and returns how
+ * many there are; what is fine but worth knowing (a folder the first
+ * worker will create) goes to notes. */
+int config_check(const struct config *cfg, struct buf *out, struct buf *notes);
 
 #endif

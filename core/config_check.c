@@ -4,6 +4,7 @@
 #include "core/config_settings.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -154,31 +155,97 @@ int config_check_storage(struct config *cfg, char *err, size_t errlen)
 	return rc;
 }
 
-/* A folder the workers must write: it exists, and this user may write it. */
-static int check_writable(const char *name, const char *dir, struct buf *out)
+/* The user this check runs as, by name when it has one, for advice. */
+static void user_name(char *out, size_t len)
 {
-	struct stat st;
+	struct passwd *pw = getpwuid(geteuid());
 
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		buf_printf(out, "%s %s does not exist: create it (mkdir -p %s) and give it to the user the workers run as\n",
-			   name, dir, dir);
-		return 1;
-	}
-	if (access(dir, W_OK | X_OK) < 0) {
-		buf_printf(out, "%s %s is not writable by this user (uid %d): chown it to the user the workers run as\n",
-			   name, dir, (int)geteuid());
-		return 1;
-	}
-	return 0;
+	if (pw)
+		snprintf(out, len, "%s", pw->pw_name);
+	else
+		snprintf(out, len, "%d", (int)geteuid());
 }
 
-int config_check(const struct config *cfg, struct buf *out)
+/* The nearest folder above path that exists, into out. */
+static void existing_parent(const char *path, char *out, size_t len)
+{
+	struct stat st;
+	char *slash;
+
+	snprintf(out, len, "%s", path);
+	do {
+		if ((slash = strrchr(out, '/')))
+			*(slash == out ? slash + 1 : slash) = '\0';
+	} while (slash && slash != out && stat(out, &st) < 0);
+}
+
+/* A folder the workers must write: there and writable by this user, or
+ * not there yet while this user may create it (the first worker does,
+ * with what it needs inside). */
+static int check_writable(const char *name, const char *dir, struct buf *out, struct buf *notes)
+{
+	char parent[4096], user[64];
+	struct stat st;
+
+	user_name(user, sizeof user);
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		buf_printf(out, "%s %s is not a folder: point %s at one\n", name, dir, name);
+		return 1;
+	}
+	if (stat(dir, &st) == 0) {
+		if (access(dir, W_OK | X_OK) == 0)
+			return 0;
+		buf_printf(out, "%s %s is not writable by this user (%s): chown it to the user the workers run as\n",
+			   name, dir, user);
+		return 1;
+	}
+	existing_parent(dir, parent, sizeof parent);
+	if (access(parent, W_OK | X_OK) == 0) {
+		buf_printf(notes, "%s %s does not exist yet: the first worker creates it\n", name, dir);
+		return 0;
+	}
+	buf_printf(out, "%s %s does not exist, and this user (%s) cannot create it in %s: create it for the user "
+		   "the workers run as (install -d -o %s %s)\n", name, dir, user, parent, user, dir);
+	return 1;
+}
+
+/* NIXERY_LOG_FILE: a worker that cannot open it logs to standard error,
+ * which spawn-fcgi sends nowhere. */
+static int check_log_file(const char *file, struct buf *out, struct buf *notes)
+{
+	char parent[4096], user[64];
+	struct stat st;
+
+	user_name(user, sizeof user);
+	if (stat(file, &st) == 0) {
+		if (S_ISREG(st.st_mode) && access(file, W_OK) == 0)
+			return 0;
+		buf_printf(out, "NIXERY_LOG_FILE %s is not a file this user (%s) may write: the workers could not log "
+			   "there; give it to them (chown %s %s)\n", file, user, user, file);
+		return 1;
+	}
+	/* A worker creates the file, not its folder. */
+	snprintf(parent, sizeof parent, "%s", file);
+	*(strrchr(parent, '/') == parent ? parent + 1 : strrchr(parent, '/')) = '\0';
+	if (stat(parent, &st) == 0 && S_ISDIR(st.st_mode) && access(parent, W_OK | X_OK) == 0) {
+		buf_printf(notes, "NIXERY_LOG_FILE %s does not exist yet: the first worker creates it\n", file);
+		return 0;
+	}
+	buf_printf(out, "NIXERY_LOG_FILE %s does not exist, and this user (%s) cannot create it (in %s): the workers "
+		   "could not log there; create it for them (touch %s && chown %s %s)\n",
+		   file, user, parent, file, user, file);
+	return 1;
+}
+
+int config_check(const struct config *cfg, struct buf *out, struct buf *notes)
 {
 	char path[4096];
 	int problems = 0;
 
-	problems += check_writable("STORAGE_PATH", cfg->storage_path, out);
-	problems += check_writable("NIXERY_STATE_DIR", cfg->state_dir, out);
+	problems += check_writable("STORAGE_PATH", cfg->storage_path, out, notes);
+	problems += check_writable("NIXERY_STATE_DIR", cfg->state_dir, out, notes);
+	if (cfg->log_file)
+		problems += check_log_file(cfg->log_file, out, notes);
 	snprintf(path, sizeof path, "%s/image.nix", cfg->nix_dir);
 	if (access(path, R_OK) < 0) {
 		buf_printf(out, "NIXERY_NIX_DIR %s has no readable image.nix: point it at the installed share/nixery-fcgi/nix folder\n",

@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/policy.h"
+
 #ifndef NIXERY_SYSCONFDIR
 #define NIXERY_SYSCONFDIR "/etc"
 #endif
@@ -196,6 +198,23 @@ static int check_path(const struct setting *s, const char *v, char *err, size_t 
 	return 0;
 }
 
+/* A list of user names or package patterns (core/policy.h). */
+static int check_list(const struct setting *s, const char *v, char *err, size_t errlen)
+{
+	char bad[POLICY_WORD_MAX + 2];
+
+	if (policy_list_valid(v, s->kind == USERS ? policy_user_valid : policy_pattern_valid, bad, sizeof bad) == 0)
+		return 0;
+	if (s->kind == USERS)
+		config_problem(err, errlen, "%s: '%s' is not a user name: list user names as the web server passes "
+			       "them (REMOTE_USER), or * for any user it authenticated; unset, anyone may build",
+			       s->name, bad);
+	else
+		config_problem(err, errlen, "%s: '%s' is not a package pattern: use attribute paths of letters, "
+			       "digits and . _ - +, with * ? [ ] (python3Packages.*)", s->name, bad);
+	return -EINVAL;
+}
+
 static int parse_number(const struct setting *s, const char *v, int *value, char *err, size_t errlen)
 {
 	char *end;
@@ -231,6 +250,11 @@ static int set_value(struct config *cfg, const struct setting *s, const char *v,
 	int n, rc;
 
 	switch (s->kind) {
+	case USERS:
+	case PATTERNS:
+		if ((rc = check_list(s, v, err, errlen)) < 0)
+			return rc;
+		return (*(char **)field = strdup(v)) ? 0 : -ENOMEM;
 	case PATH:
 	case URLPATH:
 		if ((rc = check_path(s, v, err, errlen)) < 0)

@@ -19,6 +19,8 @@ enum kind {
 	BOOL,        /* true | false (yes, no, 1, 0) */
 	SECRET,      /* a word that is never printed */
 	PLATFORMS,   /* platforms, os/architecture[/variant], by spaces or commas */
+	USERS,       /* user names, or "*" (core/policy.h) */
+	PATTERNS,    /* package patterns (core/policy.h) */
 };
 
 struct setting {

@@ -74,21 +74,47 @@ int image_name_valid(const char *name)
 	return len > 0 && len <= IMAGE_NAME_MAX && !invalid_component(name, &len);
 }
 
-static int add_package(struct image_request *req, const char *name, size_t len)
+static int add_to(char ***list, size_t *n, const char *name, size_t len)
 {
 	char *p = strndup(name, len);
 	char **grown;
 
 	if (!p)
 		return -ENOMEM;
-	grown = realloc(req->packages, (req->npackages + 1) * sizeof *grown);
+	grown = realloc(*list, (*n + 1) * sizeof *grown);
 	if (!grown) {
 		free(p);
 		return -ENOMEM;
 	}
-	req->packages = grown;
-	req->packages[req->npackages++] = p;
+	*list = grown;
+	(*list)[(*n)++] = p;
 	return 0;
+}
+
+static int add_package(struct image_request *req, const char *name, size_t len)
+{
+	return add_to(&req->packages, &req->npackages, name, len);
+}
+
+static int always_there(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(always_added); i++)
+		if (strlen(always_added[i]) == len && strncmp(always_added[i], name, len) == 0)
+			return 1;
+	return 0;
+}
+
+/* A package the path names: the image has it, and the package policy
+ * (core/policy.h) judges it, unless every image has it anyway. */
+static int add_named(struct image_request *req, const char *name, size_t len)
+{
+	int rc = add_package(req, name, len);
+
+	if (rc == 0 && !always_there(name, len))
+		rc = add_to(&req->named, &req->nnamed, name, len);
+	return rc;
 }
 
 int image_parse(const char *name, struct image_request *req, char *err, size_t errlen)
@@ -120,7 +146,7 @@ int image_parse(const char *name, struct image_request *req, char *err, size_t e
 		} else if (len == 7 && strncmp(p, "nonroot", 7) == 0) {
 			req->nonroot = 1;
 		} else {
-			rc = add_package(req, p, len);
+			rc = add_named(req, p, len);
 		}
 		if (rc < 0)
 			goto fail;
@@ -133,6 +159,7 @@ int image_parse(const char *name, struct image_request *req, char *err, size_t e
 	if (rc < 0)
 		goto fail;
 	strv_sort_unique(req->packages, &req->npackages);
+	strv_sort_unique(req->named, &req->nnamed);
 	for (i = 0; i < req->npackages; i++)
 		if (strcasecmp(req->packages[i], "bashInteractive") == 0)
 			req->cmd_bash = 1;
@@ -147,8 +174,9 @@ fail:
 void image_request_free(struct image_request *req)
 {
 	strv_free(req->packages, req->npackages);
-	req->packages = NULL;
-	req->npackages = 0;
+	strv_free(req->named, req->nnamed);
+	req->packages = req->named = NULL;
+	req->npackages = req->nnamed = 0;
 }
 
 void image_set_platform(struct image_request *req, const struct platform *p)

@@ -13,6 +13,9 @@
 struct image_request {
 	char **packages;      /* attribute paths, sorted, without duplicates */
 	size_t npackages;
+	char **named;         /* those the path names itself: not a meta-package's, nor one
+	                         every image gets; sorted, without duplicates */
+	size_t nnamed;
 	const struct platform *platform;  /* the platform built for */
 	int platform_named;   /* the name chose it (the arm64 meta-package): one
 			       * platform, not every one the registry serves */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -60,7 +61,7 @@ static void usage(FILE *f)
  * the exit status says whether there was any. */
 static int check_config(const char *config_path)
 {
-	struct buf out = { 0 }, problems = { 0 };
+	struct buf out = { 0 }, problems = { 0 }, notes = { 0 };
 	const char *systems[PLATFORM_MAX];
 	struct config cfg;
 	char err[4096];
@@ -75,7 +76,7 @@ static int check_config(const char *config_path)
 		return 1;
 	}
 	config_print(&cfg, &out);
-	n = config_check(&cfg, &problems);
+	n = config_check(&cfg, &problems, &notes);
 	n += (nix_problems = nix_check(&problems));
 	/* Each platform served, once Nix itself works. */
 	for (i = 0; i < cfg.nplatforms; i++)
@@ -96,6 +97,11 @@ static int check_config(const char *config_path)
 		storage_close(storage);
 	}
 	printf("%s", out.data ? out.data : "");
+	if (notes.len) {
+		printf("notes:\n");
+		for (char *line = strtok(notes.data, "\n"); line; line = strtok(NULL, "\n"))
+			printf("  %s\n", line);
+	}
 	if (n) {
 		printf("problems:\n");
 		for (char *line = strtok(problems.data, "\n"); line; line = strtok(NULL, "\n"))
@@ -106,6 +112,7 @@ static int check_config(const char *config_path)
 	}
 	buf_free(&out);
 	buf_free(&problems);
+	buf_free(&notes);
 	config_free(&cfg);
 	return n ? 1 : 0;
 }
@@ -136,20 +143,31 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return -1;
 }
 
-/* Standard error goes to NIXERY_LOG_FILE, when it is set. */
-static int open_log(const struct config *cfg)
+/* Standard error goes to NIXERY_LOG_FILE, when it is set. A worker that
+ * cannot open it serves all the same, logging to standard error, and
+ * says so there and in the system log: spawn-fcgi sends standard error
+ * nowhere, and a worker that exited over its log file would leave only
+ * "child exited with: 1" behind. */
+static void open_log(const struct config *cfg)
 {
-	int fd;
+	int fd, err;
 
 	if (!cfg->log_file)
-		return 0;
+		return;
 	fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0 || dup2(fd, 2) < 0) {
-		log_error("cannot log to NIXERY_LOG_FILE %s: %s", cfg->log_file, strerror(errno));
-		return -1;
+	if (fd >= 0 && dup2(fd, 2) >= 0) {
+		close(fd);
+		return;
 	}
-	close(fd);
-	return 0;
+	err = errno;
+	if (fd >= 0)
+		close(fd);
+	log_error("cannot log to NIXERY_LOG_FILE %s (%s): logging to standard error; "
+		  "nixery-fcgi --check-config, as this user, says what to do", cfg->log_file, strerror(err));
+	openlog("nixery-fcgi", LOG_PID, LOG_DAEMON);
+	syslog(LOG_ERR, "cannot log to NIXERY_LOG_FILE %s (%s): logging to standard error; "
+	       "nixery-fcgi --check-config, as uid %d, says what to do", cfg->log_file, strerror(err), (int)geteuid());
+	closelog();
 }
 
 /* What the threads share: 0, or -1 once the reason is logged. */
@@ -220,10 +238,7 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
-	if (open_log(&p.cfg) < 0) {
-		config_free(&p.cfg);
-		return 1;
-	}
+	open_log(&p.cfg);
 	rc = process_open(&p) == 0 && open_socket(o.listen_path, &p.listen_fd) == 0 &&
 	     workers_run(&p.cfg, p.listen_fd, p.storage, p.popularity, p.metrics) == 0 ? 0 : 1;
 	process_close(&p);

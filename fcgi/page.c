@@ -115,7 +115,7 @@ static int is_meta(const char *name)
 
 /* Without script: the names of the composer's image that are no package,
  * checked on the server. */
-static void flag_unknown(struct buf *out, struct registry *reg, const char *image)
+static void flag_unknown(struct buf *out, struct registry *reg, const struct asker *who, const char *image)
 {
 	struct deadline dl = deadline_in(reg->builder.cfg->nix_timeout * 1000L, reg->cancel);
 	char copy[IMAGE_NAME_MAX + 1], err[512], *name, *save = NULL, **none;
@@ -124,7 +124,7 @@ static void flag_unknown(struct buf *out, struct registry *reg, const char *imag
 
 	snprintf(copy, sizeof copy, "%s", image);
 	for (name = strtok_r(copy, "/", &save); name; name = strtok_r(NULL, "/", &save)) {
-		if (is_meta(name) || search_names(&reg->builder, name, 0, &dl, &none, &n, &known, err, sizeof err) < 0)
+		if (is_meta(name) || search_names(&reg->builder, who, name, 0, &dl, &none, &n, &known, err, sizeof err) < 0)
 			continue;
 		strv_free(none, n);
 		if (known)
@@ -161,7 +161,8 @@ static void platforms_served(struct buf *out, const struct config *cfg, const ch
 	buf_printf(out, "</code>.</p>\n");
 }
 
-static void composer(struct buf *out, struct registry *reg, const char *host, int https, const char *image)
+static void composer(struct buf *out, struct registry *reg, const struct asker *who, const char *host, int https,
+		     const char *image)
 {
 	int valid = image && image_name_valid(image);
 
@@ -177,7 +178,7 @@ static void composer(struct buf *out, struct registry *reg, const char *host, in
 		buf_printf(out, "<p class=\"unknown\">That is not an image name: lowercase package names "
 			   "separated by <code>/</code>.</p>\n");
 	if (valid)
-		flag_unknown(out, reg, image);
+		flag_unknown(out, reg, who, image);
 	pull_commands(out, host, https, valid ? image : "shell/hello");
 	platforms_served(out, reg->builder.cfg, host, valid ? image : "shell/hello");
 	if (!https)
@@ -228,7 +229,19 @@ struct table {
 	struct buf *out;
 	struct registry *reg;
 	int rows;
+	int requesters;   /* show who asked for each build */
 };
+
+/* Who asked for a build: user names and addresses are for those the web
+ * server let in with a password, not for every visitor of a public page. */
+static void requester_cell(const struct table *t, const struct cache_build *b)
+{
+	if (!t->requesters)
+		return;
+	buf_printf(t->out, "<td>");
+	html(t->out, b->requester[0] ? b->requester : "-");
+	buf_printf(t->out, "</td>");
+}
 
 static void image_cell(struct buf *out, const struct cache_build *b)
 {
@@ -251,6 +264,7 @@ static int running_row(void *ctx, const struct cache_build *b)
 	}
 	buf_printf(t->out, "<tr>");
 	image_cell(t->out, b);
+	requester_cell(t, b);
 	buf_printf(t->out, "<td>");
 	human_age(t->out, (int64_t)time(NULL) - b->started);
 	buf_printf(t->out, "</td><td><code>");
@@ -266,8 +280,9 @@ static int ended_row(void *ctx, const struct cache_build *b)
 
 	buf_printf(t->out, "<tr class=\"build\">");
 	image_cell(t->out, b);
-	/* A build stopped with its worker (cancelled) is nobody's failure. */
-	/* A platform left out of an index: no build, the package set's word. */
+	requester_cell(t, b);
+	/* A build stopped with its worker (cancelled) is nobody's failure,
+	 * nor a platform left out of an index (the package set's word). */
 	buf_printf(t->out, "<td class=\"%s\">", strcmp(b->status, "ok") == 0 ? "ok" :
 		   strcmp(b->status, "timeout") == 0 ? "timeout" :
 		   strcmp(b->status, "cancelled") == 0 || strcmp(b->status, "left out") == 0 ? "muted" : "failed");
@@ -284,22 +299,26 @@ static int ended_row(void *ctx, const struct cache_build *b)
 	return 0;
 }
 
-static void builds(struct buf *out, struct registry *reg)
+static void builds(struct buf *out, struct registry *reg, const struct asker *who)
 {
-	struct table t = { .out = out, .reg = reg };
+	struct table t = { .out = out, .reg = reg, .requesters = who && who->user };
+	const char *asked = t.requesters ? "<th>Asked by</th>" : "";
 
 	buf_printf(out, "<section id=\"running\"><h2>Builds in progress</h2>\n<table><thead><tr>"
-		   "<th>Image</th><th>Platform</th><th>For</th><th>Last line from Nix</th></tr></thead><tbody>\n");
+		   "<th>Image</th><th>Platform</th>%s<th>For</th><th>Last line from Nix</th></tr></thead><tbody>\n",
+		   asked);
 	cache_each_build(reg->builder.cache, 1, 100, running_row, &t);
 	if (!t.rows)
-		buf_printf(out, "<tr><td colspan=\"4\" class=\"muted\">None right now.</td></tr>\n");
+		buf_printf(out, "<tr><td colspan=\"%d\" class=\"muted\">None right now.</td></tr>\n",
+			   4 + t.requesters);
 	buf_printf(out, "</tbody></table></section>\n<section id=\"builds\"><h2>Last builds</h2>\n<table><thead><tr>"
-		   "<th>Image</th><th>Platform</th><th>Result</th><th>Took</th><th>Size</th><th>Packed</th>"
-		   "<th>Error, or why left out</th></tr></thead><tbody>\n");
+		   "<th>Image</th><th>Platform</th>%s<th>Result</th><th>Took</th><th>Size</th><th>Packed</th>"
+		   "<th>Error, or why left out</th></tr></thead><tbody>\n", asked);
 	t.rows = 0;
 	cache_each_build(reg->builder.cache, 0, RECENT_BUILDS, ended_row, &t);
 	if (!t.rows)
-		buf_printf(out, "<tr><td colspan=\"7\" class=\"muted\">No build yet.</td></tr>\n");
+		buf_printf(out, "<tr><td colspan=\"%d\" class=\"muted\">No build yet.</td></tr>\n",
+			   7 + t.requesters);
 	buf_printf(out, "</tbody></table></section>\n");
 }
 
@@ -353,8 +372,8 @@ static const char script[] =
 	"})();\n"
 	"</script>\n";
 
-void page_render(struct registry *reg, const char *host_header, const char *port, int https,
-		 const char *image, struct reply *rep)
+void page_render(struct registry *reg, const struct asker *who, const char *host_header, const char *port,
+		 int https, const char *image, struct reply *rep)
 {
 	struct buf *out = &rep->body;
 	char host[300];
@@ -372,10 +391,10 @@ void page_render(struct registry *reg, const char *host_header, const char *port
 	buf_printf(out, "<h1>nixery-fcgi</h1><p>A container registry that builds images "
 		   "from Nix packages on demand: the image path names the packages, and packages that "
 		   "images share are layers that images share.</p></header>\n");
-	composer(out, reg, host, https, image);
+	composer(out, reg, who, host, https, image);
 	meta_packages(out);
 	source(out, reg);
-	builds(out, reg);
+	builds(out, reg, who);
 	buf_printf(out, "%s</body></html>\n", script);
 	rep->status = 200;
 	snprintf(rep->content_type, sizeof rep->content_type, "text/html; charset=utf-8");

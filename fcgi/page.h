@@ -9,10 +9,12 @@
 #include "fcgi/registry.h"
 #include "fcgi/reply.h"
 
-/* host: the Host the client asked for (checked here), and port the one it
- * reached, for a Host without one (nginx passes $host); https: whether it
- * came over TLS; image: the composer's field, or NULL. */
-void page_render(struct registry *reg, const char *host, const char *port, int https,
+/* who: the visitor (router_asker): one the web server authenticated
+ * sees who asked for each build; host: the Host the client asked for
+ * (checked here), and port the one it reached, for a Host without one
+ * (nginx passes $host); https: whether it came over TLS; image: the
+ * composer's field, or NULL. */
+void page_render(struct registry *reg, const struct asker *who, const char *host, const char *port, int https,
 		 const char *image, struct reply *rep);
 
 #endif

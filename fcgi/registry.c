@@ -58,6 +58,19 @@ static void failed(const struct config *cfg, struct reply *rep, int rc, const ch
 		code = "MANIFEST_UNKNOWN";
 		logged = 0;
 		break;
+	case -EPERM:
+		/* The operator's rules (core/policy.h): no try again helps. */
+		status = 403;
+		code = "DENIED";
+		logged = 0;
+		break;
+	case -EDQUOT:
+		/* This client's own cold requests: once they are answered. */
+		status = 429;
+		code = "TOOMANYREQUESTS";
+		rep->retry_after = RETRY_AFTER;
+		logged = 0;
+		break;
 	case -ETIMEDOUT:
 		status = 504;
 		logged = 0;
@@ -133,7 +146,7 @@ static void manifest_by_digest(struct registry *reg, const char *hex, struct rep
 	snprintf(rep->digest, sizeof rep->digest, DIGEST_PREFIX "%s", hex);
 }
 
-void registry_manifest(struct registry *reg, const char *name, const char *ref,
+void registry_manifest(struct registry *reg, const struct asker *who, const char *name, const char *ref,
 		       const char *accept, int tag_file, struct reply *rep)
 {
 	struct deadline dl = deadline_in(reg->builder.cfg->nix_timeout * 1000L, reg->cancel);
@@ -147,7 +160,7 @@ void registry_manifest(struct registry *reg, const char *name, const char *ref,
 		return;
 	}
 	manifest_negotiate_all(accept, &takes);
-	rc = builder_image(&reg->builder, name, ref, &takes, tag_file, &dl, &res);
+	rc = builder_image(&reg->builder, who, name, ref, &takes, tag_file, &dl, &res);
 	if (rc < 0) {
 		if (res.npackages && (detail = cJSON_CreateObject()))
 			cJSON_AddItemToObject(detail, "packages",
@@ -306,7 +319,7 @@ void registry_metrics(struct registry *reg, struct reply *rep)
 	snprintf(rep->content_type, sizeof rep->content_type, "text/plain; version=0.0.4; charset=utf-8");
 }
 
-void registry_search(struct registry *reg, const char *query, struct reply *rep)
+void registry_search(struct registry *reg, const struct asker *who, const char *query, struct reply *rep)
 {
 	struct deadline dl = deadline_in(reg->builder.cfg->nix_timeout * 1000L, reg->cancel);
 	cJSON *root = cJSON_CreateObject();
@@ -315,7 +328,7 @@ void registry_search(struct registry *reg, const char *query, struct reply *rep)
 	int known, rc = cache_refresh(reg->builder.cache);
 
 	if (rc == 0)
-		rc = search_names(&reg->builder, query, SEARCH_MAX, &dl, &names, &n, &known, err, sizeof err);
+		rc = search_names(&reg->builder, who, query, SEARCH_MAX, &dl, &names, &n, &known, err, sizeof err);
 	else
 		snprintf(err, sizeof err, "the build cache cannot be read: try again shortly");
 	if (rc < 0) {

@@ -19,9 +19,10 @@ int registry_open(struct registry *reg, const struct config *cfg, const struct s
 		  const atomic_int *cancel, char *err, size_t errlen);
 void registry_close(struct registry *reg);
 
-/* name and ref must already be validated (router_parse). tag_file: the
- * web server reads the tag's answer from its tag file next time. */
-void registry_manifest(struct registry *reg, const char *name, const char *ref,
+/* name and ref must already be validated (router_parse); who asks
+ * (router_asker). tag_file: the web server reads the tag's answer from
+ * its tag file next time. */
+void registry_manifest(struct registry *reg, const struct asker *who, const char *name, const char *ref,
 		       const char *accept, int tag_file, struct reply *rep);
 void registry_blob(struct registry *reg, const char *hex, struct reply *rep);
 
@@ -34,7 +35,7 @@ void registry_catalog(struct registry *reg, int n, const char *last, struct repl
 void registry_referrers(struct reply *rep);
 /* The package set's names for the landing page's composer: {"query",
  * "known", "names"} (search_names). */
-void registry_search(struct registry *reg, const char *query, struct reply *rep);
+void registry_search(struct registry *reg, const struct asker *who, const char *query, struct reply *rep);
 /* The counters of every worker of the host, in Prometheus's text format. */
 void registry_metrics(struct registry *reg, struct reply *rep);
 

@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 
 #include "builder/search.h"
 #include "core/digest.h"
+#include "core/policy.h"
 #include "core/source.h"
 #include "fcgi/page.h"
 
@@ -247,9 +249,26 @@ static const char *const labels[] = {
 	[ROUTE_METRICS] = "metrics", [ROUTE_PAGE] = "page", [ROUTE_SEARCH] = "search",
 };
 
+struct asker router_asker(const struct request_params *req, char addr[64])
+{
+	struct asker who = { 0 };
+	unsigned char bin[sizeof(struct in6_addr)];
+
+	if (req->auth_type && *req->auth_type && policy_user_valid(req->remote_user))
+		who.user = req->remote_user;
+	if (req->remote_addr && strlen(req->remote_addr) < 64 &&
+	    (inet_pton(AF_INET, req->remote_addr, bin) == 1 || inet_pton(AF_INET6, req->remote_addr, bin) == 1)) {
+		snprintf(addr, 64, "%s", req->remote_addr);
+		who.addr = addr;
+	}
+	return who;
+}
+
 const char *router_handle(struct registry *reg, const struct request_params *req,
 			  struct reply *rep)
 {
+	char addr[64];
+	struct asker who = router_asker(req, addr);
 	struct route rt;
 
 	if (router_parse(req->method, req->uri, &rt, rep) < 0)
@@ -259,7 +278,7 @@ const char *router_handle(struct registry *reg, const struct request_params *req
 		reply_json(rep, 200, "{}");
 		break;
 	case ROUTE_MANIFEST:
-		registry_manifest(reg, rt.name, rt.ref, req->accept, req->tag_files, rep);
+		registry_manifest(reg, &who, rt.name, rt.ref, req->accept, req->tag_files, rep);
 		break;
 	case ROUTE_BLOB:
 		registry_blob(reg, rt.ref + strlen(DIGEST_PREFIX), rep);
@@ -277,10 +296,10 @@ const char *router_handle(struct registry *reg, const struct request_params *req
 		registry_metrics(reg, rep);
 		break;
 	case ROUTE_PAGE:
-		page_render(reg, req->host, req->port, req->https, rt.has_value ? rt.value : NULL, rep);
+		page_render(reg, &who, req->host, req->port, req->https, rt.has_value ? rt.value : NULL, rep);
 		break;
 	case ROUTE_SEARCH:
-		registry_search(reg, rt.value, rep);
+		registry_search(reg, &who, rt.value, rep);
 		break;
 	}
 	return labels[rt.kind];

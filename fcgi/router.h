@@ -34,7 +34,17 @@ struct request_params {
 	const char *port;                /* SERVER_PORT: where the Host lost its port */
 	int https;
 	int tag_files;                   /* the web server reads tag files */
+	const char *remote_user;         /* REMOTE_USER, AUTH_TYPE and REMOTE_ADDR, */
+	const char *auth_type;           /* as the web server passes them; */
+	const char *remote_addr;         /* checked by router_asker */
 };
+
+/* Who asks (builder/admission.h), from what the web server passed: the
+ * user only when it says it authenticated one (AUTH_TYPE: nginx's
+ * REMOTE_USER is whatever a client sends, unless auth_basic checked it)
+ * and the name is one a policy can hold (policy_user_valid); the address
+ * only when it is an IP address. addr holds the address's text. */
+struct asker router_asker(const struct request_params *req, char addr[64]);
 
 /* 0 with the route, or a negative code with the error reply set. */
 int router_parse(const char *method, const char *uri, struct route *rt, struct reply *rep);

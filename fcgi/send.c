@@ -16,10 +16,13 @@ static const char *reason(int status)
 	case 303: return "See Other";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 414: return "URI Too Long";
 	case 416: return "Range Not Satisfiable";
+	case 429: return "Too Many Requests";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
 	case 507: return "Insufficient Storage";

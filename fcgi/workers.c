@@ -76,6 +76,9 @@ static struct request_params params_of(FCGX_Request *req)
 		.port = FCGX_GetParam("SERVER_PORT", req->envp),
 		.https = https && (strcmp(https, "on") == 0 || strcmp(https, "1") == 0),
 		.tag_files = config_tag_files_for(FCGX_GetParam("SERVER_SOFTWARE", req->envp)),
+		.remote_user = FCGX_GetParam("REMOTE_USER", req->envp),
+		.auth_type = FCGX_GetParam("AUTH_TYPE", req->envp),
+		.remote_addr = FCGX_GetParam("REMOTE_ADDR", req->envp),
 	};
 }
 

@@ -31,9 +31,9 @@ static const char *const sql_text[STMT_COUNT] = {
 	[BLOB_PUT] = "INSERT OR REPLACE INTO blobs (digest, size, media_type) VALUES (?1, ?2, ?3)",
 	[BLOB_FORGET] = "DELETE FROM blobs WHERE digest = ?1",
 	[LAYER_FORGET] = "DELETE FROM layers WHERE digest = ?1",
-	[BUILD_BEGIN] = "INSERT INTO builds (image_key, packages, started, status, name, platforms) VALUES (?1, ?2, ?3 / 1000, 'running', ?4, ?5)",
-	[BUILD_LEFT_OUT] = "INSERT INTO builds (image_key, packages, started, finished, finished_ms, seconds, packed, status, message, name, platforms) "
-		"VALUES (?1, ?2, ?3 / 1000, ?3 / 1000, ?3, 0, 0, 'left out', ?4, ?5, ?6)",
+	[BUILD_BEGIN] = "INSERT INTO builds (image_key, packages, started, status, name, platforms, requester) VALUES (?1, ?2, ?3 / 1000, 'running', ?4, ?5, ?6)",
+	[BUILD_LEFT_OUT] = "INSERT INTO builds (image_key, packages, started, finished, finished_ms, seconds, packed, status, message, name, platforms, requester) "
+		"VALUES (?1, ?2, ?3 / 1000, ?3 / 1000, ?3, 0, 0, 'left out', ?4, ?5, ?6, ?7)",
 	[BUILD_END] = "UPDATE builds SET status = ?2, message = ?3, seconds = ?4, packed = ?5, finished = ?6 / 1000, finished_ms = ?6, size = ?7 WHERE id = ?1",
 	[BUILD_LOG] = "UPDATE builds SET log = ?2 WHERE id = ?1",
 	[BUILD_LAST_FAILURE] = "SELECT status, message FROM builds WHERE image_key = ?1 AND finished_ms >= ?2 AND status IN ('failed', 'timeout') ORDER BY finished_ms DESC LIMIT 1",

@@ -98,13 +98,13 @@ int cache_blob_forget(struct cache *c, const char *digest);
 enum build_status { BUILD_OK, BUILD_FAILED, BUILD_TIMEOUT, BUILD_CANCELLED };
 
 /* Times are in milliseconds since the epoch; platform is the one built
- * for (linux/arm64). */
-int cache_build_begin(struct cache *c, const char *image_key, const char *packages,
-		      const char *name, const char *platform, int64_t now_ms, int64_t *id);
+ * for (linux/arm64), requester who asked (NULL: nobody known). */
+int cache_build_begin(struct cache *c, const char *image_key, const char *packages, const char *name,
+		      const char *platform, const char *requester, int64_t now_ms, int64_t *id);
 /* Records that an index left a platform out, and why, where the builds
  * are listed: no build ran for it. */
-int cache_build_left_out(struct cache *c, const char *image_key, const char *packages,
-			 const char *name, const char *platform, const char *why, int64_t now_ms);
+int cache_build_left_out(struct cache *c, const char *image_key, const char *packages, const char *name,
+			 const char *platform, const char *requester, const char *why, int64_t now_ms);
 int cache_build_end(struct cache *c, int64_t id, enum build_status status, const char *message,
 		    double seconds, uint64_t packed, uint64_t size, int64_t now_ms);
 /* The last line Nix printed for a build in progress. */
@@ -153,6 +153,7 @@ struct cache_build {
 	uint64_t size;           /* bytes of the image's blobs, once built */
 	char log[400];           /* the last line Nix printed, while it runs */
 	char platforms[CACHE_PLATFORMS_LEN];   /* built for; "" when not recorded */
+	char requester[160];     /* who asked: a user, an address, or nixery-admin */
 };
 typedef int (*cache_build_fn)(void *ctx, const struct cache_build *b);
 /* The last `limit` builds, newest first: those running, or those ended. */

@@ -6,20 +6,21 @@
 #include <string.h>
 
 int cache_build_begin(struct cache *c, const char *image_key, const char *packages,
-		      const char *name, const char *platform, int64_t now_ms, int64_t *id)
+		      const char *name, const char *platform, const char *requester, int64_t now_ms, int64_t *id)
 {
-	int rc = cache_db_step_done(c, cache_db_bind(c, BUILD_BEGIN, "ssiss", image_key, packages, now_ms, name,
-						     platform));
+	int rc = cache_db_step_done(c, cache_db_bind(c, BUILD_BEGIN, "ssisss", image_key, packages, now_ms, name,
+						     platform, requester));
 
 	*id = rc == 0 ? sqlite3_last_insert_rowid(c->db) : 0;
 	return rc;
 }
 
 int cache_build_left_out(struct cache *c, const char *image_key, const char *packages,
-			 const char *name, const char *platform, const char *why, int64_t now_ms)
+			 const char *name, const char *platform, const char *requester, const char *why,
+			 int64_t now_ms)
 {
-	return cache_db_step_done(c, cache_db_bind(c, BUILD_LEFT_OUT, "ssisss", image_key, packages, now_ms, why,
-						   name, platform));
+	return cache_db_step_done(c, cache_db_bind(c, BUILD_LEFT_OUT, "ssissss", image_key, packages, now_ms, why,
+						   name, platform, requester));
 }
 
 static const char *const build_status_name[] = {
@@ -71,6 +72,7 @@ static int build_row(sqlite3_stmt *st, const struct cache_db_walk *w)
 	b.size = (uint64_t)sqlite3_column_int64(st, 9);
 	cache_db_copy_text(st, 10, b.log, sizeof b.log);
 	cache_db_copy_text(st, 11, b.platforms, sizeof b.platforms);
+	cache_db_copy_text(st, 12, b.requester, sizeof b.requester);
 	return w->fn.build(w->ctx, &b);
 }
 
@@ -79,8 +81,8 @@ int cache_each_build(struct cache *c, int running, int64_t limit, cache_build_fn
 	struct cache_db_walk w = { .fn.build = fn, .ctx = ctx };
 
 	return cache_db_each_row(c, running ?
-			"SELECT id, image_key, packages, started, seconds, packed, status, message, name, size, log, platforms FROM builds WHERE status = 'running' ORDER BY id DESC LIMIT ?1" :
-			"SELECT id, image_key, packages, started, seconds, packed, status, message, name, size, log, platforms FROM builds WHERE status != 'running' ORDER BY id DESC LIMIT ?1",
+			"SELECT id, image_key, packages, started, seconds, packed, status, message, name, size, log, platforms, requester FROM builds WHERE status = 'running' ORDER BY id DESC LIMIT ?1" :
+			"SELECT id, image_key, packages, started, seconds, packed, status, message, name, size, log, platforms, requester FROM builds WHERE status != 'running' ORDER BY id DESC LIMIT ?1",
 			"i", limit, build_row, &w);
 }
 

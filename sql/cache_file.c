@@ -16,7 +16,9 @@
 #include "core/log.h"
 #include "sql/schema.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
+#define NIXERY_XSTR(x) #x
+#define NIXERY_STR(x) NIXERY_XSTR(x)
 #define BUSY_TIMEOUT_MS 10000
 
 int cache_db_exec(sqlite3 *db, const char *sql)
@@ -74,10 +76,13 @@ static int migrate(sqlite3 *db)
 		rc = cache_db_exec(db, "ALTER TABLE images ADD COLUMN is_index INTEGER NOT NULL DEFAULT 0;"
 				   "ALTER TABLE images ADD COLUMN platforms TEXT NOT NULL DEFAULT '';"
 				   "ALTER TABLE builds ADD COLUMN platforms TEXT");
+	/* Version 7: who asked for each build. */
+	if (rc == SQLITE_OK && version >= 1 && version <= 6)
+		rc = cache_db_exec(db, "ALTER TABLE builds ADD COLUMN requester TEXT");
 	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
 		rc = cache_db_exec(db, cache_schema_sql);
 	if (rc == SQLITE_OK && version < SCHEMA_VERSION)
-		rc = cache_db_exec(db, "PRAGMA user_version = 6");
+		rc = cache_db_exec(db, "PRAGMA user_version = " NIXERY_STR(SCHEMA_VERSION));
 	if (rc == SQLITE_OK)
 		rc = cache_db_exec(db, "COMMIT");
 	if (rc != SQLITE_OK)

@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS builds (
 	name      TEXT,                     -- the image as asked, e.g. shell/hello:latest
 	size      INTEGER,                  -- bytes of the image's blobs, once built
 	log       TEXT,                     -- the last line Nix printed, while it runs
-	platforms TEXT                      -- the platform built for, e.g. linux/arm64
+	platforms TEXT,                     -- the platform built for, e.g. linux/arm64
+	requester TEXT                      -- who asked: the user the web server
+	                                    -- authenticated, else the address
 );
 CREATE INDEX IF NOT EXISTS builds_by_image ON builds (image_key, started);
 

@@ -49,8 +49,10 @@ free_port() {
 
 # server_start DIR [VAR=VALUE...]: lighttpd + nixery-fcgi with all state in
 # DIR, extra settings from the arguments; sets SERVER_DIR, PORT and URL.
+# NIXERY_HTPASSWD=FILE serves behind basic auth (etc/lighttpd-auth.conf).
 server_start() {
-	local dir=$1 i; shift
+	local dir=$1 i conf=$TOP/etc/lighttpd.conf; shift
+	case " $* " in *" NIXERY_HTPASSWD=/"*) conf=$TOP/etc/lighttpd-auth.conf ;; esac
 	SERVER_DIR=$dir
 	PORT=$(free_port)
 	URL=http://127.0.0.1:$PORT
@@ -65,15 +67,24 @@ server_start() {
 		# One package source: another given replaces the demo set.
 		case " $* " in *" NIXERY_PKGS_REPO="* | *" NIXERY_CHANNEL="*) unset NIXERY_PKGS_PATH ;; esac
 		for kv in "$@"; do export "${kv?}"; done
-		exec lighttpd -f "$TOP/etc/lighttpd.conf"
+		exec lighttpd -f "$conf"
 	) || return 1
 	for i in $(seq 50); do
-		curl -sf "$URL/v2/" >/dev/null 2>&1 && return 0
+		server_up && return 0
 		sleep 0.1
 	done
 	echo "lighttpd did not come up on $PORT:" >&2
 	cat "$dir/run/lighttpd-error.log" >&2
 	return 1
+}
+
+# server_up: whether the registry at $URL answers /v2/: 200, or 401 when
+# it asks for a password.
+server_up() {
+	case $(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$URL/v2/" 2>/dev/null) in
+	200 | 401) return 0 ;;
+	*) return 1 ;;
+	esac
 }
 
 server_stop() {

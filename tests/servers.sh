@@ -5,7 +5,7 @@
 #
 #   apache_start DIR [VAR=VALUE...]   etc/apache.conf, workers spawned by mod_fcgid
 #   nginx_start DIR [VAR=VALUE...]    etc/nginx.conf, workers started by spawn-fcgi
-#   hosting_start DIR                 etc/shared-hosting/, under its own Apache
+#   hosting_start DIR [VAR=VALUE...]  etc/shared-hosting/, under its own Apache
 #   servers_stop                      stops the server started last (lighttpd too)
 #   servers_stop_dir DIR              stops whatever runs from DIR
 #   server_pull_test LABEL            pull, run and blob checks against $URL
@@ -21,6 +21,8 @@
 #   NIXERY_WORKERS                     nginx: worker processes (default 2)
 #   APACHE_CONF, NGINX_CONF            another configuration to try
 #                                      (default etc/apache.conf, etc/nginx.conf)
+#   NIXERY_HTPASSWD                    an htpasswd file: the server asks for
+#                                      a password (basic auth, as etc/ ships it)
 # A worker that is not root needs NIX_REMOTE=daemon and a running nix-daemon.
 # The web server's user must be able to search DIR's parent folders.
 
@@ -30,7 +32,8 @@
 # The worker settings every server gets; an empty value is the default.
 _SERVER_SETTINGS="NIXERY_CONFIG STORAGE_PATH NIXERY_STATE_DIR NIXERY_CHANNEL
 NIXERY_PKGS_REPO NIXERY_PKGS_PATH NIXERY_NIX_DIR NIX_POPULARITY_URL NIX_TIMEOUT
-NIX_REMOTE NIXERY_STOP_GRACE NIXERY_MAX_BUILDS"
+NIX_REMOTE NIXERY_STOP_GRACE NIXERY_MAX_BUILDS NIXERY_EVAL_TTL NIXERY_BUILD_USERS
+NIXERY_MAX_BUILDS_PER_CLIENT NIXERY_ALLOW_PACKAGES NIXERY_DENY_PACKAGES"
 
 # _server_env DIR: exports the defaults of a test server (the caller is a
 # subshell); VAR=VALUE arguments are exported after it. As in server_start,
@@ -38,7 +41,7 @@ NIX_REMOTE NIXERY_STOP_GRACE NIXERY_MAX_BUILDS"
 _server_env() {
 	local dir=$1 v
 	for v in $_SERVER_SETTINGS; do export "$v=${!v:-}"; done
-	export NIXERY_PORT=$PORT NIXERY_BIN="$BUILD/nixery-fcgi" NIXERY_RUN_DIR="$dir/run" \
+	export NIXERY_HTPASSWD= NIXERY_PORT=$PORT NIXERY_BIN="$BUILD/nixery-fcgi" NIXERY_RUN_DIR="$dir/run" \
 		STORAGE_PATH="$dir/storage" NIXERY_STATE_DIR="$dir/state" \
 		NIXERY_NIX_DIR="$TOP/nix" NIXERY_PKGS_PATH="${NIXERY_PKGS_PATH:-$TOP/nix/demo}" \
 		NIX_POPULARITY_URL="$TOP/nix/demo/popularity.json" \
@@ -75,11 +78,12 @@ _server_dirs() {
 	fi
 }
 
-# _server_wait NAME LOG: until /v2/ answers 200 (10 s).
+# _server_wait NAME LOG: until /v2/ answers 200, or 401 behind a password
+# (10 s).
 _server_wait() {
 	local name=$1 log=$2
 	for _ in $(seq 100); do
-		curl -sf --max-time 5 "$URL/v2/" >/dev/null 2>&1 && return 0
+		server_up && return 0
 		sleep 0.1
 	done
 	echo "$name did not come up on $PORT:" >&2
@@ -99,7 +103,9 @@ apache_start() {
 		export APACHE_RUN_USER=nixery APACHE_RUN_GROUP=nixery NIX_REMOTE=daemon
 		for kv in "$@"; do export "${kv?}"; done
 		_server_dirs "$dir" "$APACHE_RUN_USER" || exit 1
-		exec apache2 -f "${APACHE_CONF:-$TOP/etc/apache.conf}" -k start
+		local auth=()
+		[ -z "$NIXERY_HTPASSWD" ] || auth=(-D NIXERY_AUTH)
+		exec apache2 -f "${APACHE_CONF:-$TOP/etc/apache.conf}" "${auth[@]}" -k start
 	) || return 1
 	_server_wait Apache "$WORKER_LOG"
 }
@@ -119,9 +125,12 @@ nginx_start() {
 		mkdir -p "$dir/run/nginx-tmp"
 		: >"$WORKER_LOG"
 		chown "$NIXERY_USER:" "$WORKER_LOG"
+		# Basic auth: the lines etc/nginx.conf has for it, enabled.
+		local auth=()
+		[ -z "$NIXERY_HTPASSWD" ] || auth=(-e 's/^\([[:space:]]*\)#auth: /\1/')
 		sed -e "s|@PORT@|$PORT|g" -e "s|@RUN_DIR@|$dir/run|g" \
-			-e "s|@SOCKET@|$dir/run/nixery-fcgi.sock|g" \
-			-e "s|@STORAGE_PATH@|$STORAGE_PATH|g" -e "s|@USER@|$NGINX_USER|g" \
+			-e "s|@SOCKET@|$dir/run/nixery-fcgi.sock|g" -e "s|@HTPASSWD@|$NIXERY_HTPASSWD|g" \
+			-e "s|@STORAGE_PATH@|$STORAGE_PATH|g" -e "s|@USER@|$NGINX_USER|g" "${auth[@]}" \
 			"${NGINX_CONF:-$TOP/etc/nginx.conf}" >"$dir/run/nginx.conf"
 		# The socket belongs to nginx's user, the workers run as
 		# NIXERY_USER; a shell puts their standard error in the log.
@@ -146,23 +155,50 @@ nginx_start() {
 # settings file beside it), Apache's files DIR/run; the program is the
 # build tree's. Sets SERVER_KIND (hosting), SERVER_DIR, PORT, URL and
 # WORKER_LOG (Apache's error log, where the program's standard error
-# goes).
+# goes). VAR=VALUE arguments are lines of the site's settings file, but
+# NIXERY_HTPASSWD=FILE: the site asks for a password, the htaccess's auth
+# lines enabled and naming that file, where the host allows AuthConfig
+# too.
 hosting_start() {
-	local dir=$1 site=$1/site public=$1/site/public_html
+	local dir=$1 htpasswd="" site=$1/site public=$1/site/public_html override="FileInfo Options" kv
+	shift
+	mkdir -p "$public" || return 1
+	cp "$TOP/etc/shared-hosting/htaccess" "$public/.htaccess"
+	# Copied as the owner copies it, its mode kept (sed -i keeps it too).
+	cp "$TOP/etc/shared-hosting/nixery.fcgi" "$public/nixery.fcgi"
+	sed -i "s|/usr/sbin/nixery-fcgi|$BUILD/nixery-fcgi|" "$public/nixery.fcgi"
+	sed -e "s|^NIXERY_CHANNEL = .*|NIXERY_PKGS_PATH = ${NIXERY_PKGS_PATH:-$TOP/nix/demo}\nNIXERY_NIX_DIR = $TOP/nix|" \
+		-e "s|/home/site/public_html|$public|" -e "s|/home/site|$site|" \
+		"$TOP/etc/shared-hosting/nixery-fcgi.conf" >"$site/nixery-fcgi.conf"
+	for kv in "$@"; do
+		case $kv in
+		NIXERY_HTPASSWD=*) htpasswd=${kv#*=} ;;
+		*) echo "${kv%%=*} = ${kv#*=}" >>"$site/nixery-fcgi.conf" ;;
+		esac
+	done
+	if [ -n "$htpasswd" ]; then
+		override="$override AuthConfig"
+		sed -i -e 's/^#auth: //' -e "s|^AuthUserFile .*|AuthUserFile $htpasswd|" "$public/.htaccess"
+	fi
+	chown -R nixery: "$site"
+	hosting_apache_start "$dir" "$public" "$override"
+}
+
+# hosting_apache_start DIR PUBLIC OVERRIDES: the host's Apache for a site
+# whose document root PUBLIC is set up already, private and reading
+# nothing else, as the site's user, nixery; PUBLIC may hold OVERRIDES
+# (AllowOverride's list). Its files in DIR/run. Sets SERVER_KIND,
+# SERVER_DIR, PORT, URL and WORKER_LOG.
+hosting_apache_start() {
+	local dir=$1 public=$2 override=$3
 	SERVER_KIND=hosting SERVER_DIR=$dir
 	PORT=$(free_port)
 	URL=http://127.0.0.1:$PORT
 	WORKER_LOG=$dir/run/error.log
-	mkdir -p "$public" "$dir/run/fcgid" || return 1
+	mkdir -p "$dir/run/fcgid" || return 1
 	chmod 0755 "$dir" "$dir/run"
 	: >"$dir/run/mime.types"
-	cp "$TOP/etc/shared-hosting/htaccess" "$public/.htaccess"
-	sed "s|/usr/sbin/nixery-fcgi|$BUILD/nixery-fcgi|" "$TOP/etc/shared-hosting/nixery.fcgi" >"$public/nixery.fcgi"
-	chmod 0755 "$public/nixery.fcgi"
-	sed -e "s|^NIXERY_CHANNEL = .*|NIXERY_PKGS_PATH = ${NIXERY_PKGS_PATH:-$TOP/nix/demo}\nNIXERY_NIX_DIR = $TOP/nix|" \
-		-e "s|/home/site/public_html|$public|" -e "s|/home/site|$site|" \
-		"$TOP/etc/shared-hosting/nixery-fcgi.conf" >"$site/nixery-fcgi.conf"
-	chown -R nixery: "$site" "$dir/run/fcgid"
+	chown -R nixery: "$dir/run/fcgid"
 	cat >"$dir/run/apache.conf" <<CONF
 ServerRoot $dir/run
 ServerName 127.0.0.1
@@ -177,6 +213,10 @@ LoadModule fcgid_module /usr/lib/apache2/modules/mod_fcgid.so
 LoadModule rewrite_module /usr/lib/apache2/modules/mod_rewrite.so
 LoadModule headers_module /usr/lib/apache2/modules/mod_headers.so
 LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+LoadModule auth_basic_module /usr/lib/apache2/modules/mod_auth_basic.so
+LoadModule authn_core_module /usr/lib/apache2/modules/mod_authn_core.so
+LoadModule authn_file_module /usr/lib/apache2/modules/mod_authn_file.so
+LoadModule authz_user_module /usr/lib/apache2/modules/mod_authz_user.so
 User nixery
 Group nixery
 FcgidIPCDir $dir/run/fcgid
@@ -188,7 +228,7 @@ DocumentRoot $public
 	Require all denied
 </Directory>
 <Directory $public>
-	AllowOverride FileInfo Options
+	AllowOverride $override
 	Require all granted
 </Directory>
 CONF

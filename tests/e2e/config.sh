@@ -74,8 +74,23 @@ problem() {
 		fail "config: --check-config reports $name (exit $status): $out"
 	fi
 }
-problem "a missing storage folder" "STORAGE_PATH $work/nowhere does not exist: create it" \
-	STORAGE_PATH="$work/nowhere" "$BIN" --config "$work/nixery.conf" --check-config
+# Before the first start: folders the first worker makes are no problem,
+# as long as this user may make them.
+out=$(STORAGE_PATH="$work/nowhere/storage" NIXERY_STATE_DIR="$work/nowhere/state" NIXERY_LOG_FILE="$work/new-log" \
+	"$BIN" --config "$work/nixery.conf" --check-config 2>&1)
+rc=$?
+check "config: --check-config before the first start passes, saying the first worker makes the folders and the log (exit $rc)" \
+	eval '[ $rc = 0 ] && grep -q "STORAGE_PATH $work/nowhere/storage does not exist yet: the first worker creates it" <<<"$out" &&
+		grep -q "NIXERY_LOG_FILE $work/new-log does not exist yet" <<<"$out" && [ ! -e "$work/nowhere" ] && [ ! -e "$work/new-log" ]'
+id nobody >/dev/null 2>&1 &&
+	problem "a missing storage folder this user cannot make" "STORAGE_PATH $work/nowhere does not exist, and this user (nobody) cannot create it in $work: create it for the user the workers run as (install -d -o nobody $work/nowhere)" \
+		setpriv --reuid=nobody --regid=nogroup --clear-groups env STORAGE_PATH="$work/nowhere" "$BIN" --config "$work/nixery.conf" --check-config
+: >"$work/roots.log"
+id nobody >/dev/null 2>&1 &&
+	problem "a log file this user cannot write" "NIXERY_LOG_FILE $work/roots.log is not a file this user (nobody) may write: the workers could not log there" \
+		setpriv --reuid=nobody --regid=nogroup --clear-groups env NIXERY_LOG_FILE="$work/roots.log" "$BIN" --config "$work/nixery.conf" --check-config
+problem "a log file in a folder that is not there" "NIXERY_LOG_FILE /nonexistent/nixery.log does not exist, and this user (root) cannot create it (in /nonexistent): the workers could not log there; create it for them" \
+	NIXERY_LOG_FILE=/nonexistent/nixery.log "$BIN" --config "$work/nixery.conf" --check-config
 problem "Nix missing from PATH" "nix-build is not on PATH: install Nix" \
 	PATH=/nonexistent "$BIN" --config "$work/nixery.conf" --check-config
 problem "a bad value, with what it accepts" "NIX_TIMEOUT=soon is not valid: give a whole number from 1 to 86400" \
@@ -133,3 +148,16 @@ out=$(NIXERY_PKGS_PATH="$TOP/nix/demo" "$BIN" --config "$work/channel.conf" --ch
 check "config: a package source in the environment wins over one in the file" \
 	grep -q 'NIXERY_PKGS_PATH *'"$TOP"'/nix/demo *(environment)' <<<"$out"
 check "config: that configuration has no problems" grep -q 'no problems found' <<<"$out"
+
+# A worker that cannot open NIXERY_LOG_FILE serves all the same, and says
+# so on standard error (and in the system log): spawn-fcgi would only
+# have said "child exited with: 1".
+env -i PATH="$PATH" NIXERY_LOG_FILE=/nonexistent/nixery.log "$BIN" --config "$work/nixery.conf" --listen "$work/sock3" \
+	2>"$work/nolog.stderr" &
+pid=$!
+for _ in $(seq 50); do [ -S "$work/sock3" ] && break; sleep 0.1; done
+code=$(env -i REQUEST_METHOD=GET REQUEST_URI=/v2/ cgi-fcgi -bind -connect "$work/sock3" | head -1)
+check "config: a worker that cannot open NIXERY_LOG_FILE serves ($code), and says why and what to do" \
+	eval 'grep -q "^Status: 200" <<<"$code" &&
+		grep -q "cannot log to NIXERY_LOG_FILE /nonexistent/nixery.log (No such file or directory): logging to standard error; nixery-fcgi --check-config" "$work/nolog.stderr"'
+kill $pid; wait $pid 2>/dev/null; pid=

@@ -30,6 +30,8 @@ else
 	fail "hosting: the host's Apache starts"
 fi
 
+check "hosting: the site's nixery.fcgi, copied as shipped, is executable ($(stat -c %a "$work/hosting/site/public_html/nixery.fcgi"))" \
+	test -x "$work/hosting/site/public_html/nixery.fcgi"
 if pull_image shell/hello "$work/pull"; then
 	pass "hosting: skopeo pulls shell/hello from the site"
 else

@@ -247,7 +247,7 @@ static __attribute__((unused)) int ask(struct builder *b, const char *name, int 
 {
 	struct deadline dl = deadline_in(timeout_ms, NULL);
 
-	return builder_image(b, name, "latest", NULL, 1, &dl, res);
+	return builder_image(b, NULL, name, "latest", NULL, 1, &dl, res);
 }
 
 static void reset_counts(void)

@@ -143,7 +143,7 @@ static void *run(void *arg)
 	struct deadline dl = deadline_in(20000, r->cancel);
 	struct builder_result res;
 
-	r->rc = builder_image(&r->b, r->name, "latest", NULL, 0, &dl, &res);
+	r->rc = builder_image(&r->b, NULL, r->name, "latest", NULL, 0, &dl, &res);
 	snprintf(r->message, sizeof r->message, "%s", res.message);
 	builder_result_free(&res);
 	return NULL;

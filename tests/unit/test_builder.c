@@ -76,7 +76,7 @@ static void test_user_mistakes(void)
 	teardown(&s);
 }
 
-struct asker {
+struct asking {
 	struct builder *b;
 	const char *name;
 	int rc;
@@ -85,7 +85,7 @@ struct asker {
 
 static void *ask_thread(void *arg)
 {
-	struct asker *a = arg;
+	struct asking *a = arg;
 	struct builder_result res;
 
 	a->rc = ask(a->b, a->name, 20000, &res);
@@ -95,7 +95,7 @@ static void *ask_thread(void *arg)
 }
 
 /* Two workers (two cache handles) ask for the same cold image at once. */
-static void two_at_once(struct setup *s, struct asker *first, struct asker *second)
+static void two_at_once(struct setup *s, struct asking *first, struct asking *second)
 {
 	struct builder b2 = s->b;
 	char err[256];
@@ -117,7 +117,7 @@ static void two_at_once(struct setup *s, struct asker *first, struct asker *seco
 
 static void test_one_build_per_image(void)
 {
-	struct asker first = { .name = "figlet" }, second;
+	struct asking first = { .name = "figlet" }, second;
 	struct builder_result res;
 	struct setup s;
 	int rc;
@@ -307,7 +307,8 @@ static void test_admission(void)
 	struct admission adm;
 	struct builder_result res;
 	struct setup s;
-	int ticket, held[6], i, admitted = 0, rc;
+	struct admission_pass ticket, held[6];
+	int i, admitted = 0, rc;
 
 	setup(&s, 3600);
 	s.cfg.threads = 8;
@@ -318,7 +319,7 @@ static void test_admission(void)
 	rc = ask(&s.b, "hello", 10000, &res);
 	CHECK_WHY(rc == 0, res.message, "a cold request the host admits is built");
 	builder_result_free(&res);
-	CHECK(admission_enter(&adm, &ticket, res.message, sizeof res.message) == 0,
+	CHECK(admission_enter(&adm, NULL, "cold work", &ticket, res.message, sizeof res.message) == 0,
 	      "its ticket was handed back: another can take it");
 	rc = ask(&s.b, "figlet", 10000, &res);
 	CHECK_INT_EQ(rc, -EBUSY, "with the host's only ticket taken, a cold request is refused");
@@ -328,17 +329,17 @@ static void test_admission(void)
 	rc = ask(&s.b, "hello", 10000, &res);
 	CHECK_WHY(rc == 0, res.message, "a built image is answered all the same");
 	builder_result_free(&res);
-	admission_leave(&adm, ticket);
+	admission_leave(&adm, &ticket);
 
 	/* Past the TTL, an image refused its evaluation is answered as built. */
 	s.cfg.eval_ttl = 0;
-	CHECK(admission_enter(&adm, &ticket, res.message, sizeof res.message) == 0, "the ticket is taken again");
+	CHECK(admission_enter(&adm, NULL, "cold work", &ticket, res.message, sizeof res.message) == 0, "the ticket is taken again");
 	rc = ask(&s.b, "hello", 10000, &res);
 	CHECK(rc == 0 && nix.evaluations == 1,
 	      "past the TTL with no ticket, the image built before is the answer, not evaluated (%d, %d)", rc,
 	      nix.evaluations);
 	builder_result_free(&res);
-	admission_leave(&adm, ticket);
+	admission_leave(&adm, &ticket);
 	rc = ask(&s.b, "hello", 10000, &res);
 	CHECK(rc == 0 && nix.evaluations == 2, "with a ticket free, it is evaluated again (%d)", nix.evaluations);
 	builder_result_free(&res);
@@ -348,11 +349,11 @@ static void test_admission(void)
 	s.cfg.max_cold = 16;
 	admission_init(&adm, &s.cfg);
 	for (i = 0; i < 6; i++)
-		admitted += admission_enter(&adm, &held[i], res.message, sizeof res.message) == 0;
+		admitted += admission_enter(&adm, NULL, "cold work", &held[i], res.message, sizeof res.message) == 0;
 	CHECK_INT_EQ(admitted, 6, "six of a process's eight threads may wait for Nix");
-	CHECK_INT_EQ(admission_enter(&adm, &ticket, res.message, sizeof res.message), -EBUSY, "a seventh may not");
+	CHECK_INT_EQ(admission_enter(&adm, NULL, "cold work", &ticket, res.message, sizeof res.message), -EBUSY, "a seventh may not");
 	for (i = 0; i < 6; i++)
-		admission_leave(&adm, held[i]);
+		admission_leave(&adm, &held[i]);
 	teardown(&s);
 }
 

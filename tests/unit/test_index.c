@@ -24,7 +24,7 @@ static int ask_as(struct builder *b, const char *name, const struct manifest_acc
 {
 	struct deadline dl = deadline_in(20000, NULL);
 
-	return builder_image(b, name, "latest", a, 1, &dl, res);
+	return builder_image(b, NULL, name, "latest", a, 1, &dl, res);
 }
 
 /* The index's entries: "arch[/variant]=digest ..." and the annotation. */
