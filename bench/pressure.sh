@@ -58,6 +58,6 @@ echo "pressure: $COLD cold requests of $SECONDS_PER_BUILD s builds, $TRIES warm 
 {
 	echo "Pressure ($(date -u +%Y-%m-%d), bash bench/pressure.sh: $COLD cold requests of ${SECONDS_PER_BUILD}-s builds at once, $TRIES warm requests beside them; must: warm < 1000 ms, inspect < 5000 ms, cold within $(((TIMEOUT + 5) * 1000)) ms)"
 	for server in $SERVERS; do
-		storm "$server" NIX_TIMEOUT=$TIMEOUT
+		storm "$server" NIX_TIMEOUT=$TIMEOUT NIXERY_MAX_BUILDS_PER_CLIENT=0
 	done
 } | tee "$DIR/table"

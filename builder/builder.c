@@ -73,11 +73,6 @@ static int packages_at_fault(struct request *r, const struct nix_eval *ev)
 	return -ENOENT;
 }
 
-static int eval_complete(const struct nix_eval *ev)
-{
-	return !ev->nunknown && !ev->nrefused && !ev->nunsupported;
-}
-
 /* Nix evaluates the request to output paths, for every platform at once;
  * packages at fault on every platform are the request's fault (an index
  * leaves out only the platforms where they are). */
@@ -104,7 +99,7 @@ static int evaluate(struct request *r)
 	r->job.systems = NULL;
 	r->job.nsystems = 0;
 	for (i = 0; rc == 0 && i < r->nplat; i++)
-		complete += eval_complete(&ev[i]);
+		complete += nix_eval_complete(&ev[i]);
 	if (rc == 0 && !complete)
 		rc = packages_at_fault(r, &ev[0]);
 	else if (rc == -ENOENT)
@@ -272,7 +267,6 @@ int builder_image(struct builder *b, const struct asker *who, const char *name, 
 		  const struct manifest_accept *accept, int tag_file, const struct deadline *dl,
 		  struct builder_result *out)
 {
-	static const struct manifest_accept docker = { MANIFEST_DOCKER, 0, MANIFEST_DOCKER };
 	int attempt, rc = 0;
 	size_t i;
 
@@ -281,7 +275,7 @@ int builder_image(struct builder *b, const struct asker *who, const char *name, 
 	 * asked again of it, once. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		struct request r = { .b = b, .who = who, .dl = dl, .name = name, .ref = ref,
-				     .accept = accept ? *accept : docker, .out = out, .pass = ADMISSION_PASS_NONE };
+				     .accept = accept ? *accept : MANIFEST_ACCEPT_DOCKER, .out = out, .pass = ADMISSION_PASS_NONE };
 
 		out->message[0] = '\0';
 		out->manifest.len = 0;

@@ -25,11 +25,6 @@ struct part {
 	int started, rc;
 };
 
-static int complete(const struct nix_eval *ev)
-{
-	return !ev->nunknown && !ev->nrefused && !ev->nunsupported;
-}
-
 static void names(struct buf *b, const char *what, char *const *v, size_t n)
 {
 	size_t i;
@@ -57,22 +52,24 @@ static void why_left_out(struct buf *b, const struct platform *p, const struct n
  * its request (that platform alone) evaluated to. */
 static int part_init(struct part *p, struct request *r, size_t i, const char *key, struct nix_batch *batch)
 {
-	static const struct manifest_accept docker = { MANIFEST_DOCKER, 0, MANIFEST_DOCKER };
-
 	p->b = *r->b;
 	p->b.cache = NULL;
 	p->r = (struct request){ .b = &p->b, .who = r->who, .dl = r->dl, .name = r->name, .ref = r->ref,
-				 .accept = docker, .req = r->req, .src = r->src, .ev = r->evs[i], .part = 1,
+				 .accept = MANIFEST_ACCEPT_DOCKER, .req = r->req, .src = r->src, .part = 1,
 				 .admitted = 1, .pass = ADMISSION_PASS_NONE, .evaluated = r->evaluated,
 				 .out = &p->out };
-	memset(&r->evs[i], 0, sizeof r->evs[i]);
 	image_set_platform(&p->r.req, r->plat[i]);
 	p->r.plat[0] = r->plat[i];
 	p->r.nplat = 1;
 	p->r.job = (struct nix_job){ .cfg = r->b->cfg, .src = &p->r.src, .req = &p->r.req, .deadline = r->dl,
 				     .build_likely = 1, .batch = batch };
 	memcpy(p->r.key, key, sizeof p->r.key);
-	return keys_request(p->r.req_key, &r->src, &p->r.req, &r->plat[i], 1, r->b->cfg->max_layers);
+	if (keys_request(p->r.req_key, &r->src, &p->r.req, &r->plat[i], 1, r->b->cfg->max_layers) < 0)
+		return -ENOMEM;
+	/* Taken over only by a part that runs: it frees it. */
+	p->r.ev = r->evs[i];
+	memset(&r->evs[i], 0, sizeof r->evs[i]);
+	return 0;
 }
 
 /* The platform's image: from the cache, or built (build.c), as a
@@ -276,7 +273,7 @@ int index_resolve(struct request *r)
 	int rc;
 
 	for (i = 0; i < r->nplat; i++) {
-		if (!complete(&r->evs[i])) {
+		if (!nix_eval_complete(&r->evs[i])) {
 			buf_printf(&left_out, "%s%s: ", left_out.len ? "; " : "", r->plat[i]->name);
 			why_left_out(&left_out, r->plat[i], &r->evs[i]);
 			continue;

@@ -12,13 +12,13 @@
 #include <unistd.h>
 
 /* "nxmetr" and a layout number: a file of another layout is started anew. */
-#define MAGIC 0x6e786d6574720003ULL
+#define MAGIC 0x6e786d6574720004ULL
 
 static const char *const routes[] = {
 	"base", "manifest", "blob", "tags", "catalog", "referrers", "page", "search", "metrics", "other",
 };
 #define NROUTES (sizeof routes / sizeof *routes)
-static const int statuses[] = { 200, 206, 303, 304, 400, 404, 405, 414, 416, 500, 503, 504, 507 };
+static const int statuses[] = { 200, 206, 303, 304, 400, 401, 403, 404, 405, 414, 416, 429, 500, 503, 504, 507 };
 #define NSTATUSES (sizeof statuses / sizeof *statuses)
 /* Upper bounds, in seconds, of the build-duration histogram's buckets. */
 static const double buckets[] = { 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800 };

@@ -56,9 +56,9 @@ void publish_tag(const struct storage *s, const char *name, const char *ref, con
 		return;
 	memcpy(t.docker, img->docker_manifest, sizeof t.docker);
 	memcpy(t.oci, img->oci_manifest, sizeof t.oci);
-	if (storage_tag_read(s, name, ref, &old) == 0 &&
+	if (storage_tag_read(s, name, ref, &old) == 0 && old.index == img->index &&
 	    strcmp(img->index ? old.docker_list : old.docker, img->docker_manifest) == 0 &&
-	    strcmp(img->index ? old.oci_index : old.oci, img->oci_manifest) == 0 && old.index == img->index &&
+	    strcmp(img->index ? old.oci_index : old.oci, img->oci_manifest) == 0 &&
 	    old.expires <= t.expires && old.expires - now >= (t.expires - now) / 2)
 		return;
 	/* A bucket's blobs are not the web server's to look at: none listed. */

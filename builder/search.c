@@ -25,7 +25,8 @@ int search_query_valid(const char *query)
 }
 
 /* The listing of prefix's set, from the cache while the source's
- * evaluation is trusted, else from Nix (under a build slot). */
+ * evaluation is trusted, else from Nix (under a build slot), or the one
+ * before when Nix may not be asked or fails. */
 static int listing(struct builder *b, const struct asker *who, const char *prefix, const struct deadline *dl,
 		   char **json, char *err, size_t errlen)
 {
@@ -33,7 +34,7 @@ static int listing(struct builder *b, const struct asker *who, const char *prefi
 	struct image_request req = { 0 };
 	struct source src;
 	struct nix_job job = { .cfg = cfg, .src = &src, .req = &req, .deadline = dl };
-	char key[4096];
+	char key[4096], *stale = NULL;
 	int64_t listed, now = time(NULL);
 	long waited;
 	struct admission_pass pass;
@@ -50,7 +51,7 @@ static int listing(struct builder *b, const struct asker *who, const char *prefi
 	if (rc == 0 && (src.pinned || now - listed < cfg->eval_ttl))
 		goto out;
 	if (rc == 0) {
-		free(*json);
+		stale = *json;
 		*json = NULL;
 	} else if (rc != -ENOENT) {
 		snprintf(err, errlen, "the build cache cannot be read (%s): try again shortly", cache_error(b->cache));
@@ -73,6 +74,14 @@ static int listing(struct builder *b, const struct asker *who, const char *prefi
 leave:
 	admission_leave(b->admission, &pass);
 out:
+	/* Refused or failed, the listing before is the answer, as a built
+	 * image is past its TTL. */
+	if (rc < 0 && stale) {
+		*json = stale;
+		stale = NULL;
+		rc = 0;
+	}
+	free(stale);
 	source_free(&src);
 	return rc == -ETIMEDOUT || rc == -ECANCELED || rc == -EBUSY || rc == -ENOMEM || rc == -EPERM ||
 	       rc == -EDQUOT || rc >= 0 ? rc : -EIO;

@@ -61,6 +61,8 @@ struct manifest_accept {
 	int index;                     /* an index is admitted */
 	enum manifest_format index_format;   /* OCI index or Docker list */
 };
+/* What a client that names nothing takes: a Docker manifest, no index. */
+#define MANIFEST_ACCEPT_DOCKER ((struct manifest_accept){ MANIFEST_DOCKER, 0, MANIFEST_DOCKER })
 void manifest_negotiate_all(const char *accept, struct manifest_accept *out);
 /* The index's media type: the OCI index or Docker's manifest list. */
 const char *manifest_index_media_type(enum manifest_format f);

@@ -41,11 +41,15 @@ static int build_missing(struct nix_batch *b, const struct nix_job *job, char *e
 {
 	const char *systems[PLATFORM_MAX];
 	size_t i, n = 0;
+	int jobs;
 
 	for (i = 0; i < b->n; i++)
 		if (!nix_outputs_present(b->part[i].outputs, b->part[i].noutputs))
 			systems[n++] = b->part[i].system;
-	return n ? nix_build_systems(job, systems, n, b->gcroots, (int)n, err, errlen) : 0;
+	/* The other parts may still wait for their slots: no more jobs than
+	 * the host allows at all. */
+	jobs = (int)n < job->cfg->max_builds ? (int)n : job->cfg->max_builds;
+	return n ? nix_build_systems(job, systems, n, b->gcroots, jobs, err, errlen) : 0;
 }
 
 int nix_batch_build(struct nix_batch *b, const struct nix_job *job, char *err, size_t errlen)

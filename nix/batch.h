@@ -5,8 +5,8 @@
  * that the platforms' builds never wait for each other's locks (Nix looks
  * at a lock another process holds every few seconds), which two
  * nix-builds side by side would on any derivation they share. Each part
- * holds its own build slot meanwhile: the nix-build runs as many jobs as
- * they hold. */
+ * takes its own build slot meanwhile; the nix-build runs one job per
+ * platform, NIXERY_MAX_BUILDS at most. */
 #ifndef NIXERY_BATCH_H
 #define NIXERY_BATCH_H
 

@@ -206,6 +206,11 @@ out:
 	return rc;
 }
 
+int nix_eval_complete(const struct nix_eval *ev)
+{
+	return !ev->nunknown && !ev->nrefused && !ev->nunsupported;
+}
+
 void nix_eval_free(struct nix_eval *ev)
 {
 	strv_free(ev->outputs, ev->noutputs);

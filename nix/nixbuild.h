@@ -72,6 +72,8 @@ struct nix_runner {
 
 extern const struct nix_runner nix_real;
 
+/* Whether every name the job asked for evaluated to outputs. */
+int nix_eval_complete(const struct nix_eval *ev);
 void nix_eval_free(struct nix_eval *ev);
 
 /* Releases the GC roots realise made in the folder gcroots, and the

@@ -44,8 +44,7 @@ struct cache_blob {
  * process, before any cache_open. A database that cannot be opened or
  * read is moved aside and a new one created. */
 int cache_init(const char *state_dir, char *err, size_t errlen);
-/* A handle, opened before the process starts its threads (it reads the
- * umask). A database removed later, with its folder or not, is made again
+/* A handle; one per thread. A database removed later, with its folder or not, is made again
  * by the handle that finds it gone. */
 int cache_open(const char *state_dir, struct cache **c, char *err, size_t errlen);
 /* Opens the cache as it is, to read only: nothing is created or

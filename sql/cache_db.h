@@ -39,7 +39,7 @@ struct cache {
 	sqlite3_stmt *stmt[STMT_COUNT];
 	char state_dir[CACHE_DB_PATH_LEN];
 	int flags;                /* how the database is opened */
-	mode_t umask_bits;        /* the process's umask, read before any thread */
+	mode_t umask_bits;        /* the process's umask */
 	int stale;                /* a write found the handle read-only: open it again */
 	char err[512];
 };

@@ -167,13 +167,26 @@ int cache_db_setup(const char *state_dir, char *why, size_t len)
  * users sharing a group (umask 002) must both write it. Its WAL and shared
  * memory take the database's mode. The mode is only ever widened: a
  * process with a narrower umask (an operator's shell) must not take from
- * the workers of another user what they need. Once, before any thread. */
+ * the workers of another user what they need. */
 mode_t cache_db_read_umask(void)
 {
-	mode_t mask = umask(0);
+	/* Read without setting it where Linux tells it (4.7 on): umask()
+	 * would widen every thread's for a moment. */
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	unsigned mask;
+	mode_t old;
 
-	umask(mask);
-	return mask;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "Umask: %o", &mask) == 1) {
+			fclose(f);
+			return (mode_t)mask;
+		}
+	if (f)
+		fclose(f);
+	old = umask(0);
+	umask(old);
+	return old;
 }
 
 void cache_db_share_as_umask_allows(const char *state_dir, mode_t mask)

@@ -109,6 +109,7 @@ static int tag_parse(const char *text, struct storage_tag *t, tag_blob_fn fn, vo
 	int64_t size;
 	int rc;
 
+	memset(t, 0, sizeof *t);
 	if (number(&p, &t->expires) < 0 || *p++ != ' ' || hex(&p, t->docker) < 0 || *p++ != ' ' ||
 	    hex(&p, t->oci) < 0)
 		return -EINVAL;

@@ -116,7 +116,7 @@ code=$(as alice /v2/cacert/hello/manifests/latest)
 check "and so is cacert, which every image gets ($code)" [ "$code" = 200 ]
 
 # Who asked, where the operator reads it.
-check "the log says who each build was for" grep -q "info: building image [0-9a-f]* for alice: " "$SERVER_DIR/run/nixery-fcgi.log"
+check "the log says who each build was for" grep -q "info: building image [0-9a-f]* for linux/[a-z0-9/]*, asked by alice: " "$SERVER_DIR/run/nixery-fcgi.log"
 admin status >"$work/status" 2>&1
 check "nixery-admin status lists each build with who asked ($(grep -c 'for alice' "$work/status") lines)" \
 	eval 'grep -q "ok .* for alice  hello:latest" "$work/status" && grep -q "for alice  shell/hello:latest" "$work/status"'

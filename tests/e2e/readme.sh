@@ -143,7 +143,7 @@ long_path_check() {
 PORT=$(free_port) PORT2=$(free_port)
 PW=readme-$RANDOM$RANDOM
 readme_block "The password file, as root" >"$work/htpasswd.sh"
-printf '%s\n%s\n' "$PW" "$PW" | script -qec "bash -e $work/htpasswd.sh" /dev/null >"$work/htpasswd.out" 2>&1
+timeout 60 python3 "$TOP/tests/typeat.py" "$PW" bash -e "$work/htpasswd.sh" >"$work/htpasswd.out" 2>&1
 check "readme: the password file, made as the README says, has alice and is readable by www-data only ($(stat -c %G:%a "$R/etc/nixery-fcgi/htpasswd" 2>&1))" \
 	eval 'htpasswd -vb "$R/etc/nixery-fcgi/htpasswd" alice "$PW" >/dev/null 2>&1 &&
 		[ "$(stat -c %G:%a "$R/etc/nixery-fcgi/htpasswd")" = www-data:640 ]'
@@ -177,7 +177,7 @@ check "readme: nginx: the workers run as nixery ($users)" [ "$users" = "nixery "
 check "readme: nginx: NIXERY_LOG_FILE, made as the README says, holds their log" \
 	eval 'grep -q "info: serving" "$R/var/log/nixery-fcgi.log" && [ "$(stat -c %U "$R/var/log/nixery-fcgi.log")" = nixery ]'
 check "readme: nginx: the build is recorded for alice, whom nginx authenticated" \
-	grep -q "building image [0-9a-f]* for alice: " "$R/var/log/nixery-fcgi.log"
+	grep -q "building image [0-9a-f]* for linux/[a-z0-9/]*, asked by alice: " "$R/var/log/nixery-fcgi.log"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT2/v2/")
 check "readme: nginx: plain HTTP is sent to HTTPS ($code)" [ "$code" = 301 ]
 long_path_check "nginx, HTTP/2" "https://127.0.0.1:$PORT" 2000 414 --http2
