@@ -145,19 +145,16 @@ int storage_tag_write(const struct storage *s, const char *name, const char *tag
  * /v2/<name>/manifests/<tag> to. -EINVAL for a name or tag the registry
  * does not take, -ENAMETOOLONG when path is too small. */
 int storage_tag_file(const char *name, const char *tag, char *path, size_t len);
-/* What the web server sends for the tag, by the file alone, at time now:
- * 0 and the digest of the manifest (Docker's, or OCI's when oci) in hex
- * while the file is current and that manifest and every blob it names are
+/* What the web server sends for the tag, by the file alone, at time now,
+ * to a client whose Accept takes what a says: 0 and the digest in hex of
+ * the index it takes when the tag has one (*as_index set), else of the
+ * manifest (Docker's or OCI's), while the file is current and that manifest and every blob it names are
  * there as committed (by their stat alone); -ENOENT without a file,
  * -EINVAL for one not in the format, -ESTALE past its time, -EIO when a
  * blob is not there as committed. etc/lighttpd-files.lua follows this
  * rule; tests/e2e/tagformat.sh holds it to the same answers. */
-int storage_tag_answer(const struct storage *s, const char *name, const char *tag, int oci, int64_t now,
-		       char hex[DIGEST_HEX_LEN + 1]);
-/* The same for a client whose Accept takes what a says: the index it
- * takes when the tag has one (*as_index set), else the manifest. */
-int storage_tag_answer_for(const struct storage *s, const char *name, const char *tag,
-			   const struct manifest_accept *a, int64_t now, char hex[DIGEST_HEX_LEN + 1], int *as_index);
+int storage_tag_answer(const struct storage *s, const char *name, const char *tag,
+		       const struct manifest_accept *a, int64_t now, char hex[DIGEST_HEX_LEN + 1], int *as_index);
 /* Removes every tag's answer (the garbage collector, once it has removed
  * blobs they may name). */
 int storage_tags_clear(const struct storage *s);

@@ -1,7 +1,7 @@
 /* Tag files: STORAGE_PATH/tags/<name>/@<tag>, which the web server reads
  * to answer a tag's manifest without a worker (etc/lighttpd-files.lua).
  * This file owns their format, written by storage_tag_write and read by
- * storage_tag_read; storage_tag_answer_for is the whole rule the script
+ * storage_tag_read; storage_tag_answer is the whole rule the script
  * follows (tests/e2e/tagformat.sh holds the script to it). One line:
  *
  *   <expires> SP <docker hex> SP <oci hex>
@@ -188,17 +188,8 @@ static int blob_committed(void *ctx, const char *hex, int64_t size)
 	return committed(ctx, hex, size) ? 0 : -EIO;
 }
 
-int storage_tag_answer(const struct storage *s, const char *name, const char *tag, int oci, int64_t now,
-		       char out[DIGEST_HEX_LEN + 1])
-{
-	struct manifest_accept a = { oci ? MANIFEST_OCI : MANIFEST_DOCKER, 0, MANIFEST_DOCKER };
-	int as_index;
-
-	return storage_tag_answer_for(s, name, tag, &a, now, out, &as_index);
-}
-
-int storage_tag_answer_for(const struct storage *s, const char *name, const char *tag,
-			   const struct manifest_accept *a, int64_t now, char out[DIGEST_HEX_LEN + 1], int *as_index)
+int storage_tag_answer(const struct storage *s, const char *name, const char *tag,
+		       const struct manifest_accept *a, int64_t now, char out[DIGEST_HEX_LEN + 1], int *as_index)
 {
 	const char *root = s->ops->local_root(s);
 	struct storage_tag t;

@@ -83,7 +83,7 @@ static int tag(const char *root, const char *name, const char *tag_name, const c
 	}
 	for (i = 0; i < sizeof clients / sizeof *clients; i++)
 		printf("%s %s\n", clients[i].label,
-		       storage_tag_answer_for(s, name, tag_name, &clients[i].a, strtoll(now, NULL, 10), hex,
+		       storage_tag_answer(s, name, tag_name, &clients[i].a, strtoll(now, NULL, 10), hex,
 					      &as_index) == 0 ? hex : "-");
 	storage_close(s);
 	return 0;

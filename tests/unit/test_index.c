@@ -72,9 +72,9 @@ static void check_tag_file(struct setup *s, const char *index_digest, const char
 	CHECK(storage_tag_read(s->storage, "hello", "latest", &t) == 0 && t.index &&
 	      strcmp(t.oci_index, index_digest) == 0 && strcmp(t.oci, first) == 0,
 	      "the tag file names the index's two forms and the first platform's manifests");
-	CHECK(storage_tag_answer_for(s->storage, "hello", "latest", &takes_oci_index, 0, hex, &as_index) == 0 &&
+	CHECK(storage_tag_answer(s->storage, "hello", "latest", &takes_oci_index, 0, hex, &as_index) == 0 &&
 	      as_index && strcmp(hex, index_digest) == 0, "by it, a client that takes an OCI index is sent the index");
-	CHECK(storage_tag_answer_for(s->storage, "hello", "latest", &takes_oci, 0, hex, &as_index) == 0 &&
+	CHECK(storage_tag_answer(s->storage, "hello", "latest", &takes_oci, 0, hex, &as_index) == 0 &&
 	      !as_index && strcmp(hex, first) == 0, "and a client that takes none the first platform's manifest");
 	snprintf(path, sizeof path, "%s/tags/hello/@latest", storage_dir);
 	if ((f = fopen(path, "r"))) {

@@ -245,6 +245,16 @@ static void test_tags(void)
 
 /* What the web server may send for a tag by its file alone: a current
  * file whose manifest and blobs are there as committed. */
+/* A client that takes no index: Docker's manifest, or OCI's when oci. */
+static int answer(const struct storage *s, const char *name, const char *tag, int oci, int64_t now,
+		  char hex[DIGEST_HEX_LEN + 1])
+{
+	struct manifest_accept a = { oci ? MANIFEST_OCI : MANIFEST_DOCKER, 0, MANIFEST_DOCKER };
+	int as_index;
+
+	return storage_tag_answer(s, name, tag, &a, now, hex, &as_index);
+}
+
 static void test_tag_answer(void)
 {
 	struct storage_tag t = { .expires = 2000000000 };
@@ -264,27 +274,27 @@ static void test_tag_answer(void)
 	memcpy(t.oci, oci, sizeof oci);
 	snprintf(blobs, sizeof blobs, " %s:7", layer);
 	storage_tag_write(s, "shell", "t", &t, blobs);
-	CHECK(storage_tag_answer(s, "shell", "t", 0, 1999999999, hex) == 0 && strcmp(hex, docker) == 0,
+	CHECK(answer(s, "shell", "t", 0, 1999999999, hex) == 0 && strcmp(hex, docker) == 0,
 	      "a current tag answers its Docker manifest");
-	CHECK(storage_tag_answer(s, "shell", "t", 1, 1999999999, hex) == 0 && strcmp(hex, oci) == 0,
+	CHECK(answer(s, "shell", "t", 1, 1999999999, hex) == 0 && strcmp(hex, oci) == 0,
 	      "and its OCI manifest");
-	CHECK_INT_EQ(storage_tag_answer(s, "shell", "t", 0, 2000000000, hex), -ESTALE, "not at its time");
-	CHECK_INT_EQ(storage_tag_answer(s, "shell", "u", 0, 0, hex), -ENOENT, "a tag without a file answers nothing");
+	CHECK_INT_EQ(answer(s, "shell", "t", 0, 2000000000, hex), -ESTALE, "not at its time");
+	CHECK_INT_EQ(answer(s, "shell", "u", 0, 0, hex), -ENOENT, "a tag without a file answers nothing");
 	snprintf(blobs, sizeof blobs, " %s:8", layer);
 	storage_tag_write(s, "shell", "t", &t, blobs);
-	CHECK_INT_EQ(storage_tag_answer(s, "shell", "t", 0, 0, hex), -EIO, "a blob of another size: nothing");
+	CHECK_INT_EQ(answer(s, "shell", "t", 0, 0, hex), -EIO, "a blob of another size: nothing");
 	snprintf(blobs, sizeof blobs, " %s:7", layer);
 	storage_tag_write(s, "shell", "t", &t, blobs);
 	snprintf(path, sizeof path, "%s/blobs/sha256/%s", root, layer);
 	utimensat(AT_FDCWD, path, later, 0);
-	CHECK_INT_EQ(storage_tag_answer(s, "shell", "t", 0, 0, hex), -EIO,
+	CHECK_INT_EQ(answer(s, "shell", "t", 0, 0, hex), -EIO,
 		     "a blob whose time changed, by a nanosecond: nothing");
 	unlink(path);
-	CHECK_INT_EQ(storage_tag_answer(s, "shell", "t", 0, 0, hex), -EIO, "a blob missing: nothing");
+	CHECK_INT_EQ(answer(s, "shell", "t", 0, 0, hex), -EIO, "a blob missing: nothing");
 	storage_tag_write(s, "shell", "t", &t, "");
 	snprintf(path, sizeof path, "%s/blobs/sha256/%s", root, oci);
 	unlink(path);
-	CHECK(storage_tag_answer(s, "shell", "t", 0, 0, hex) == 0 && storage_tag_answer(s, "shell", "t", 1, 0, hex) == -EIO,
+	CHECK(answer(s, "shell", "t", 0, 0, hex) == 0 && answer(s, "shell", "t", 1, 0, hex) == -EIO,
 	      "a manifest missing: nothing in its format, the other's still");
 	storage_tags_clear(s);
 	storage_close(s);
