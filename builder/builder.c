@@ -152,9 +152,8 @@ static int still_current(struct request *r, int64_t evaluated)
 static int choose_platforms(struct request *r)
 {
 	const struct config *cfg = r->b->cfg;
-	const struct platform *host = platform_host();
-	const struct platform *const *served = cfg->nplatforms ? cfg->platforms : &host;
-	size_t i, n = cfg->nplatforms ? cfg->nplatforms : 1;
+	const struct platform *const *served = cfg->platforms;
+	size_t i, n = cfg->nplatforms;
 	char names[PLATFORM_MAX * 24];
 
 	if (!r->req.platform_named) {

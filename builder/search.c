@@ -41,7 +41,7 @@ static int listing(struct builder *b, const struct asker *who, const char *prefi
 	int rc, slot;
 
 	/* Names are listed as the first platform's package set has them. */
-	image_set_platform(&req, cfg->nplatforms ? cfg->platforms[0] : platform_host());
+	image_set_platform(&req, cfg->platforms[0]);
 	if (source_resolve(cfg, "latest", &src) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;

@@ -140,9 +140,8 @@ static void flag_unknown(struct buf *out, struct registry *reg, const struct ask
  * the index, or asks for another. */
 static void platforms_served(struct buf *out, const struct config *cfg, const char *host, const char *image)
 {
-	const struct platform *host_platform = platform_host();
-	const struct platform *const *served = cfg->nplatforms ? cfg->platforms : &host_platform;
-	size_t i, n = cfg->nplatforms ? cfg->nplatforms : 1;
+	const struct platform *const *served = cfg->platforms;
+	size_t i, n = cfg->nplatforms;
 
 	buf_printf(out, "<p id=\"platforms\">Built for ");
 	for (i = 0; i < n; i++)

@@ -225,6 +225,8 @@ static void setup(struct setup *s, int ttl)
 	s->cfg.eval_ttl = ttl;
 	s->cfg.max_layers = 94;
 	s->cfg.max_builds = 2;
+	s->cfg.platforms[0] = platform_host();   /* as config_load serves by default */
+	s->cfg.nplatforms = 1;
 	if (builder_prepare(&s->cfg, err, sizeof err) < 0 ||
 	    storage_open(&(struct config){ .storage_path = (char *)storage_dir }, &s->storage, err, sizeof err) < 0) {
 		printf("FAIL: %s: setting up the test (%s)\n", check_binary(), err);

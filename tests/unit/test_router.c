@@ -309,7 +309,7 @@ static void test_registry(void)
 	snprintf(storage_path, sizeof storage_path, "%s/storage", dir);
 	cfg = (struct config){ .source = SOURCE_PATH, .source_arg = "/demo", .state_dir = state,
 			       .storage_path = storage_path, .nix_timeout = 10, .max_layers = 94,
-			       .max_builds = 1, .eval_ttl = 60 };
+			       .max_builds = 1, .eval_ttl = 60, .platforms = { platform_host() }, .nplatforms = 1 };
 	if (!CHECK_WHY(builder_prepare(&cfg, err, sizeof err) == 0 &&
 		       storage_open(&(struct config){ .storage_path = (char *)storage_path }, &storage, err, sizeof err) == 0 &&
 		       registry_open(&reg, &cfg, storage, NULL, NULL, NULL, &cancel, err, sizeof err) == 0,
