@@ -35,7 +35,7 @@ static int realise_closure(struct request *r, const char *gcroot, struct closure
 	int rc;
 
 	r->job.progress = &progress;
-	rc = r->b->nix->realise(&r->job, &r->ev, gcroot, c, err, errlen);
+	rc = r->b->nix->realise(&r->job, &r->evs[0], gcroot, c, err, errlen);
 	r->job.progress = NULL;
 	return rc;
 }
@@ -64,7 +64,7 @@ static int build(struct request *r, struct cache_image *img, uint64_t *packed, u
 			       &plan, err, errlen)) < 0)
 		goto out;
 	ms[1] = clock_lap_ms(&lap);
-	if ((rc = pack_image(&p, &c, &plan, &r->req, r->ev.outputs, r->ev.noutputs,
+	if ((rc = pack_image(&p, &c, &plan, &r->req, r->evs[0].outputs, r->evs[0].noutputs,
 			     img, err, errlen)) < 0)
 		goto out;
 	ms[2] = clock_lap_ms(&lap);

@@ -78,7 +78,7 @@ static int packages_at_fault(struct request *r, const struct nix_eval *ev)
  * leaves out only the platforms where they are). */
 static int evaluate(struct request *r)
 {
-	struct nix_eval *ev = r->nplat > 1 ? r->evs : &r->ev;
+	struct nix_eval *ev = r->evs;
 	const char *systems[PLATFORM_MAX];
 	char err[1024];
 	size_t i, complete = 0;
@@ -239,7 +239,7 @@ static int resolve(struct request *r, const char *name, const char *ref)
 	r->evaluated = time(NULL);
 	if (r->nplat > 1)
 		return index_resolve(r);
-	if (keys_image(r->key, &r->req, r->ev.outputs, r->ev.noutputs, b->cfg->max_layers) < 0)
+	if (keys_image(r->key, &r->req, r->evs[0].outputs, r->evs[0].noutputs, b->cfg->max_layers) < 0)
 		return request_say(r, -EIO, "out of memory");
 	rc = request_cached_image(r);
 	metrics_cache(b->metrics, METRICS_IMAGE, rc == 0);
@@ -274,7 +274,8 @@ int builder_image(struct builder *b, const struct asker *who, const char *name, 
 	 * asked again of it, once. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		struct request r = { .b = b, .who = who, .dl = dl, .name = name, .ref = ref,
-				     .accept = accept ? *accept : MANIFEST_ACCEPT_DOCKER, .out = out, .pass = ADMISSION_PASS_NONE };
+				     .accept = accept ? *accept : MANIFEST_ACCEPT_DOCKER, .out = out,
+				     .pass = ADMISSION_PASS_NONE };
 
 		out->message[0] = '\0';
 		out->manifest.len = 0;
@@ -282,7 +283,6 @@ int builder_image(struct builder *b, const struct asker *who, const char *name, 
 			publish(&r);
 		if (r.admitted)
 			admission_leave(b->admission, &r.pass);
-		nix_eval_free(&r.ev);
 		for (i = 0; i < PLATFORM_MAX; i++)
 			nix_eval_free(&r.evs[i]);
 		source_free(&r.src);

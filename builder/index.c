@@ -67,7 +67,7 @@ static int part_init(struct part *p, struct request *r, size_t i, const char *ke
 	if (keys_request(p->r.req_key, &r->src, &p->r.req, &r->plat[i], 1, r->b->cfg->max_layers) < 0)
 		return -ENOMEM;
 	/* Taken over only by a part that runs: it frees it. */
-	p->r.ev = r->evs[i];
+	p->r.evs[0] = r->evs[i];
 	memset(&r->evs[i], 0, sizeof r->evs[i]);
 	return 0;
 }
@@ -91,7 +91,7 @@ static void *part_run(void *arg)
 		p->rc = build_locked(&p->r);
 	cache_close(p->b.cache);
 out:
-	nix_eval_free(&p->r.ev);
+	nix_eval_free(&p->r.evs[0]);
 	return NULL;
 }
 

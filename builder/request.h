@@ -21,8 +21,7 @@ struct request {
 	const struct platform *plat[PLATFORM_MAX];   /* the platforms asked for, in order */
 	size_t nplat;
 	struct source src;
-	struct nix_eval ev;              /* one platform's evaluation */
-	struct nix_eval evs[PLATFORM_MAX];   /* each platform's, for an index */
+	struct nix_eval evs[PLATFORM_MAX];   /* each platform's evaluation (plat's order) */
 	struct nix_job job;
 	char req_key[DIGEST_HEX_LEN + 1];
 	char key[DIGEST_HEX_LEN + 1];
